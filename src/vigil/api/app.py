@@ -1,0 +1,37 @@
+"""The app factory: a lifespan that starts and stops the camera manager, and the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vigil import __version__
+from vigil.api import cameras, health
+from vigil.api.errors import install_error_handlers
+from vigil.camera.manager import CameraManager
+from vigil.config_file import ConfigFile
+
+
+def create_app(manager: CameraManager, config_file: ConfigFile | None = None) -> FastAPI:
+    """Build the app around `manager`; the lifespan starts it and stops it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(manager.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(manager.shutdown)
+
+    app = FastAPI(title="vigil", version=__version__, lifespan=lifespan)
+    app.state.manager = manager
+    app.state.config_file = config_file
+    app.state.started = time.monotonic()
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(cameras.router)
+    return app

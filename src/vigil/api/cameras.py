@@ -1,0 +1,23 @@
+"""``/api/cameras``: the cameras and their live figures."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from vigil.api.deps import current_user, get_manager
+from vigil.api.schemas import CameraList, CameraOut
+from vigil.camera.manager import CameraManager
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depends(current_user)])
+
+
+@router.get("")
+def list_cameras(manager: CameraManager = Depends(get_manager)) -> CameraList:
+    """Every camera with its state, inputs and figures (never a password)."""
+    return CameraList(cameras=[CameraOut.of(s) for s in manager.statuses()])
+
+
+@router.get("/{name}")
+def get_camera(name: str, manager: CameraManager = Depends(get_manager)) -> CameraOut:
+    """One camera; 404 with E601 if there is none of that name."""
+    return CameraOut.of(manager.status(name))

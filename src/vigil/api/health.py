@@ -1,0 +1,35 @@
+"""``GET /api/health``: the service and each camera's state."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+
+from vigil import __version__
+from vigil.api.deps import current_user, get_manager
+from vigil.api.schemas import CameraHealth, ErrorInfo, Health
+from vigil.camera.manager import CameraManager
+from vigil.camera.state import State
+
+router = APIRouter(prefix="/api", tags=["health"], dependencies=[Depends(current_user)])
+
+
+@router.get("/health")
+def health(request: Request, manager: CameraManager = Depends(get_manager)) -> Health:
+    """Service status: ``ok`` when every enabled camera streams, else ``degraded``."""
+    cameras = {}
+    ok = True
+    for status in manager.statuses():
+        cameras[status.name] = CameraHealth(
+            state=status.state.value,
+            last_error=ErrorInfo(**status.last_error) if status.last_error else None,
+        )
+        if status.enabled and status.state is not State.STREAMING:
+            ok = False
+    return Health(
+        status="ok" if ok else "degraded",
+        version=__version__,
+        uptime=round(time.monotonic() - request.app.state.started, 1),
+        cameras=cameras,
+    )

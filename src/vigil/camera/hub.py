@@ -1,0 +1,161 @@
+"""Fan one input's packets out to many consumers through bounded queues.
+
+The input's reader thread publishes; each consumer (recorder, decoder, live relay) reads its
+own :class:`Subscription`. A slow consumer loses packets (counted in ``dropped``) and never
+blocks the reader or the others. After a loss a subscription skips to the next video key
+frame, since a lone missing H.264 packet corrupts every frame up to the next key frame.
+
+Only the current publisher may publish: :meth:`PacketHub.claim` hands out a token, and a
+reader thread that was abandoned (blocked in DNS, say) holds a stale one and is ignored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from vigil.const import HUB_QUEUE_PACKETS
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a connection carries; a new one per (re)connect, so consumers see restarts."""
+
+    connection: int
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    video: Any  # av.video.stream.VideoStream, for remuxing (add_stream_from_template)
+    audio: Any = None  # av.audio.stream.AudioStream or None
+
+
+@dataclass(slots=True)
+class MediaPacket:
+    """One demuxed packet and where it came from."""
+
+    packet: Any  # av.Packet
+    info: StreamInfo
+    is_video: bool
+    keyframe: bool
+    received: float  # time.monotonic() when it was read
+
+
+class EndOfStream(Exception):
+    """The hub closed and this subscription has been drained."""
+
+
+class Subscription:
+    """One consumer's bounded queue; filled by the reader thread, drained by the consumer."""
+
+    def __init__(self, name: str, maxsize: int, resync: bool):
+        self.name = name
+        self.maxsize = maxsize
+        self.resync = resync
+        self.dropped = 0
+        self._items: deque[MediaPacket] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._skipping = resync  # a compressed-video consumer starts at a key frame
+        self._closed = False
+
+    def offer(self, item: MediaPacket) -> None:
+        """Queue `item`, or drop it if the queue is full (then skip to the next key frame)."""
+        with self._cond:
+            if self._closed:
+                return
+            if self._skipping:
+                if not (item.is_video and item.keyframe):
+                    self.dropped += 1
+                    return
+                self._skipping = False
+            if len(self._items) >= self.maxsize:
+                self.dropped += 1
+                self._skipping = self.resync
+                return
+            self._items.append(item)
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None) -> MediaPacket | None:
+        """The next packet; None after `timeout` seconds; EndOfStream once closed and empty."""
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            if self._items:
+                return self._items.popleft()
+            if self._closed:
+                raise EndOfStream
+            return None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class PacketHub:
+    """The fan-out point of one input."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._lock = threading.Lock()
+        self._subs: tuple[Subscription, ...] = ()
+        self._owner: object | None = None
+
+    def subscribe(
+        self, name: str, maxsize: int = HUB_QUEUE_PACKETS, *, resync: bool = True
+    ) -> Subscription:
+        """A new consumer; safe while running. `resync`: restart at a key frame after a loss."""
+        sub = Subscription(name, maxsize, resync)
+        with self._lock:
+            self._subs = (*self._subs, sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs = tuple(s for s in self._subs if s is not sub)
+        sub.close()
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return self._subs
+
+    @property
+    def dropped(self) -> int:
+        return sum(s.dropped for s in self._subs)
+
+    def claim(self) -> object:
+        """Make a new publisher current and return its token; older tokens stop counting."""
+        token = object()
+        with self._lock:
+            self._owner = token
+        return token
+
+    def revoke(self, token: object) -> None:
+        """Stop `token` from publishing (it is being abandoned or has stopped)."""
+        with self._lock:
+            if self._owner is token:
+                self._owner = None
+
+    def owns(self, token: object) -> bool:
+        return self._owner is token
+
+    def publish(self, token: object, item: MediaPacket) -> bool:
+        """Hand `item` to every subscriber; False (and nothing sent) for a stale token."""
+        with self._lock:
+            if self._owner is not token:
+                return False
+            for sub in self._subs:
+                sub.offer(item)
+        return True
+
+    def close(self) -> None:
+        """End every subscription: consumers drain what they have, then see EndOfStream."""
+        with self._lock:
+            subs, self._subs, self._owner = self._subs, (), None
+        for sub in subs:
+            sub.close()

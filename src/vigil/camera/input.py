@@ -1,0 +1,189 @@
+"""One input of a camera: its source, hub, counters and state, across reconnects and restarts.
+
+The reader thread (:class:`InputWorker`) calls in with its token; calls with a stale token
+(from a thread that was abandoned) change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from vigil.camera.backoff import RetryPolicy
+from vigil.camera.hub import MediaPacket, PacketHub, StreamInfo
+from vigil.camera.state import State
+from vigil.camera.stats import InputCounters, RateWindow
+from vigil.camera.worker import InputWorker, Timing
+from vigil.config import Role
+from vigil.errors import VigilError
+from vigil.sources.url import SourceSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InputStatus:
+    """A snapshot of an input for the API."""
+
+    index: int
+    roles: list[str]
+    url: str  # redacted
+    state: State
+    fps: float
+    packets_per_s: float
+    bytes_per_s: float
+    codec: str | None
+    width: int | None
+    height: int | None
+    reconnects: int
+    dropped: int
+    uptime: float | None
+    last_error: dict[str, str] | None
+    retry_in: float | None
+
+
+class CameraInput:
+    """The runtime of one configured input."""
+
+    def __init__(
+        self,
+        camera: str,
+        index: int,
+        spec: SourceSpec,
+        roles: list[Role],
+        retry_policy: RetryPolicy,
+        log: logging.Logger,
+    ):
+        self.camera = camera
+        self.index = index
+        self.spec = spec
+        self.roles = roles
+        self.label = "+".join(r.value for r in roles) or f"input{index}"
+        self.hub = PacketHub(f"{camera}/{self.label}")
+        self.counters = InputCounters()
+        self.rates = RateWindow()
+        self.log = log
+        self.state = State.STOPPED
+        self.last_error: VigilError | None = None
+        self.info: StreamInfo | None = None
+        self.retry_at: float | None = None
+        self._policy = retry_policy
+        self._worker: InputWorker | None = None
+        self._lock = threading.Lock()
+
+    # ---- called by the supervisor -----------------------------------------------------
+
+    def start(self, timing: Timing) -> None:
+        """Start a reader thread (a new token makes any older thread's writes void)."""
+        with self._lock:
+            token = self.hub.claim()
+            self.state = State.STARTING
+            self.retry_at = None
+            self._worker = InputWorker(self, token, timing)
+            self._worker.start()
+
+    def stop(self) -> InputWorker | None:
+        """Tell the reader to stop and void its token; return it for joining."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                worker.stop_event.set()
+                self.hub.revoke(worker.token)
+            self.state = State.STOPPED
+            self.retry_at = None
+            self.counters.connected_at = None
+        return worker
+
+    def restart(self, timing: Timing, error: VigilError) -> None:
+        """Abandon the current reader (it may be blocked) and start a fresh one."""
+        self.last_error = error
+        self.counters.reconnects += 1
+        self.stop()
+        self.start(timing)
+        self.state = State.RECONNECTING
+
+    @property
+    def thread_id(self) -> int | None:
+        worker = self._worker
+        return worker.native_id if worker is not None else None
+
+    # ---- called by the reader thread, with its token ----------------------------------
+
+    def retry_delay(self, attempt: int, error: VigilError) -> float | None:
+        return self._policy(attempt, error, self.spec.kind)
+
+    def set_state(self, token: object, state: State) -> None:
+        with self._lock:
+            if self.hub.owns(token):
+                self.state = state
+
+    def connected(self, token: object, info: StreamInfo) -> bool:
+        with self._lock:
+            if not self.hub.owns(token):
+                return False
+            self.info = info
+            self.state = State.STREAMING
+            self.retry_at = None
+            self.counters.connected_at = self.counters.last_packet = time.monotonic()
+        self.log.info(
+            "streaming %s: %s %dx%d at %s fps",
+            self.spec.display, info.codec, info.width, info.height,
+            f"{info.fps:.2f}" if info.fps else "?",
+        )
+        return True
+
+    def publish(self, token: object, item: MediaPacket) -> bool:
+        if not self.hub.publish(token, item):
+            return False
+        counters = self.counters
+        counters.packets += 1
+        counters.bytes += item.packet.size
+        if item.is_video:
+            counters.video_packets += 1
+            counters.last_packet = item.received
+        return True
+
+    def report_error(self, token: object, error: VigilError, delay: float | None) -> bool:
+        """Record a failed connection; False if the token is stale (the thread must end)."""
+        with self._lock:
+            if not self.hub.owns(token):
+                return False
+            self.last_error = error
+            self.counters.connected_at = None
+            if delay is None:
+                self.state = State.FAILED
+                self.retry_at = None
+            else:
+                self.state = State.RECONNECTING
+                self.counters.reconnects += 1
+                self.retry_at = time.monotonic() + delay
+        if delay is None:
+            self.log.error("%s; giving up (retrying cannot fix this)", error)
+        else:
+            self.log.warning("%s; retrying in %.0f s", error, delay)
+        return True
+
+    # ---- read by the monitor and the API -------------------------------------------------
+
+    def status(self, now: float) -> InputStatus:
+        rates = self.rates.rates()
+        info = self.info
+        streaming = self.state is State.STREAMING
+        connected_at = self.counters.connected_at
+        return InputStatus(
+            index=self.index,
+            roles=[r.value for r in self.roles],
+            url=self.spec.display,
+            state=self.state,
+            fps=round(rates.fps, 2) if streaming else 0.0,
+            packets_per_s=round(rates.packets_per_s, 2) if streaming else 0.0,
+            bytes_per_s=round(rates.bytes_per_s, 1) if streaming else 0.0,
+            codec=info.codec if info else None,
+            width=info.width if info else None,
+            height=info.height if info else None,
+            reconnects=self.counters.reconnects,
+            dropped=self.hub.dropped,
+            uptime=round(now - connected_at, 1) if streaming and connected_at else None,
+            last_error=self.last_error.as_dict() if self.last_error else None,
+            retry_in=round(max(0.0, self.retry_at - now), 1) if self.retry_at else None,
+        )

@@ -1,0 +1,146 @@
+"""The camera manager: start, stop, add, remove and replace cameras at runtime.
+
+It owns the supervisors and one monitor thread (``vigil-monitor``) that samples figures and
+runs the stall watchdogs once a second. Calls may come from any thread; they are serialised
+by one lock, and a slow camera stop never holds it (threads are joined outside it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from vigil.camera.backoff import RetryPolicy, default_retry_delay
+from vigil.camera.supervisor import CameraStatus, CameraSupervisor, join_all
+from vigil.camera.worker import InputWorker, Timing
+from vigil.config import CameraConfig
+from vigil.const import STATS_INTERVAL, STOP_TIMEOUT
+from vigil.errors import ApiError, CameraNotFound
+
+_log = logging.getLogger(__name__)
+
+
+class CameraManager:
+    """All cameras of the service."""
+
+    def __init__(
+        self,
+        cameras: dict[str, CameraConfig] | None = None,
+        *,
+        retry_policy: RetryPolicy = default_retry_delay,
+        timing: Timing | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._retry_policy = retry_policy
+        self._timing = timing
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._cameras: dict[str, CameraSupervisor] = {}
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        for name, config in (cameras or {}).items():
+            self._cameras[name] = self._supervisor(name, config)
+
+    def _supervisor(self, name: str, config: CameraConfig) -> CameraSupervisor:
+        return CameraSupervisor(
+            name, config, retry_policy=self._retry_policy, timing=self._timing
+        )
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the monitor and every enabled camera."""
+        self._stop.clear()
+        self._monitor = threading.Thread(target=self._run_monitor, name="vigil-monitor", daemon=True)
+        self._monitor.start()
+        with self._lock:
+            for cam in self._cameras.values():
+                if cam.config.enabled:
+                    cam.start()
+
+    def shutdown(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop every camera at once (one shared deadline) and the monitor."""
+        self._stop.set()
+        with self._lock:
+            cams = list(self._cameras.values())
+        workers: list[InputWorker] = []
+        for cam in cams:
+            workers.extend(w for w in (i.stop() for i in cam.inputs) if w is not None)
+            for item in cam.inputs:
+                item.hub.close()
+        left = join_all(workers, timeout)
+        if left:
+            _log.warning("%d reader thread(s) abandoned at shutdown", len(left))
+        if self._monitor is not None:
+            self._monitor.join(timeout)
+
+    def _run_monitor(self) -> None:
+        while not self._stop.wait(STATS_INTERVAL):
+            now = self._clock()
+            with self._lock:
+                cams = list(self._cameras.values())
+            for cam in cams:
+                try:
+                    cam.tick(now)
+                except Exception:  # the monitor must outlive any one camera's bug
+                    cam.log.exception("[E600] monitor tick failed")
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._cameras)
+
+    def get(self, name: str) -> CameraSupervisor:
+        with self._lock:
+            cam = self._cameras.get(name)
+        if cam is None:
+            raise CameraNotFound(name)
+        return cam
+
+    def status(self, name: str) -> CameraStatus:
+        return self.get(name).status(self._clock())
+
+    def statuses(self) -> list[CameraStatus]:
+        now = self._clock()
+        with self._lock:
+            cams = [self._cameras[n] for n in sorted(self._cameras)]
+        return [cam.status(now) for cam in cams]
+
+    # ---- changes -------------------------------------------------------------------------
+
+    def add(self, name: str, config: CameraConfig, *, start: bool = True) -> CameraSupervisor:
+        with self._lock:
+            if name in self._cameras:
+                raise ApiError(f"camera {name!r} already exists", status=409, code="E603")
+            cam = self._cameras[name] = self._supervisor(name, config)
+        if start and config.enabled:
+            cam.start()
+        return cam
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            cam = self._cameras.pop(name, None)
+        if cam is None:
+            raise CameraNotFound(name)
+        cam.stop()
+
+    def replace(self, name: str, config: CameraConfig) -> CameraSupervisor:
+        """Swap a camera's config: stop the old one, start the new one; others untouched."""
+        with self._lock:
+            old = self._cameras.get(name)
+            if old is None:
+                raise CameraNotFound(name)
+            new = self._cameras[name] = self._supervisor(name, config)
+        old.stop()
+        if config.enabled:
+            new.start()
+        return new
+
+    def start_camera(self, name: str) -> None:
+        self.get(name).start()
+
+    def stop_camera(self, name: str) -> None:
+        self.get(name).stop()

@@ -1,0 +1,105 @@
+"""Live figures of an input and a camera: rates over a window, and CPU from /proc.
+
+Counters are bumped by the reader thread (plain ints under the GIL); the manager's monitor
+thread samples them once a second and derives rates over :data:`STATS_WINDOW`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+
+from vigil.const import STATS_WINDOW
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(slots=True)
+class InputCounters:
+    """Monotonic counters of one input, written by its reader thread."""
+
+    packets: int = 0
+    bytes: int = 0
+    video_packets: int = 0
+    reconnects: int = 0
+    last_packet: float = 0.0  # monotonic time of the last video packet
+    connected_at: float | None = None  # monotonic time the current connection began
+
+
+@dataclass(slots=True)
+class Rates:
+    packets_per_s: float = 0.0
+    bytes_per_s: float = 0.0
+    fps: float = 0.0
+
+
+@dataclass(slots=True)
+class RateWindow:
+    """Samples of counters over time, giving their rates over the window."""
+
+    window: float = STATS_WINDOW
+    _samples: deque[tuple[float, int, int, int]] = field(default_factory=deque)
+
+    def sample(self, now: float, counters: InputCounters) -> None:
+        self._samples.append((now, counters.packets, counters.bytes, counters.video_packets))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
+            self._samples.popleft()
+
+    def rates(self) -> Rates:
+        if len(self._samples) < 2:
+            return Rates()
+        (t0, p0, b0, f0), (t1, p1, b1, f1) = self._samples[0], self._samples[-1]
+        dt = t1 - t0
+        if dt <= 0:
+            return Rates()
+        return Rates((p1 - p0) / dt, (b1 - b0) / dt, (f1 - f0) / dt)
+
+    def reset(self) -> None:
+        self._samples.clear()
+
+
+def thread_ticks(tid: int) -> int | None:
+    """CPU ticks (user + system) a thread of this process has used, or None if it is gone."""
+    try:
+        with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+@dataclass(slots=True)
+class CpuMeter:
+    """% of one core used by a changing set of threads, averaged over the window.
+
+    The kernel counts in 10 ms ticks, so shorter windows are too coarse to mean much.
+    """
+
+    window: float = STATS_WINDOW
+    _last: dict[int, int] = field(default_factory=dict)
+    _total: int = 0
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def sample(self, now: float, tids: list[int]) -> None:
+        seen: dict[int, int] = {}
+        for tid in tids:
+            ticks = thread_ticks(tid)
+            if ticks is None:
+                continue
+            self._total += ticks - self._last.get(tid, ticks)
+            seen[tid] = ticks
+        self._last = seen
+        self._samples.append((now, self._total))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
+            self._samples.popleft()
+
+    def percent(self) -> float | None:
+        """None until a full window has been sampled."""
+        if len(self._samples) < 2:
+            return None
+        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
+        if t1 - t0 < self.window * 0.9:
+            return None
+        return 100.0 * (c1 - c0) / CLOCK_TICKS / (t1 - t0)

@@ -1,0 +1,169 @@
+"""What runs in an input's reader thread: open, demux, publish, and reconnect with backoff.
+
+One :class:`InputWorker` thread per input and per start. It owns its PyAV container. It
+writes to the input only while its token is current (see :class:`PacketHub`), so a thread
+abandoned while blocked in a connect can't touch a restarted camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import av
+import av.error
+
+from vigil.camera.hub import MediaPacket, StreamInfo
+from vigil.camera.state import State
+from vigil.const import BACKOFF_RESET_AFTER
+from vigil.errors import VigilError
+from vigil.sources.classify import classify_open_error, classify_read_error, no_video
+from vigil.sources.options import OpenArgs, open_args
+
+if TYPE_CHECKING:
+    from vigil.camera.input import CameraInput
+
+# FFmpeg errors, plus the OS errors a socket or file may raise.
+_READ_ERRORS = (av.error.FFmpegError, OSError, EOFError)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Timeouts of an input, in seconds."""
+
+    open_timeout: float
+    stall: float
+    reset_after: float = BACKOFF_RESET_AFTER
+
+
+class InputWorker(threading.Thread):
+    """The reader thread of one input."""
+
+    def __init__(self, source: CameraInput, token: object, timing: Timing):
+        super().__init__(name=f"vigil-cam-{source.camera}-{source.label}", daemon=True)
+        self.source = source
+        self.token = token
+        self.timing = timing
+        self.stop_event = threading.Event()
+        self.log = source.log
+        self._connection = 0
+
+    def run(self) -> None:
+        attempt = 0
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            error = self._session()
+            if self.stop_event.is_set() or error is None:
+                break
+            if time.monotonic() - started >= self.timing.reset_after:
+                attempt = 0
+            delay = self.source.retry_delay(attempt, error)
+            if not self.source.report_error(self.token, error, delay):
+                break
+            if delay is None:
+                return
+            attempt += 1
+            self.stop_event.wait(delay)
+        self.source.set_state(self.token, State.STOPPED)
+
+    def _session(self) -> VigilError | None:
+        """One connection: open and read until it fails. Returns the error, None on stop."""
+        spec = self.source.spec
+        args = open_args(spec, self.timing.open_timeout, self.timing.stall)
+        t0 = time.monotonic()
+        try:
+            container = av.open(
+                args.target, format=args.format, options=args.options, timeout=args.timeout
+            )
+        except _READ_ERRORS as err:
+            return classify_open_error(err, spec, time.monotonic() - t0, args.timeout[0])
+        try:
+            if not container.streams.video:
+                return no_video(spec)
+            return self._read(container, args)
+        except _READ_ERRORS as err:
+            return classify_read_error(err, spec)
+        finally:
+            container.close()
+
+    def _read(self, container: Any, args: OpenArgs) -> VigilError | None:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        self._connection += 1
+        rate = video.average_rate or video.guessed_rate
+        info = StreamInfo(
+            connection=self._connection,
+            codec=video.codec_context.name,
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            fps=float(rate) if rate else None,
+            video=video,
+            audio=audio,
+        )
+        streams = [s for s in (video, audio) if s is not None]
+        packets = _looped(container, streams) if args.paced else container.demux(streams)
+        if args.paced:
+            packets = _paced(packets, video, self.stop_event)
+        if not self.source.connected(self.token, info):
+            return None
+        for packet in packets:
+            if self.stop_event.is_set():
+                return None
+            if packet.size == 0:
+                continue
+            is_video = packet.stream is video
+            item = MediaPacket(packet, info, is_video, packet.is_keyframe, time.monotonic())
+            if not self.source.publish(self.token, item):
+                return None
+        if self.stop_event.is_set():
+            return None
+        return classify_read_error(EOFError("end of stream"), self.source.spec)
+
+
+def _looped(container: Any, streams: list[Any]) -> Iterator[Any]:
+    """Demux a file forever, like a camera: at its end, seek back with timestamps continuing."""
+    offsets = {s.index: 0 for s in streams}
+    ends = dict(offsets)
+    while True:
+        count = 0
+        for packet in container.demux(streams):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            shift = offsets[packet.stream.index]
+            packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+            ends[packet.stream.index] = max(
+                ends[packet.stream.index], packet.pts + (packet.duration or 0)
+            )
+            count += 1
+            yield packet
+        if count == 0:
+            return
+        offsets = dict(ends)
+        container.seek(0, any_frame=False)
+
+
+def _paced(packets: Iterator[Any], video: Any, stop: threading.Event) -> Iterator[Any]:
+    """Release packets at the pace of their video timestamps."""
+    start_wall: float | None = None
+    start_pts = 0
+    base = float(video.time_base)
+    for packet in packets:
+        if packet.stream is video and packet.pts is not None:
+            if start_wall is None:
+                start_wall, start_pts = time.monotonic(), packet.pts
+            due = start_wall + (packet.pts - start_pts) * base
+            delay = due - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return
+        yield packet
+
+
+def make_logger(camera: str) -> logging.Logger:
+    """The camera's own logger, a child of ``vigil.camera``."""
+    return logging.getLogger("vigil.camera").getChild(camera)

@@ -1,0 +1,124 @@
+"""The ``vigil`` command: run, demo, sim, check-config, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vigil.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="vigil, a camera system (NVR)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the server")
+    run.add_argument("--config", required=True, type=Path, help="the YAML config file")
+
+    demo = sub.add_parser("demo", help="simulator plus server, no config needed")
+    demo.add_argument("--cameras", type=int, default=4)
+    demo.add_argument("--port", type=int, default=8080, help="HTTP port of the server")
+    demo.add_argument("--data", type=Path, default=Path("vigil-data/demo"), help="data folder")
+
+    sim = sub.add_parser("sim", help="serve simulated cameras over RTSP")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8554)
+    sim.add_argument("--http-port", type=int, default=8555)
+    sim.add_argument("--cameras", type=int, default=4)
+    sim.add_argument("--auth", action="append", default=[], metavar="camN:USER:PASS")
+    sim.add_argument("--fault", action="append", default=[], metavar="camN:FAULT[=VALUE]")
+    sim.add_argument("--main-size", default="1920x1080", help="WIDTHxHEIGHT of main streams")
+    sim.add_argument("--main-fps", type=int, default=30)
+    sim.add_argument("--seconds", type=float, default=20.0, help="clip length")
+
+    check = sub.add_parser("check-config", help="validate a config file; exit 2 if invalid")
+    check.add_argument("file", type=Path)
+
+    bench = sub.add_parser("bench", help="measure CPU and memory per camera")
+    bench.add_argument("--cameras", type=int, default=8)
+    bench.add_argument("--seconds", type=float, default=30.0)
+    bench.add_argument("--profile", default="ingest", help="ingest")
+    bench.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from vigil.log import setup_logging
+
+    setup_logging(args.log_level.upper())
+    handler = {
+        "run": _run,
+        "demo": _demo,
+        "sim": _sim,
+        "check-config": _check_config,
+        "bench": _bench,
+    }[args.command]
+    try:
+        return handler(args)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from vigil.config import load_config
+
+    config = load_config(args.file)
+    print(f"{args.file}: OK ({len(config.cameras)} camera(s))")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vigil.server import serve
+
+    return serve(args.config)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vigil.demo import run_demo
+
+    return run_demo(args.cameras, args.port, args.data)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from vigil.sim.media import MAIN, ClipSpec
+    from vigil.sim.server import apply_fault, build_cameras, parse_auth, serve
+
+    width, _, height = args.main_size.partition("x")
+    main_spec = ClipSpec(
+        width=int(width), height=int(height), fps=args.main_fps, gop=2 * args.main_fps,
+        bitrate=MAIN.bitrate, seconds=args.seconds,
+    )
+    cameras = build_cameras(args.cameras, main_spec, auth=parse_auth(args.auth))
+    for item in args.fault:
+        apply_fault(cameras, item)
+    asyncio.run(serve(cameras, args.host, args.port))
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from vigil.bench import run_bench
+
+    return run_bench(
+        cameras=args.cameras, seconds=args.seconds, profile=args.profile,
+        warmup=args.warmup, as_json=args.json,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    logging.captureWarnings(True)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Write camera changes back to the config file: atomically, keeping comments and ``${VAR}``.
+
+The API edits the round-trip YAML tree (not the substituted values), so everything a user
+wrote by hand stays as written. A value whose ``${VAR}`` still expands to what was sent keeps
+its reference. The new tree is validated whole before anything touches the disk.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from vigil.config import VigilConfig, expand_vars, parse_yaml, validate_data
+from vigil.errors import ConfigError, FieldError
+
+
+class ConfigFile:
+    """The config file on disk and its round-trip tree; thread-safe edits of cameras."""
+
+    def __init__(self, path: str | Path, env: Mapping[str, str] | None = None):
+        self.path = Path(path)
+        self._env = env if env is not None else os.environ
+        self._lock = threading.Lock()
+        self._yaml = YAML(typ="rt")
+        self._yaml.preserve_quotes = True
+        self._doc: Any = None
+
+    def load(self) -> VigilConfig:
+        """Read and validate the file; keep its tree for later edits."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(
+                f"cannot read {self.path}: {err.strerror}",
+                file=str(self.path),
+                errors=[FieldError("", "E100", f"cannot read the file: {err.strerror}")],
+            ) from None
+        doc = parse_yaml(text, str(self.path))
+        config = validate_data(doc, str(self.path), self._env)
+        with self._lock:
+            self._doc = doc if doc is not None else CommentedMap()
+        return config
+
+    def set_camera(self, name: str, fields: Mapping[str, Any]) -> VigilConfig:
+        """Add or replace camera `name` with `fields`, validate, and write the file."""
+        with self._lock:
+            doc = copy.deepcopy(self._doc)
+            cameras = doc.get("cameras")
+            if cameras is None:
+                cameras = doc["cameras"] = CommentedMap()
+            old = cameras.get(name)
+            new = dict(fields)
+            if old is not None:
+                new = _keep_passwords(old, new)
+                cameras[name] = _merge(old, new, self._env)
+            else:
+                cameras[name] = _to_yaml(new)
+            return self._commit(doc)
+
+    def remove_camera(self, name: str) -> VigilConfig:
+        """Remove camera `name` and write the file."""
+        with self._lock:
+            doc = copy.deepcopy(self._doc)
+            cameras = doc.get("cameras") or {}
+            if name in cameras:
+                del cameras[name]
+            return self._commit(doc)
+
+    def camera_fields(self, name: str) -> dict[str, Any] | None:
+        """The camera's fields as written (``${VAR}`` unexpanded), or None."""
+        with self._lock:
+            cam = (self._doc.get("cameras") or {}).get(name)
+            return None if cam is None else _plain(cam)
+
+    def _commit(self, doc: Any) -> VigilConfig:
+        config = validate_data(doc, str(self.path), self._env)
+        buf = io.StringIO()
+        self._yaml.dump(doc, buf)
+        write_atomic(self.path, buf.getvalue())
+        self._doc = doc
+        return config
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temp file and a rename; raise E107 on failure."""
+    folder = path.parent if str(path.parent) else Path(".")
+    tmp: str | None = None
+    try:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write {path}: {err.strerror}",
+            code="E107",
+            file=str(path),
+            errors=[FieldError("", "E107", f"cannot write the file: {err.strerror}")],
+        ) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _keep_passwords(old: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """A PUT without a password keeps the stored one of the input at the same place."""
+    old_inputs = old.get("inputs") or []
+    new_inputs = new.get("inputs")
+    if not isinstance(new_inputs, list):
+        return new
+    kept = []
+    for index, item in enumerate(new_inputs):
+        item = dict(item)
+        if item.get("password") is None and index < len(old_inputs):
+            stored = old_inputs[index].get("password")
+            if stored is not None:
+                item["password"] = stored
+        if item.get("password") is None:
+            item.pop("password", None)
+        kept.append(item)
+    return {**new, "inputs": kept}
+
+
+def _merge(old: Any, new: Any, env: Mapping[str, str]) -> Any:
+    """`new` as a YAML node, reusing `old`'s nodes (comments, ``${VAR}``) where they agree."""
+    if isinstance(new, Mapping) and isinstance(old, CommentedMap):
+        out = old
+        for key in [k for k in out if k not in new]:
+            del out[key]
+        for key, value in new.items():
+            out[key] = _merge(out.get(key), value, env)
+        return out
+    if isinstance(new, list) and isinstance(old, CommentedSeq):
+        merged = [_merge(old[i] if i < len(old) else None, v, env) for i, v in enumerate(new)]
+        del old[:]
+        old.extend(merged)
+        return old
+    if isinstance(old, str) and "${" in old and not isinstance(new, Mapping | list):
+        expanded, missing = expand_vars(old, env)
+        if not missing and expanded == _scalar_text(new):
+            return old
+    return _to_yaml(new)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _to_yaml(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        out = CommentedMap()
+        for key, item in value.items():
+            out[key] = _to_yaml(item)
+        return out
+    if isinstance(value, list | tuple):
+        return CommentedSeq(_to_yaml(v) for v in value)
+    return value
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node

@@ -1,0 +1,67 @@
+"""``vigil demo``: the simulator in its own process plus the server, with no config to write."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vigil.server import serve
+
+SIM_PORT = 8554
+SIM_READY_TIMEOUT = 300.0  # seconds; the first start encodes the media (then it is cached)
+
+
+def demo_config(cameras: int, port: int, data: Path, sim_port: int = SIM_PORT) -> str:
+    """A config for `cameras` simulated cameras: record main, detect and view the sub-stream."""
+    lines = [
+        "# Written by `vigil demo`: simulated cameras from `vigil sim`.",
+        f"server: {{host: 127.0.0.1, port: {port}}}",
+        f"storage: {{path: {data.resolve() / 'recordings'}}}",
+        "cameras:",
+    ]
+    for n in range(1, cameras + 1):
+        lines += [
+            f"  cam{n}:",
+            "    inputs:",
+            f"      - url: rtsp://127.0.0.1:{sim_port}/cam{n}/main",
+            "        roles: [record]",
+            f"      - url: rtsp://127.0.0.1:{sim_port}/cam{n}/sub",
+            "        roles: [detect, live]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"vigil sim exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"vigil sim did not listen on port {port} within {timeout:.0f} s")
+
+
+def run_demo(cameras: int, port: int, data: Path) -> int:
+    data.mkdir(parents=True, exist_ok=True)
+    config = data / "demo.yaml"
+    config.write_text(demo_config(cameras, port, data))
+    sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [sys.executable, "-m", "vigil.cli", "sim", "--cameras", str(cameras),
+         "--port", str(SIM_PORT)],
+    )
+    try:
+        wait_for_port(SIM_PORT, SIM_READY_TIMEOUT, sim)
+        print(f"vigil demo: open http://127.0.0.1:{port}/api/cameras", flush=True)
+        return serve(config)
+    finally:
+        sim.terminate()
+        try:
+            sim.wait(5)
+        except subprocess.TimeoutExpired:
+            sim.kill()

@@ -1,0 +1,228 @@
+"""The exception hierarchy and the catalogue of stable error codes.
+
+Every error vigil logs or returns carries a code from :data:`CATALOGUE`; `docs/errors.md`
+explains each one, and a test keeps the two in step. Like PyAV's errors, the subclasses
+also inherit the matching builtin, so ``except ValueError`` still works where it should.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What a code means and what a user should do about it."""
+
+    title: str
+    hint: str
+
+
+CATALOGUE: dict[str, ErrorInfo] = {
+    # E1xx: config
+    "E100": ErrorInfo("config file unreadable", "Check the path and its permissions."),
+    "E101": ErrorInfo("YAML syntax error", "Fix the YAML at the line shown."),
+    "E102": ErrorInfo("unknown key", "Remove the key or fix its spelling; see docs/config.md."),
+    "E103": ErrorInfo("invalid value", "Give a value of the type and range docs/config.md shows."),
+    "E104": ErrorInfo("missing key", "Add the required key."),
+    "E105": ErrorInfo("duplicate key", "Each camera and each key may appear only once."),
+    "E106": ErrorInfo(
+        "missing environment variable",
+        "Export the variable, or write ${VAR:-default} to give a default.",
+    ),
+    "E107": ErrorInfo(
+        "config write failed",
+        "Check free space and permissions of the config file's folder; the file is unchanged.",
+    ),
+    "E110": ErrorInfo(
+        "unsupported URL scheme",
+        "Use rtsp, rtsps, rtmp, rtmps, http, https, file or usb; see docs/sources.md.",
+    ),
+    "E111": ErrorInfo(
+        "forbidden characters in URL",
+        "A URL may not start with '-' or hold shell metacharacters or spaces.",
+    ),
+    "E112": ErrorInfo("malformed URL", "Give a URL with a host (network) or a path (file, usb)."),
+    "E113": ErrorInfo(
+        "local source not allowed here",
+        "file:// and usb:// sources can only be set in the config file, not through the API.",
+    ),
+    "E114": ErrorInfo(
+        "invalid camera name",
+        "Use 1-64 letters, digits, '_' or '-', starting with a letter or digit.",
+    ),
+    "E115": ErrorInfo(
+        "invalid input roles",
+        "Give each camera at least one input; each role (record, detect, live) on one input.",
+    ),
+    # E2xx: source and connection
+    "E201": ErrorInfo(
+        "connection refused", "The camera is up but nothing listens on that port: check port."
+    ),
+    "E202": ErrorInfo(
+        "camera does not answer",
+        "Check the address, that the camera is powered and on the network, and firewalls.",
+    ),
+    "E203": ErrorInfo(
+        "unauthorized (401)",
+        "Check the username and password. vigil waits at least 5 minutes between tries, "
+        "because cameras lock accounts after repeated failed logins.",
+    ),
+    "E204": ErrorInfo(
+        "stream not found (404)", "Check the stream path; see docs/sources.md for your make."
+    ),
+    "E205": ErrorInfo(
+        "stream stalled",
+        "No packet arrived for the stall timeout; vigil reconnects. A recurring stall points "
+        "at the network or an overloaded camera.",
+    ),
+    "E206": ErrorInfo("stream ended", "The camera closed the stream; vigil reconnects."),
+    "E207": ErrorInfo(
+        "source error", "A network or protocol error not covered by another code; see message."
+    ),
+    "E208": ErrorInfo(
+        "USB device not found", "Check that the device exists (ls /dev/video*) and is readable."
+    ),
+    "E209": ErrorInfo("host name not resolved", "Check the host name and DNS."),
+    "E210": ErrorInfo("access forbidden (403)", "The account lacks the right to this stream."),
+    "E211": ErrorInfo("file not found", "Check the path of the file:// source."),
+    # E3xx: decode and hwaccel
+    "E301": ErrorInfo(
+        "no video in the stream",
+        "The source answered but carries no video track; check the stream path.",
+    ),
+    "E302": ErrorInfo(
+        "hardware decoding unavailable",
+        "The requested hwaccel could not be opened; vigil decodes in software instead.",
+    ),
+    "E303": ErrorInfo(
+        "invalid stream data",
+        "The source sent data FFmpeg cannot parse; check the URL points at a video stream.",
+    ),
+    # E4xx: recording and storage
+    "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),
+    # E5xx: streaming
+    "E501": ErrorInfo("streaming error", "See the message."),
+    # E6xx: API and auth
+    "E600": ErrorInfo("internal error", "A bug: please report it with the log around it."),
+    "E601": ErrorInfo("camera not found", "Check the camera name with GET /api/cameras."),
+    "E602": ErrorInfo("invalid request", "Fix the fields named in `errors`."),
+    "E603": ErrorInfo("camera already exists", "Pick another name, or PUT to replace it."),
+    "E604": ErrorInfo("not found", "Check the URL."),
+    "E605": ErrorInfo("method not allowed", "Check the HTTP method for this endpoint."),
+}
+
+
+class VigilError(Exception):
+    """Base of every vigil error: a stable code, a message safe to show, and the camera."""
+
+    code: str = "E600"
+
+    def __init__(self, message: str, *, code: str | None = None, camera: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        if self.code not in CATALOGUE:
+            raise KeyError(f"error code {self.code} is not in the catalogue")
+        self.message = message
+        self.camera = camera
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        """The `{code, message}` shape of the API's `last_error`."""
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One bad field of a config file or request body."""
+
+    path: str
+    code: str
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "code": self.code, "message": self.message}
+
+
+class ConfigError(VigilError, ValueError):
+    """A config file (or body) that does not validate; holds every error found at once."""
+
+    code = "E103"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        file: str | None = None,
+        errors: list[FieldError] | None = None,
+    ):
+        super().__init__(message, code=code or (errors[0].code if errors else None))
+        self.file = file
+        self.errors = errors or []
+
+    def report(self) -> str:
+        """A multi-line report: one line per error with file, line, key path, code and hint."""
+        where = self.file or "<config>"
+        if not self.errors:
+            return f"{where}: {self}"
+        lines = [f"{where}: {len(self.errors)} error(s)"]
+        for err in self.errors:
+            loc = f"{where}:{err.line}" if err.line else where
+            hint = CATALOGUE[err.code].hint
+            lines.append(f"  {loc}: {err.path or '<root>'}: [{err.code}] {err.message}")
+            lines.append(f"      hint: {hint}")
+        return "\n".join(lines)
+
+
+class SourceError(VigilError, ConnectionError):
+    """A camera input could not be opened or read (E2xx)."""
+
+    code = "E207"
+
+
+class DecodeError(VigilError, RuntimeError):
+    """A stream that can't be decoded, or a hardware decoder that can't be opened (E3xx)."""
+
+    code = "E303"
+
+
+class StorageError(VigilError, OSError):
+    """Recording or database trouble (E4xx)."""
+
+    code = "E401"
+
+
+class StreamingError(VigilError, RuntimeError):
+    """Live view trouble (E5xx)."""
+
+    code = "E501"
+
+
+class ApiError(VigilError):
+    """An error answered over HTTP with its status (E6xx)."""
+
+    code = "E600"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        errors: list[FieldError] | None = None,
+    ):
+        super().__init__(message, code=code)
+        self.status = status
+        self.errors = errors or []
+
+
+class CameraNotFound(ApiError, LookupError):
+    """No camera of that name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"no camera named {name!r}", status=404, code="E601")

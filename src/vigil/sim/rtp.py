@@ -1,0 +1,57 @@
+"""RTP packetization of H.264 (RFC 6184: single NAL unit and FU-A) and RTSP interleaving."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+
+MAX_PAYLOAD = 1400  # bytes of RTP payload, to fit a typical MTU
+PAYLOAD_TYPE = 96
+CLOCK_RATE = 90_000  # Hz, the H.264 RTP clock
+
+
+class RtpPacketizer:
+    """Turns access units into RTP packets with a running sequence number."""
+
+    def __init__(self, ssrc: int, seq: int = 0, payload_type: int = PAYLOAD_TYPE):
+        self.ssrc = ssrc
+        self.seq = seq & 0xFFFF
+        self.payload_type = payload_type
+
+    def _header(self, timestamp: int, marker: bool) -> bytes:
+        header = struct.pack(
+            "!BBHII",
+            0x80,
+            (0x80 if marker else 0) | self.payload_type,
+            self.seq,
+            timestamp & 0xFFFFFFFF,
+            self.ssrc,
+        )
+        self.seq = (self.seq + 1) & 0xFFFF
+        return header
+
+    def packetize(self, nals: Iterable[bytes], timestamp: int) -> list[bytes]:
+        """RTP packets of one access unit; the marker bit is set on its last packet."""
+        units = list(nals)
+        packets: list[bytes] = []
+        for n, nal in enumerate(units):
+            last_nal = n == len(units) - 1
+            if len(nal) <= MAX_PAYLOAD:
+                packets.append(self._header(timestamp, last_nal) + nal)
+                continue
+            indicator = (nal[0] & 0xE0) | 28  # FU-A
+            kind = nal[0] & 0x1F
+            body = nal[1:]
+            for offset in range(0, len(body), MAX_PAYLOAD - 2):
+                chunk = body[offset : offset + MAX_PAYLOAD - 2]
+                first = offset == 0
+                end = offset + MAX_PAYLOAD - 2 >= len(body)
+                fu_header = (0x80 if first else 0) | (0x40 if end else 0) | kind
+                header = self._header(timestamp, last_nal and end)
+                packets.append(header + bytes((indicator, fu_header)) + chunk)
+        return packets
+
+
+def interleave(channel: int, packets: Iterable[bytes]) -> bytes:
+    """Frame RTP packets for RTSP over TCP: ``$``, channel, 16-bit length, packet."""
+    return b"".join(struct.pack("!cBH", b"$", channel, len(p)) + p for p in packets)
