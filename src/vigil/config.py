@@ -358,7 +358,7 @@ def validate_data(
         config = VigilConfig.model_validate(data)
     except ValidationError as err:
         for item in err.errors():
-            loc = tuple(item["loc"])
+            loc = tuple(part for part in item["loc"] if part != "[key]")
             if any(loc[: len(p)] == p for p in var_paths):
                 continue  # already reported as a missing variable
             code = item["type"] if re.fullmatch(r"E\d{3}", item["type"]) else (

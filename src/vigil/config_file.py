@@ -18,6 +18,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.util import load_yaml_guess_indent
 
 from vigil.config import VigilConfig, expand_vars, parse_yaml, validate_data
 from vigil.errors import ConfigError, FieldError
@@ -46,9 +47,20 @@ class ConfigFile:
             ) from None
         doc = parse_yaml(text, str(self.path))
         config = validate_data(doc, str(self.path), self._env)
+        self._match_indent(text)
         with self._lock:
             self._doc = doc if doc is not None else CommentedMap()
         return config
+
+    def _match_indent(self, text: str) -> None:
+        """Write sequences indented the way the file already has them."""
+        try:
+            _, indent, dash_offset = load_yaml_guess_indent(text)
+        except Exception:  # an empty file or one with nothing to learn from
+            return
+        if indent and dash_offset is not None:
+            mapping = max(2, indent - dash_offset) if dash_offset else indent
+            self._yaml.indent(mapping=mapping, sequence=indent, offset=dash_offset)
 
     def set_camera(self, name: str, fields: Mapping[str, Any]) -> VigilConfig:
         """Add or replace camera `name` with `fields`, validate, and write the file."""

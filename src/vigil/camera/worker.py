@@ -80,7 +80,8 @@ class InputWorker(threading.Thread):
                 args.target, format=args.format, options=args.options, timeout=args.timeout
             )
         except _READ_ERRORS as err:
-            return classify_open_error(err, spec, time.monotonic() - t0, args.timeout[0])
+            limit = min(self.timing.open_timeout, self.timing.stall)
+            return classify_open_error(err, spec, time.monotonic() - t0, limit)
         try:
             if not container.streams.video:
                 return no_video(spec)

@@ -1,0 +1,102 @@
+"""Test helpers: wait on conditions with deadlines, run the simulator, make media."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TypeVar
+
+import av
+import numpy as np
+
+from vigil.sim.rtsp import RtspServer, SimCamera
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SimThread:
+    """The RTSP simulator on its own event loop in a thread (tests only)."""
+
+    def __init__(self, cameras: dict[str, SimCamera], port: int = 0):
+        self.cameras = cameras
+        self.loop = asyncio.new_event_loop()
+        self.server = RtspServer(cameras, "127.0.0.1", port)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-sim", daemon=True)
+
+    def __enter__(self) -> SimThread:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def url(self, camera: str, stream: str = "main") -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{camera}/{stream}"
+
+
+def make_video(
+    path: Path, *, seconds: float = 2.0, fps: int = 15, size: tuple[int, int] = (320, 180),
+    gop: int = 15, audio: bool = False, video: bool = True,
+) -> Path:
+    """A small H.264 MP4 (optionally with AAC audio, or audio only) generated with PyAV."""
+    width, height = size
+    with av.open(str(path), "w") as out:
+        vstream: Any = None
+        if video:
+            vstream = out.add_stream("libx264", rate=fps)
+            vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+            vstream.codec_context.gop_size = gop
+            vstream.codec_context.max_b_frames = 0
+            vstream.codec_context.options = {"preset": "ultrafast"}
+        astream: Any = out.add_stream("aac", rate=16000) if audio else None
+        frames = round(seconds * fps)
+        for i in range(frames):
+            if vstream is not None:
+                img = np.full((height, width, 3), (i * 7) % 255, dtype=np.uint8)
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts = i
+                frame.time_base = Fraction(1, fps)
+                out.mux(vstream.encode(frame))
+        if vstream is not None:
+            out.mux(vstream.encode(None))
+        if astream is not None:
+            samples = int(seconds * 16000)
+            for start in range(0, samples, 1024):
+                pcm = np.zeros((1, 1024), dtype=np.float32)
+                aframe = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
+                aframe.sample_rate = 16000
+                aframe.pts = start
+                out.mux(astream.encode(aframe))
+            out.mux(astream.encode(None))
+    return path
