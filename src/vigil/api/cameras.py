@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
 
 from vigil.api.deps import current_user, get_manager
 from vigil.api.schemas import CameraList, CameraOut
 from vigil.camera.manager import CameraManager
+from vigil.const import CAMERA_NAME_PATTERN
+
+CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depends(current_user)])
 
@@ -18,6 +23,6 @@ def list_cameras(manager: CameraManager = Depends(get_manager)) -> CameraList:
 
 
 @router.get("/{name}")
-def get_camera(name: str, manager: CameraManager = Depends(get_manager)) -> CameraOut:
+def get_camera(name: CameraPath, manager: CameraManager = Depends(get_manager)) -> CameraOut:
     """One camera; 404 with E601 if there is none of that name."""
     return CameraOut.of(manager.status(name))

@@ -1,0 +1,106 @@
+"""The first API: health and cameras, errors in one shape, no secret in any answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import CAM_SECRET, CAM_USER
+from tests.helpers import SimThread, wait_for
+from vigil.api import create_app
+from vigil.camera.manager import CameraManager
+from vigil.config import validate_data
+
+CAMERA_FIELDS = {
+    "name", "state", "inputs", "fps_in", "fps_detect", "cpu_pct", "reconnects", "dropped",
+    "last_error", "governor",
+}
+
+
+@pytest.fixture
+def client(sim: SimThread) -> Iterator[TestClient]:
+    secret_url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
+    config = validate_data({"cameras": {
+        "front": {"inputs": [{"url": sim.url("cam1")}]},
+        "secret": {"inputs": [{"url": secret_url}]},
+        "wrong": {"inputs": [{
+            "url": sim.url("cam3"), "username": CAM_USER, "password": CAM_SECRET + "x"}]},
+    }})
+    manager = CameraManager(config.cameras)
+    with TestClient(create_app(manager)) as test_client:
+        yield test_client
+
+
+def test_cameras_list_has_the_contract_fields_and_no_secret(client: TestClient) -> None:
+    def all_reported():  # type: ignore[no-untyped-def]
+        cams = {c["name"]: c for c in client.get("/api/cameras").json()["cameras"]}
+        ok = cams["front"]["state"] == "streaming" and cams["secret"]["state"] == "streaming"
+        return cams if ok and cams["wrong"]["last_error"] else None
+
+    cams = wait_for(all_reported, 20, "cameras streaming")
+    for cam in cams.values():
+        assert set(cam) >= CAMERA_FIELDS
+        assert cam["fps_detect"] is None and cam["governor"] is None
+        for item in cam["inputs"]:
+            assert {"roles", "state", "fps"} <= set(item)
+    assert cams["wrong"]["last_error"]["code"] == "E203"
+    assert cams["wrong"]["state"] == "reconnecting"
+    body = client.get("/api/cameras").text + client.get("/api/cameras/secret").text
+    body += client.get("/api/cameras/wrong").text + client.get("/api/health").text
+    body += client.get("/openapi.json").text
+    assert CAM_SECRET not in body
+    assert f"{CAM_USER}:" not in body
+
+
+def test_one_camera(client: TestClient) -> None:
+    body = client.get("/api/cameras/front").json()
+    assert body["name"] == "front"
+    assert body["inputs"][0]["roles"] == ["record", "detect", "live"]
+
+
+def test_health(client: TestClient) -> None:
+    body = client.get("/api/health").json()
+    assert body["status"] in ("ok", "degraded")
+    assert set(body["cameras"]) == {"front", "secret", "wrong"}
+    wait_for(
+        lambda: client.get("/api/health").json()["cameras"]["wrong"]["last_error"], 15, "401"
+    )
+    assert client.get("/api/health").json()["status"] == "degraded"
+
+
+def test_unknown_camera_is_404_e601(client: TestClient) -> None:
+    response = client.get("/api/cameras/nope")
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "E601", "message": "no camera named 'nope'", "errors": []
+    }
+
+
+def test_validation_errors_use_the_vigil_shape(client: TestClient) -> None:
+    response = client.get("/api/cameras/bad name!")
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "E602"
+    assert body["errors"][0]["path"] == "path.name"
+    assert set(body["errors"][0]) == {"path", "code", "message"}
+
+
+def test_unknown_route_and_method(client: TestClient) -> None:
+    assert client.get("/api/nothing").json()["code"] == "E604"
+    response = client.delete("/api/health")
+    assert response.status_code == 405 and response.json()["code"] == "E605"
+
+
+def test_every_route_depends_on_current_user() -> None:
+    from fastapi.routing import APIRoute
+
+    from vigil.api.deps import current_user
+
+    app = create_app(CameraManager({}))
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith("/api")]
+    assert len(routes) >= 3
+    for route in routes:
+        calls = [d.call for d in route.dependant.dependencies]
+        assert current_user in calls, route.path

@@ -1,0 +1,285 @@
+"""Supervised ingest against real sockets: the simulator, dead ports, silent peers, files."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CAM_SECRET, CAM_USER, SMALL
+from tests.helpers import SimThread, free_port, make_video, wait_for
+from vigil.camera.state import State
+from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.worker import Timing
+from vigil.config import CameraConfig
+from vigil.sim.server import build_cameras
+from vigil.sources.url import parse_source
+
+FAST = Timing(open_timeout=3.0, stall=3.0)
+
+
+def camera(url: str, name: str = "cam", timing: Timing = FAST, **extra: object) -> CameraSupervisor:
+    config = CameraConfig.model_validate({"inputs": [{"url": url, **extra}]})
+    return CameraSupervisor(name, config, timing=timing)
+
+
+def sample_until(cam: CameraSupervisor, predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    """Drive the figures (as the manager's monitor does) until predicate(status) holds."""
+    def check():  # type: ignore[no-untyped-def]
+        cam.tick(time.monotonic())
+        status = cam.status()
+        return status if predicate(status) else None
+
+    return wait_for(check, timeout, what)
+
+
+@pytest.fixture
+def own_sim() -> Iterator[SimThread]:
+    """Cameras whose faults a test may change."""
+    with SimThread(build_cameras(2, SMALL, None, quiet=True)) as server:
+        yield server
+
+
+def test_rtsp_camera_streams_at_source_rate(sim: SimThread) -> None:
+    cam = camera(sim.url("cam1"))
+    cam.start()
+    try:
+        status = sample_until(
+            cam, lambda s: s.state is State.STREAMING and abs(s.fps_in - 15) <= 0.75
+            and s.inputs[0].uptime and s.inputs[0].uptime > 5, 20, "15 fps",
+        )
+        assert status.inputs[0].codec == "h264"
+        assert (status.inputs[0].width, status.inputs[0].height) == (320, 180)
+        assert status.inputs[0].bytes_per_s > 0
+        assert status.cpu_pct is not None and status.cpu_pct >= 0
+        assert cam.thread_ids() and all(isinstance(t, int) for t in cam.thread_ids())
+    finally:
+        assert cam.stop() == []
+    assert cam.state is State.STOPPED
+
+
+def test_file_camera_is_paced_like_a_camera(video_file: Path) -> None:
+    cam = camera(f"file://{video_file}")
+    cam.start()
+    try:
+        # a 2 s clip: looping and pacing keep 15 fps well past its end
+        sample_until(
+            cam, lambda s: abs(s.fps_in - 15) <= 0.75 and s.inputs[0].uptime
+            and s.inputs[0].uptime > 6, 20, "paced 15 fps",
+        )
+        assert cam.status().reconnects == 0
+    finally:
+        cam.stop()
+
+
+def test_credentials_never_reach_logs_or_status(
+    sim: SimThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
+    good = camera(url, "good")
+    bad = camera(sim.url("cam3"), "bad", username=CAM_USER, password="wrong-" + CAM_SECRET)
+    good.start()
+    bad.start()
+    try:
+        sample_until(good, lambda s: s.state is State.STREAMING, 15, "auth camera")
+        status = sample_until(bad, lambda s: s.last_error is not None, 15, "401")
+        assert status.last_error["code"] == "E203"
+        assert status.state is State.RECONNECTING
+        assert status.inputs[0].retry_in is not None and status.inputs[0].retry_in >= 290
+    finally:
+        good.stop()
+        bad.stop()
+    text = caplog.text + repr(good.status()) + repr(bad.status())
+    assert CAM_SECRET not in text
+    assert CAM_USER not in text.replace("vigil", "")  # user names are redacted too
+
+
+def test_dead_port_backs_off_then_recovers_and_others_stream_on(
+    sim: SimThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    port = free_port()
+    dead = camera(f"rtsp://127.0.0.1:{port}/cam1/main", "dead")
+    other = camera(sim.url("cam2"), "other")
+    other.start()
+    sample_until(other, lambda s: s.state is State.STREAMING, 15, "other streaming")
+    dead.start()
+    samples: list[tuple[State, int]] = []
+    try:
+        sample_until(dead, lambda s: s.reconnects >= 2, 10, "two refused tries")
+        assert dead.status().state is State.RECONNECTING
+        assert dead.status().last_error["code"] == "E201"
+        delays = [
+            int(m.group(1))
+            for r in caplog.records
+            if r.name == "vigil.camera.dead" and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
+        ]
+        assert delays[:2] == [1, 2]
+        next_step = dead.status().inputs[0].retry_in
+        assert next_step is not None and next_step <= 4
+        revived = build_cameras(1, SMALL, None, quiet=True)
+        with SimThread(revived, port=port):
+            t0 = time.monotonic()
+            sample_until(dead, lambda s: s.state is State.STREAMING, 4 + 5, "recovery")
+            assert time.monotonic() - t0 <= next_step + 5  # the retry, plus opening the stream
+            for _ in range(10):
+                other.tick(time.monotonic())
+                s = other.status()
+                samples.append((s.state, s.reconnects))
+                time.sleep(0.1)
+    finally:
+        dead.stop()
+        other.stop()
+    assert all(state is State.STREAMING and reconnects == 0 for state, reconnects in samples)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"), [("drop_after", "E206"), ("stall_after", "E205")]
+)
+def test_stream_that_stops_midway_reconnects(own_sim: SimThread, fault: str, code: str) -> None:
+    cam = camera(own_sim.url("cam1"))
+    cam.start()
+    try:
+        sample_until(cam, lambda s: s.state is State.STREAMING, 15, "streaming")
+        setattr(own_sim.cameras["cam1"].faults, fault, 0.5)
+        status = sample_until(cam, lambda s: s.last_error is not None, 15, f"{code}")
+        assert status.last_error["code"] == code
+        assert status.reconnects >= 1
+        setattr(own_sim.cameras["cam1"].faults, fault, None)
+        sample_until(cam, lambda s: s.state is State.STREAMING, 15, "streaming again")
+    finally:
+        cam.stop()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port whose listener completes TCP handshakes but never says a word."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_host_that_never_answers_is_e202(silent_port: int) -> None:
+    cam = camera(f"rtsp://127.0.0.1:{silent_port}/x")
+    cam.start()
+    try:
+        status = sample_until(cam, lambda s: s.last_error is not None, 10, "timeout")
+        assert status.last_error["code"] == "E202"
+        assert status.state is State.RECONNECTING
+    finally:
+        cam.stop()
+
+
+def test_not_found_path_is_e204(sim: SimThread) -> None:
+    cam = camera(sim.url("cam9"))
+    cam.start()
+    try:
+        status = sample_until(cam, lambda s: s.last_error is not None, 10, "404")
+        assert status.last_error["code"] == "E204"
+    finally:
+        cam.stop()
+
+
+def test_stop_returns_in_two_seconds_and_abandoned_thread_cannot_write(
+    silent_port: int, sim: SimThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    cam = camera(f"rtsp://127.0.0.1:{silent_port}/x", "blocked", Timing(open_timeout=4, stall=4))
+    cam.start()
+    time.sleep(0.3)  # let the reader reach its blocking connect
+    t0 = time.monotonic()
+    abandoned = cam.stop()
+    assert time.monotonic() - t0 <= 2.2
+    assert len(abandoned) == 1 and abandoned[0].is_alive()
+    # restart the same camera (same input, same hub) on a source that works
+    cam.inputs[0].spec = parse_source(sim.url("cam1"))
+    sub = cam.inputs[0].hub.subscribe("consumer")
+    cam.start()
+    sample_until(cam, lambda s: s.state is State.STREAMING, 15, "restarted")
+    abandoned[0].join(10)  # the old thread times out (E202) and ends on its own
+    assert not abandoned[0].is_alive()
+    try:
+        status = cam.status()
+        assert status.state is State.STREAMING
+        assert status.last_error is None and status.reconnects == 0
+        assert "E202" not in caplog.text  # the stale thread logged and published nothing
+        item = sub.get(timeout=5)
+        assert item is not None and item.info.width == 320
+    finally:
+        cam.stop()
+
+
+def test_no_video_in_a_file_fails_for_good(tmp_path: Path) -> None:
+    audio_only = make_video(tmp_path / "audio.mp4", video=False, audio=True)
+    cam = camera(f"file://{audio_only}")
+    cam.start()
+    try:
+        status = sample_until(cam, lambda s: s.state is State.FAILED, 10, "failed")
+        assert status.last_error["code"] == "E301"
+    finally:
+        cam.stop()
+
+
+def test_missing_file_fails_with_e211(tmp_path: Path) -> None:
+    cam = camera(f"file://{tmp_path}/nope.mp4")
+    cam.start()
+    try:
+        status = sample_until(cam, lambda s: s.state is State.FAILED, 10, "failed")
+        assert status.last_error["code"] == "E211"
+    finally:
+        cam.stop()
+
+
+def test_missing_usb_device_is_e208_and_retried() -> None:
+    device = next(f"/dev/video{n}" for n in range(90, 99) if not os.path.exists(f"/dev/video{n}"))
+    cam = camera(f"usb://{device}?size=640x480")
+    cam.start()
+    try:
+        status = sample_until(cam, lambda s: s.last_error is not None, 10, "E208")
+        assert status.last_error["code"] == "E208"
+        assert status.state is State.RECONNECTING
+    finally:
+        cam.stop()
+
+
+class _Garbage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:  # bounded: a camera spewing noise
+                self.wfile.write(os.urandom(16 * 1024))
+        except OSError:
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_url_serving_garbage_is_e303() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    cam = camera(f"http://127.0.0.1:{server.server_address[1]}/video")
+    cam.start()
+    try:
+        status = sample_until(cam, lambda s: s.last_error is not None, 15, "E303")
+        assert status.last_error["code"] == "E303"
+        assert status.state is State.RECONNECTING
+    finally:
+        cam.stop()
+        server.shutdown()
+        server.server_close()
