@@ -94,13 +94,19 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 
 
 def test_every_route_depends_on_current_user() -> None:
-    from fastapi.routing import APIRoute
+    from fastapi import HTTPException
 
     from vigil.api.deps import current_user
 
+    def deny() -> None:
+        raise HTTPException(status_code=401, detail="denied")
+
     app = create_app(CameraManager({}))
-    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith("/api")]
-    assert len(routes) >= 3
-    for route in routes:
-        calls = [d.call for d in route.dependant.dependencies]
-        assert current_user in calls, route.path
+    app.dependency_overrides[current_user] = deny
+    with TestClient(app) as test_client:
+        paths = test_client.get("/openapi.json").json()["paths"]
+        api = [(p, m) for p, ops in paths.items() if p.startswith("/api") for m in ops]
+        assert len(api) >= 3
+        for path, method in api:
+            response = test_client.request(method.upper(), path.replace("{name}", "cam"))
+            assert response.status_code == 401, (method, path)
