@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -16,6 +20,23 @@ from vigil.const import SHUTDOWN_TIMEOUT
 _log = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGTERM/SIGINT are a normal stop: exit 0, signal not re-raised."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def serve(config_path: Path) -> int:
     """Run the service; SIGINT/SIGTERM stop cameras and the server within 10 s."""
     config_file = ConfigFile(config_path)
@@ -24,7 +45,7 @@ def serve(config_path: Path) -> int:
         os.nice(config.server.nice)  # before any thread starts, so every thread inherits it
     manager = CameraManager(config.cameras)
     app = create_app(manager, config_file)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app,
             host=config.server.host,
@@ -39,4 +60,5 @@ def serve(config_path: Path) -> int:
         len(config.cameras), config.server.host, config.server.port,
     )
     server.run()
+    _log.info("vigil stopped")
     return 0

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.supervisor import CameraStatus, CameraSupervisor, join_all
-from vigil.camera.worker import InputWorker, Timing
+from vigil.camera.worker import Timing
 from vigil.config import CameraConfig
 from vigil.const import STATS_INTERVAL, STOP_TIMEOUT
 from vigil.errors import ApiError, CameraNotFound
@@ -65,14 +65,10 @@ class CameraManager:
         self._stop.set()
         with self._lock:
             cams = list(self._cameras.values())
-        workers: list[InputWorker] = []
+        workers = {cam.name: cam.request_stop() for cam in cams}
+        left = set(join_all([w for ws in workers.values() for w in ws], timeout))
         for cam in cams:
-            workers.extend(w for w in (i.stop() for i in cam.inputs) if w is not None)
-            for item in cam.inputs:
-                item.hub.close()
-        left = join_all(workers, timeout)
-        if left:
-            _log.warning("%d reader thread(s) abandoned at shutdown", len(left))
+            cam.stopped([w for w in workers[cam.name] if w in left], timeout)
         if self._monitor is not None:
             self._monitor.join(timeout)
 

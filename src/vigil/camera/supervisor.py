@@ -75,21 +75,29 @@ class CameraSupervisor:
                 item.start(self.timing)
         self.log.info("started with %d input(s)", len(self.inputs))
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> list[InputWorker]:
-        """Stop every input; wait up to `timeout` s. Returns threads left behind (abandoned)."""
+    def request_stop(self) -> list[InputWorker]:
+        """Tell every input to stop and end its subscriptions; return the threads to join."""
         with self._lock:
             self._running = False
             workers = [w for w in (item.stop() for item in self.inputs) if w is not None]
             for item in self.inputs:
                 item.hub.close()
-        abandoned = join_all(workers, timeout)
+        return workers
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> list[InputWorker]:
+        """Stop every input; wait up to `timeout` s. Returns threads left behind (abandoned)."""
+        abandoned = join_all(self.request_stop(), timeout)
+        self.stopped(abandoned, timeout)
+        return abandoned
+
+    def stopped(self, abandoned: list[InputWorker], timeout: float) -> None:
+        """Log the end of a stop."""
         for worker in abandoned:
             self.log.warning(
                 "thread %s still blocked after %.1f s; abandoned (it publishes nothing more)",
                 worker.name, timeout,
             )
         self.log.info("stopped")
-        return abandoned
 
     def thread_ids(self) -> list[int]:
         return [tid for tid in (i.thread_id for i in self.inputs) if tid is not None]

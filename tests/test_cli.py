@@ -1,0 +1,99 @@
+"""The command line: check-config exit codes, and `vigil run` end to end in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import CAM_SECRET, CAM_USER
+from tests.helpers import SimThread, free_port, wait_for
+from vigil.cli import main
+
+VIGIL = [sys.executable, "-m", "vigil.cli"]
+
+
+def test_check_config_ok(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ok.yaml"
+    path.write_text("cameras:\n  a:\n    inputs: [{url: 'rtsp://192.0.2.1/s'}]\n")
+    assert main(["check-config", str(path)]) == 0
+    assert "OK (1 camera(s))" in capsys.readouterr().out
+
+
+def test_check_config_reports_every_error_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "cameras:\n  a:\n    inputs: [{url: 'ftp://h/x', password: '${NOPE_NOT_SET}'}]\n"
+        "    colour: red\n"
+    )
+    result = subprocess.run(
+        [*VIGIL, "check-config", str(path)], capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "NOPE_NOT_SET"},
+    )
+    assert result.returncode == 2
+    assert f"{path}:3: cameras.a.inputs[0].url: [E110]" in result.stderr
+    assert "[E106]" in result.stderr and "NOPE_NOT_SET" in result.stderr
+    assert f"{path}:4: cameras.a.colour: [E102]" in result.stderr
+
+
+def test_run_with_missing_file_exits_2(tmp_path: Path) -> None:
+    assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
+
+
+def _get(port: int, path: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:  # noqa: S310
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
+    tmp_path: Path, sim: SimThread, video_file: Path
+) -> None:
+    port = free_port()
+    secret_url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
+    config = tmp_path / "vigil.yaml"
+    config.write_text(
+        f"server: {{port: {port}}}\n"
+        f"storage: {{path: {tmp_path / 'data'}}}\n"
+        "cameras:\n"
+        f"  file: {{inputs: [{{url: 'file://{video_file}'}}]}}\n"
+        f"  rtsp: {{inputs: [{{url: '{sim.url('cam1')}'}}]}}\n"
+        f"  secret: {{inputs: [{{url: '{secret_url}'}}]}}\n"
+        f"  dead: {{inputs: [{{url: 'rtsp://127.0.0.1:{free_port()}/x'}}]}}\n"
+    )
+    log = tmp_path / "vigil.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*VIGIL, "run", "--config", str(config)], stdout=out, stderr=out)
+    try:
+        def fps_ok():  # type: ignore[no-untyped-def]
+            try:
+                cams = {c["name"]: c for c in _get(port, "/api/cameras")["cameras"]}
+            except OSError:
+                return None
+            good = all(
+                cams[n]["state"] == "streaming" and abs(cams[n]["fps_in"] - 15) <= 0.75
+                for n in ("file", "rtsp", "secret")
+            )
+            return cams if good and cams["dead"]["state"] == "reconnecting" else None
+
+        cams = wait_for(fps_ok, 40, "file, rtsp and secret cameras at 15 fps")
+        assert cams["dead"]["last_error"]["code"] == "E201"
+        api_text = json.dumps(cams) + json.dumps(_get(port, "/api/health"))
+        assert CAM_SECRET not in api_text
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert CAM_SECRET not in text
+    assert "vigil.camera.rtsp: streaming" in text
+    assert "vigil.camera.rtsp: stopped" in text
+    assert "[E201]" in text
