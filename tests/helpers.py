@@ -66,8 +66,14 @@ class SimThread:
 
 
 def make_video(
-    path: Path, *, seconds: float = 2.0, fps: int = 15, size: tuple[int, int] = (320, 180),
-    gop: int = 15, audio: bool = False, video: bool = True,
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: int = 15,
+    size: tuple[int, int] = (320, 180),
+    gop: int = 15,
+    audio: bool = False,
+    video: bool = True,
 ) -> Path:
     """A small H.264 MP4 (optionally with AAC audio, or audio only) generated with PyAV."""
     width, height = size

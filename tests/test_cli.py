@@ -32,7 +32,10 @@ def test_check_config_reports_every_error_and_exits_2(tmp_path: Path) -> None:
         "    colour: red\n"
     )
     result = subprocess.run(
-        [*VIGIL, "check-config", str(path)], capture_output=True, text=True, timeout=60,
+        [*VIGIL, "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={k: v for k, v in os.environ.items() if k != "NOPE_NOT_SET"},
     )
     assert result.returncode == 2
@@ -46,7 +49,7 @@ def test_run_with_missing_file_exits_2(tmp_path: Path) -> None:
 
 
 def _get(port: int, path: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
@@ -69,6 +72,7 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
     with log.open("w") as out:
         proc = subprocess.Popen([*VIGIL, "run", "--config", str(config)], stdout=out, stderr=out)
     try:
+
         def fps_ok():  # type: ignore[no-untyped-def]
             try:
                 cams = {c["name"]: c for c in _get(port, "/api/cameras")["cameras"]}

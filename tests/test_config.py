@@ -126,16 +126,32 @@ cameras:
 
 def test_roles(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        validate_data({"cameras": {"a": {"inputs": [
-            {"url": "rtsp://h/1", "roles": ["record"]},
-            {"url": "rtsp://h/2", "roles": ["record", "live"]},
-        ]}}})
+        validate_data(
+            {
+                "cameras": {
+                    "a": {
+                        "inputs": [
+                            {"url": "rtsp://h/1", "roles": ["record"]},
+                            {"url": "rtsp://h/2", "roles": ["record", "live"]},
+                        ]
+                    }
+                }
+            }
+        )
     assert info.value.errors[0].code == "E115"
     with pytest.raises(ConfigError) as info:
         validate_data({"cameras": {"a": {"inputs": [{"url": "rtsp://h/1", "roles": ["live"]}]}}})
     assert "record role" in info.value.errors[0].message
-    ok = validate_data({"cameras": {"a": {
-        "inputs": [{"url": "rtsp://h/1", "roles": ["live"]}], "record": {"mode": "off"}}}})
+    ok = validate_data(
+        {
+            "cameras": {
+                "a": {
+                    "inputs": [{"url": "rtsp://h/1", "roles": ["live"]}],
+                    "record": {"mode": "off"},
+                }
+            }
+        }
+    )
     assert ok.cameras["a"].input_for(Role.LIVE) is not None
 
 

@@ -72,8 +72,14 @@ def test_replace_without_password_keeps_stored_reference(cfg: ConfigFile) -> Non
 
 
 def test_changed_value_replaces_the_reference(cfg: ConfigFile) -> None:
-    cfg.set_camera("driveway", {"inputs": [
-        {"url": "rtsp://192.0.2.99:554/stream1", "roles": ["record", "detect", "live"]}]})
+    cfg.set_camera(
+        "driveway",
+        {
+            "inputs": [
+                {"url": "rtsp://192.0.2.99:554/stream1", "roles": ["record", "detect", "live"]}
+            ]
+        },
+    )
     text = cfg.path.read_text()
     assert "rtsp://192.0.2.99:554/stream1" in text
     assert "stream2" not in text
@@ -99,8 +105,10 @@ def test_invalid_change_is_refused_and_file_untouched(cfg: ConfigFile) -> None:
 
 def test_failed_write_is_e107_and_leaves_file_and_no_temp(cfg: ConfigFile) -> None:
     before = cfg.path.read_text()
-    with mock.patch("vigil.config_file.os.replace", side_effect=OSError(28, "No space left")), \
-            pytest.raises(ConfigError) as info:
+    with (
+        mock.patch("vigil.config_file.os.replace", side_effect=OSError(28, "No space left")),
+        pytest.raises(ConfigError) as info,
+    ):
         cfg.set_camera("porch", {"inputs": [{"url": "rtsp://h/x"}]})
     assert info.value.code == "E107"
     assert cfg.path.read_text() == before

@@ -2,6 +2,13 @@
 
 "Per camera" is vigil's own process CPU (all threads, % of one core) divided by the number
 of cameras; the simulator's CPU is measured apart, on its process.
+
+Profiles:
+
+- ``ingest``: vigil's camera manager, one RTSP input per camera (demux only);
+- ``bare-demux``: the floor: plain PyAV threads demuxing the same streams, no vigil;
+- ``bare-demux-pyav-timeout``: the same with PyAV's ``timeout=(open, read)``, which vigil
+  avoids because of what this profile shows.
 """
 
 from __future__ import annotations
@@ -11,9 +18,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
+import av
 import psutil
 
 from vigil.camera.manager import CameraManager
@@ -21,8 +31,9 @@ from vigil.camera.state import State
 from vigil.config import validate_data
 from vigil.demo import wait_for_port
 
-PROFILES = ("ingest",)
+PROFILES = ("ingest", "bare-demux", "bare-demux-pyav-timeout")
 SIM_READY_TIMEOUT = 600.0  # seconds; the first run encodes the 1080p media
+READY_TIMEOUT = 60.0  # seconds for every camera to stream
 
 
 @dataclass
@@ -41,28 +52,116 @@ class BenchResult:
     stream: str
 
 
+@dataclass
+class LoadFigures:
+    dropped: int
+    reconnects: int
+    fps: list[float]
+    stream: str
+
+
+class Load(Protocol):
+    def start(self) -> None: ...
+    def ready(self) -> bool: ...
+    def figures(self) -> LoadFigures: ...
+    def stop(self) -> None: ...
+
+
+class IngestLoad:
+    """vigil's camera manager with one RTSP input per camera."""
+
+    def __init__(self, cameras: int, port: int):
+        cams = {
+            f"cam{n}": {
+                "inputs": [{"url": f"rtsp://127.0.0.1:{port}/cam{n}/main", "roles": ["record"]}],
+                "detect": {"enabled": False},
+            }
+            for n in range(1, cameras + 1)
+        }
+        self.manager = CameraManager(validate_data({"cameras": cams}).cameras)
+
+    def start(self) -> None:
+        self.manager.start()
+
+    def ready(self) -> bool:
+        return all(s.state is State.STREAMING for s in self.manager.statuses())
+
+    def figures(self) -> LoadFigures:
+        statuses = self.manager.statuses()
+        info = statuses[0].inputs[0]
+        return LoadFigures(
+            dropped=sum(s.dropped for s in statuses),
+            reconnects=sum(s.reconnects for s in statuses),
+            fps=[s.fps_in for s in statuses],
+            stream=f"{info.codec} {info.width}x{info.height}",
+        )
+
+    def stop(self) -> None:
+        self.manager.shutdown()
+
+
+class BareDemuxLoad:
+    """The floor: one plain PyAV demux thread per stream, same options, nothing else."""
+
+    def __init__(self, cameras: int, port: int, pyav_timeout: bool):
+        self.urls = [f"rtsp://127.0.0.1:{port}/cam{n}/main" for n in range(1, cameras + 1)]
+        self.pyav_timeout = pyav_timeout
+        self.stop_event = threading.Event()
+        self.counts = [0] * cameras
+        self.started = 0.0
+        self.threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True, name=f"bare-{i}")
+            for i in range(cameras)
+        ]
+
+    def _run(self, index: int) -> None:
+        options = {"rtsp_transport": "tcp", "timeout": "10000000"}
+        timeout = (10.0, 10.0) if self.pyav_timeout else (10.0, None)
+        with av.open(self.urls[index], options=options, timeout=timeout) as container:
+            video = container.streams.video[0]
+            for packet in container.demux(video):
+                if self.stop_event.is_set():
+                    return
+                if packet.size:
+                    self.counts[index] += 1
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        for thread in self.threads:
+            thread.start()
+
+    def ready(self) -> bool:
+        return all(self.counts)
+
+    def figures(self) -> LoadFigures:
+        elapsed = time.monotonic() - self.started
+        return LoadFigures(0, 0, [c / elapsed for c in self.counts], "h264 (bare demux)")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(5)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _cameras_config(profile: str, cameras: int, port: int) -> dict[str, object]:
-    if profile not in PROFILES:
-        raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    cams = {
-        f"cam{n}": {
-            "inputs": [{"url": f"rtsp://127.0.0.1:{port}/cam{n}/main", "roles": ["record"]}],
-            "detect": {"enabled": False},
-        }
-        for n in range(1, cameras + 1)
-    }
-    return {"cameras": cams}
+def _make_load(profile: str, cameras: int, port: int) -> Load:
+    if profile == "ingest":
+        return IngestLoad(cameras, port)
+    if profile.startswith("bare-demux"):
+        return BareDemuxLoad(cameras, port, pyav_timeout=profile.endswith("pyav-timeout"))
+    raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
 
 
 def _progress(label: str, done: float, total: float) -> None:
     filled = int(30 * min(done, total) / total) if total else 30
-    sys.stderr.write(f"\r{label}: [{'#' * filled}{'.' * (30 - filled)}] {done:5.1f}/{total:.0f} s")
+    sys.stderr.write(
+        f"\r{label:>9}: [{'#' * filled}{'.' * (30 - filled)}] {done:5.1f}/{total:.0f} s"
+    )
     sys.stderr.flush()
 
 
@@ -80,16 +179,30 @@ def run_bench(
     as_json: bool = False,
     sim_args: tuple[str, ...] = (),
 ) -> int:
+    """Run one benchmark and print its result; the simulator runs in a child process."""
+    if profile not in PROFILES:
+        raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     port = _free_port()
-    config = validate_data(_cameras_config(profile, cameras, port))
     sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "vigil.cli", "--log-level", "WARNING", "sim", "--port", str(port),
-         "--cameras", str(cameras), *sim_args],
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "--log-level",
+            "WARNING",
+            "sim",
+            "--port",
+            str(port),
+            "--cameras",
+            str(cameras),
+            *sim_args,
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, SIM_READY_TIMEOUT, sim)
-        result = _measure(config.cameras, profile, cameras, seconds, warmup, psutil.Process(sim.pid))
+        load = _make_load(profile, cameras, port)
+        result = _measure(load, profile, cameras, seconds, warmup, psutil.Process(sim.pid))
     finally:
         sim.terminate()
         sim.wait(10)
@@ -101,22 +214,17 @@ def run_bench(
 
 
 def _measure(
-    cams: dict[str, object], profile: str, count: int, seconds: float, warmup: float,
-    sim: psutil.Process,
+    load: Load, profile: str, count: int, seconds: float, warmup: float, sim: psutil.Process
 ) -> BenchResult:
     me = psutil.Process()
     rss_before = me.memory_info().rss
-    manager = CameraManager(cams)  # type: ignore[arg-type]
-    manager.start()
+    load.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            states = [s.state for s in manager.statuses()]
-            if all(s is State.STREAMING for s in states):
-                break
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not load.ready():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"cameras did not all stream within {READY_TIMEOUT:.0f} s")
             time.sleep(0.2)
-        else:
-            raise SystemExit(f"cameras did not all stream within 60 s: {states}")
         t0 = time.monotonic()
         while (elapsed := time.monotonic() - t0) < warmup:
             _progress("warm-up", elapsed, warmup)
@@ -127,13 +235,12 @@ def _measure(
             time.sleep(min(0.5, max(0.0, seconds - elapsed)))
         cpu1, sim1, wall1 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
         sys.stderr.write("\n")
-        statuses = manager.statuses()
+        figures = load.figures()
         rss = me.memory_info().rss
     finally:
-        manager.shutdown()
+        load.stop()
     wall = wall1 - wall0
     total = 100.0 * (cpu1 - cpu0) / wall
-    info = statuses[0].inputs[0]
     return BenchResult(
         profile=profile,
         cameras=count,
@@ -142,11 +249,11 @@ def _measure(
         cpu_pct_total=round(total, 2),
         rss_mb=round(rss / 2**20, 1),
         rss_mb_per_camera=round((rss - rss_before) / 2**20 / count, 2),
-        dropped=sum(s.dropped for s in statuses),
-        reconnects=sum(s.reconnects for s in statuses),
-        fps_in_median=round(statistics.median(s.fps_in for s in statuses), 2),
+        dropped=figures.dropped,
+        reconnects=figures.reconnects,
+        fps_in_median=round(statistics.median(figures.fps), 2),
         sim_cpu_pct_per_stream=round(100.0 * (sim1 - sim0) / wall / count, 3),
-        stream=f"{info.codec} {info.width}x{info.height}",
+        stream=figures.stream,
     )
 
 

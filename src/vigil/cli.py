@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure CPU and memory per camera")
     bench.add_argument("--cameras", type=int, default=8)
     bench.add_argument("--seconds", type=float, default=30.0)
-    bench.add_argument("--profile", default="ingest", help="ingest")
+    bench.add_argument(
+        "--profile", default="ingest", help="ingest, bare-demux or bare-demux-pyav-timeout"
+    )
+    bench.add_argument(
+        "--sim-size", default=None, help="WIDTHxHEIGHT of the simulated main streams (1920x1080)"
+    )
+    bench.add_argument("--sim-fps", type=int, default=None, help="their frame rate (30)")
     bench.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -99,8 +105,12 @@ def _sim(args: argparse.Namespace) -> int:
 
     width, _, height = args.main_size.partition("x")
     main_spec = ClipSpec(
-        width=int(width), height=int(height), fps=args.main_fps, gop=2 * args.main_fps,
-        bitrate=MAIN.bitrate, seconds=args.seconds,
+        width=int(width),
+        height=int(height),
+        fps=args.main_fps,
+        gop=2 * args.main_fps,
+        bitrate=MAIN.bitrate,
+        seconds=args.seconds,
     )
     cameras = build_cameras(args.cameras, main_spec, auth=parse_auth(args.auth))
     for item in args.fault:
@@ -112,9 +122,18 @@ def _sim(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from vigil.bench import run_bench
 
+    sim_args: list[str] = []
+    if args.sim_size:
+        sim_args += ["--main-size", args.sim_size]
+    if args.sim_fps:
+        sim_args += ["--main-fps", str(args.sim_fps)]
     return run_bench(
-        cameras=args.cameras, seconds=args.seconds, profile=args.profile,
-        warmup=args.warmup, as_json=args.json,
+        cameras=args.cameras,
+        seconds=args.seconds,
+        profile=args.profile,
+        warmup=args.warmup,
+        as_json=args.json,
+        sim_args=tuple(sim_args),
     )
 
 

@@ -84,9 +84,7 @@ class GovernorConfig(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> GovernorConfig:
         if not self.cpu_low < self.cpu_high <= self.cpu_critical:
-            raise PydanticCustomError(
-                "E103", "need cpu_low < cpu_high <= cpu_critical", {}
-            )
+            raise PydanticCustomError("E103", "need cpu_low < cpu_high <= cpu_critical", {})
         return self
 
 
@@ -266,7 +264,9 @@ def format_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _walk(node: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], Any, Any]]:
+def _walk(
+    node: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], Any, Any]]:
     """Yield (path, container, key) for every scalar in a loaded YAML tree."""
     items: Any
     if isinstance(node, dict):
@@ -312,7 +312,9 @@ def parse_yaml(text: str, file: str) -> Any:
     except MarkedYAMLError as err:
         line = err.problem_mark.line + 1 if err.problem_mark else None
         raise ConfigError(
-            "YAML syntax error", file=file, errors=[FieldError("", "E101", _yaml_problem(err), line)]
+            "YAML syntax error",
+            file=file,
+            errors=[FieldError("", "E101", _yaml_problem(err), line)],
         ) from None
     except YAMLError as err:
         raise ConfigError(
@@ -350,7 +352,9 @@ def validate_data(
                 var_paths.add(loc)
                 errors.append(
                     FieldError(
-                        format_path(loc), "E106", f"environment variable {name} is not set",
+                        format_path(loc),
+                        "E106",
+                        f"environment variable {name} is not set",
                         line_of(raw, loc),
                     )
                 )
@@ -361,8 +365,10 @@ def validate_data(
             loc = tuple(part for part in item["loc"] if part != "[key]")
             if any(loc[: len(p)] == p for p in var_paths):
                 continue  # already reported as a missing variable
-            code = item["type"] if re.fullmatch(r"E\d{3}", item["type"]) else (
-                _PYDANTIC_CODES.get(item["type"], "E103")
+            code = (
+                item["type"]
+                if re.fullmatch(r"E\d{3}", item["type"])
+                else (_PYDANTIC_CODES.get(item["type"], "E103"))
             )
             message = item["msg"]
             if item["type"] == "string_pattern_mismatch" and loc[:1] == ("cameras",):

@@ -52,8 +52,16 @@ def run_demo(cameras: int, port: int, data: Path) -> int:
     config = data / "demo.yaml"
     config.write_text(demo_config(cameras, port, data))
     sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "vigil.cli", "sim", "--cameras", str(cameras),
-         "--port", str(SIM_PORT)],
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "sim",
+            "--cameras",
+            str(cameras),
+            "--port",
+            str(SIM_PORT),
+        ],
     )
     try:
         wait_for_port(SIM_PORT, SIM_READY_TIMEOUT, sim)

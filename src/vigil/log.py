@@ -31,7 +31,9 @@ class RedactFilter(logging.Filter):
 class RepeatFilter(logging.Filter):
     """Let an identical line through once per window, then say how often it repeated."""
 
-    def __init__(self, window: float = LOG_REPEAT_WINDOW, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, window: float = LOG_REPEAT_WINDOW, clock: Callable[[], float] = time.monotonic
+    ):
         super().__init__()
         self.window = window
         self._clock = clock

@@ -57,7 +57,9 @@ def serve(config_path: Path) -> int:
     )
     _log.info(
         "vigil serving %d camera(s) on http://%s:%d",
-        len(config.cameras), config.server.host, config.server.port,
+        len(config.cameras),
+        config.server.host,
+        config.server.port,
     )
     server.run()
     _log.info("vigil stopped")

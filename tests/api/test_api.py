@@ -14,20 +14,35 @@ from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
 
 CAMERA_FIELDS = {
-    "name", "state", "inputs", "fps_in", "fps_detect", "cpu_pct", "reconnects", "dropped",
-    "last_error", "governor",
+    "name",
+    "state",
+    "inputs",
+    "fps_in",
+    "fps_detect",
+    "cpu_pct",
+    "reconnects",
+    "dropped",
+    "last_error",
+    "governor",
 }
 
 
 @pytest.fixture
 def client(sim: SimThread) -> Iterator[TestClient]:
     secret_url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
-    config = validate_data({"cameras": {
-        "front": {"inputs": [{"url": sim.url("cam1")}]},
-        "secret": {"inputs": [{"url": secret_url}]},
-        "wrong": {"inputs": [{
-            "url": sim.url("cam3"), "username": CAM_USER, "password": CAM_SECRET + "x"}]},
-    }})
+    config = validate_data(
+        {
+            "cameras": {
+                "front": {"inputs": [{"url": sim.url("cam1")}]},
+                "secret": {"inputs": [{"url": secret_url}]},
+                "wrong": {
+                    "inputs": [
+                        {"url": sim.url("cam3"), "username": CAM_USER, "password": CAM_SECRET + "x"}
+                    ]
+                },
+            }
+        }
+    )
     manager = CameraManager(config.cameras)
     with TestClient(create_app(manager)) as test_client:
         yield test_client
@@ -64,18 +79,14 @@ def test_health(client: TestClient) -> None:
     body = client.get("/api/health").json()
     assert body["status"] in ("ok", "degraded")
     assert set(body["cameras"]) == {"front", "secret", "wrong"}
-    wait_for(
-        lambda: client.get("/api/health").json()["cameras"]["wrong"]["last_error"], 15, "401"
-    )
+    wait_for(lambda: client.get("/api/health").json()["cameras"]["wrong"]["last_error"], 15, "401")
     assert client.get("/api/health").json()["status"] == "degraded"
 
 
 def test_unknown_camera_is_404_e601(client: TestClient) -> None:
     response = client.get("/api/cameras/nope")
     assert response.status_code == 404
-    assert response.json() == {
-        "code": "E601", "message": "no camera named 'nope'", "errors": []
-    }
+    assert response.json() == {"code": "E601", "message": "no camera named 'nope'", "errors": []}
 
 
 def test_validation_errors_use_the_vigil_shape(client: TestClient) -> None:

@@ -70,7 +70,8 @@ def test_monitor_fills_in_figures(sim: SimThread) -> None:
     manager.start()
     try:
         status = wait_for(
-            lambda: (s := manager.status("a")).cpu_pct is not None and s.fps_in > 0 and s, 15,
+            lambda: (s := manager.status("a")).cpu_pct is not None and s.fps_in > 0 and s,
+            15,
             "figures from the monitor thread",
         )
         assert status.cpu_pct is not None and 0 <= status.cpu_pct < 100

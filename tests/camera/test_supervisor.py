@@ -33,6 +33,7 @@ def camera(url: str, name: str = "cam", timing: Timing = FAST, **extra: object) 
 
 def sample_until(cam: CameraSupervisor, predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
     """Drive the figures (as the manager's monitor does) until predicate(status) holds."""
+
     def check():  # type: ignore[no-untyped-def]
         cam.tick(time.monotonic())
         status = cam.status()
@@ -53,8 +54,15 @@ def test_rtsp_camera_streams_at_source_rate(sim: SimThread) -> None:
     cam.start()
     try:
         status = sample_until(
-            cam, lambda s: s.state is State.STREAMING and abs(s.fps_in - 15) <= 0.75
-            and s.inputs[0].uptime and s.inputs[0].uptime > 5, 20, "15 fps",
+            cam,
+            lambda s: (
+                s.state is State.STREAMING
+                and abs(s.fps_in - 15) <= 0.75
+                and s.inputs[0].uptime
+                and s.inputs[0].uptime > 5
+            ),
+            20,
+            "15 fps",
         )
         assert status.inputs[0].codec == "h264"
         assert (status.inputs[0].width, status.inputs[0].height) == (320, 180)
@@ -72,8 +80,10 @@ def test_file_camera_is_paced_like_a_camera(video_file: Path) -> None:
     try:
         # a 2 s clip: looping and pacing keep 15 fps well past its end
         sample_until(
-            cam, lambda s: abs(s.fps_in - 15) <= 0.75 and s.inputs[0].uptime
-            and s.inputs[0].uptime > 6, 20, "paced 15 fps",
+            cam,
+            lambda s: abs(s.fps_in - 15) <= 0.75 and s.inputs[0].uptime and s.inputs[0].uptime > 6,
+            20,
+            "paced 15 fps",
         )
         assert cam.status().reconnects == 0
     finally:
@@ -121,7 +131,8 @@ def test_dead_port_backs_off_then_recovers_and_others_stream_on(
         delays = [
             int(m.group(1))
             for r in caplog.records
-            if r.name == "vigil.camera.dead" and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
+            if r.name == "vigil.camera.dead"
+            and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
         ]
         assert delays[:2] == [1, 2]
         next_step = dead.status().inputs[0].retry_in
@@ -142,9 +153,7 @@ def test_dead_port_backs_off_then_recovers_and_others_stream_on(
     assert all(state is State.STREAMING and reconnects == 0 for state, reconnects in samples)
 
 
-@pytest.mark.parametrize(
-    ("fault", "code"), [("drop_after", "E206"), ("stall_after", "E205")]
-)
+@pytest.mark.parametrize(("fault", "code"), [("drop_after", "E206"), ("stall_after", "E205")])
 def test_stream_that_stops_midway_reconnects(own_sim: SimThread, fault: str, code: str) -> None:
     cam = camera(own_sim.url("cam1"))
     cam.start()

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from vigil.api.deps import current_user, get_manager
+from vigil.api.deps import ManagerDep, current_user
 from vigil.api.schemas import CameraList, CameraOut
-from vigil.camera.manager import CameraManager
 from vigil.const import CAMERA_NAME_PATTERN
 
 CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
@@ -17,12 +16,12 @@ router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depend
 
 
 @router.get("")
-def list_cameras(manager: CameraManager = Depends(get_manager)) -> CameraList:
+def list_cameras(manager: ManagerDep) -> CameraList:
     """Every camera with its state, inputs and figures (never a password)."""
     return CameraList(cameras=[CameraOut.of(s) for s in manager.statuses()])
 
 
 @router.get("/{name}")
-def get_camera(name: CameraPath, manager: CameraManager = Depends(get_manager)) -> CameraOut:
+def get_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
     """One camera; 404 with E601 if there is none of that name."""
     return CameraOut.of(manager.status(name))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from vigil.camera.manager import CameraManager
 
@@ -25,3 +26,6 @@ async def current_user(request: Request) -> User:
 def get_manager(request: Request) -> CameraManager:
     manager: CameraManager = request.app.state.manager
     return manager
+
+
+ManagerDep = Annotated[CameraManager, Depends(get_manager)]

@@ -7,16 +7,15 @@ import time
 from fastapi import APIRouter, Depends, Request
 
 from vigil import __version__
-from vigil.api.deps import current_user, get_manager
+from vigil.api.deps import ManagerDep, current_user
 from vigil.api.schemas import CameraHealth, ErrorInfo, Health
-from vigil.camera.manager import CameraManager
 from vigil.camera.state import State
 
 router = APIRouter(prefix="/api", tags=["health"], dependencies=[Depends(current_user)])
 
 
 @router.get("/health")
-def health(request: Request, manager: CameraManager = Depends(get_manager)) -> Health:
+def health(request: Request, manager: ManagerDep) -> Health:
     """Service status: ``ok`` when every enabled camera streams, else ``degraded``."""
     cameras = {}
     ok = True

@@ -127,7 +127,10 @@ class CameraInput:
             self.counters.connected_at = self.counters.last_packet = time.monotonic()
         self.log.info(
             "streaming %s: %s %dx%d at %s fps",
-            self.spec.display, info.codec, info.width, info.height,
+            self.spec.display,
+            info.codec,
+            info.width,
+            info.height,
             f"{info.fps:.2f}" if info.fps else "?",
         )
         return True

@@ -44,16 +44,16 @@ class CameraManager:
             self._cameras[name] = self._supervisor(name, config)
 
     def _supervisor(self, name: str, config: CameraConfig) -> CameraSupervisor:
-        return CameraSupervisor(
-            name, config, retry_policy=self._retry_policy, timing=self._timing
-        )
+        return CameraSupervisor(name, config, retry_policy=self._retry_policy, timing=self._timing)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the monitor and every enabled camera."""
         self._stop.clear()
-        self._monitor = threading.Thread(target=self._run_monitor, name="vigil-monitor", daemon=True)
+        self._monitor = threading.Thread(
+            target=self._run_monitor, name="vigil-monitor", daemon=True
+        )
         self._monitor.start()
         with self._lock:
             for cam in self._cameras.values():

@@ -95,7 +95,8 @@ class CameraSupervisor:
         for worker in abandoned:
             self.log.warning(
                 "thread %s still blocked after %.1f s; abandoned (it publishes nothing more)",
-                worker.name, timeout,
+                worker.name,
+                timeout,
             )
         self.log.info("stopped")
 

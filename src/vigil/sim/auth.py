@@ -40,8 +40,10 @@ class Credentials:
             return hmac.compare_digest(f"{user}:{pw}", f"{self.username}:{self.password}")
         if scheme.lower() != "digest":
             return False
-        params = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
-                  for m in _PARAM.finditer(rest)}
+        params = {
+            m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _PARAM.finditer(rest)
+        }
         if params.get("username") != self.username or params.get("nonce") != self.nonce:
             return False
         ha1 = _md5(f"{self.username}:{REALM}:{self.password}")

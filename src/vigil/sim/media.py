@@ -93,8 +93,10 @@ def split_nals(data: bytes) -> list[bytes]:
     i, n = 0, len(data)
     start = -1
     while i + 3 <= n:
-        if data[i] == 0 and data[i + 1] == 0 and (
-            data[i + 2] == 1 or (data[i + 2] == 0 and i + 3 < n and data[i + 3] == 1)
+        if (
+            data[i] == 0
+            and data[i + 1] == 0
+            and (data[i + 2] == 1 or (data[i + 2] == 0 and i + 3 < n and data[i + 3] == 1))
         ):
             if start >= 0:
                 nals.append(data[start:i].rstrip(b"\x00"))
@@ -110,8 +112,16 @@ def split_nals(data: bytes) -> list[bytes]:
 # ---- the picture ------------------------------------------------------------------------
 
 _DIGITS = {  # 7-segment: a b c d e f g
-    "0": "abcdef", "1": "bc", "2": "abdeg", "3": "abcdg", "4": "bcfg",
-    "5": "acdfg", "6": "acdefg", "7": "abc", "8": "abcdefg", "9": "abcdfg",
+    "0": "abcdef",
+    "1": "bc",
+    "2": "abdeg",
+    "3": "abcdg",
+    "4": "bcfg",
+    "5": "acdfg",
+    "6": "acdefg",
+    "7": "abc",
+    "8": "abcdefg",
+    "9": "abcdfg",
 }
 
 
@@ -157,8 +167,13 @@ class Scene:
     @staticmethod
     def _digit(luma: np.ndarray, ch: str, x: int, y: int, s: int) -> None:
         seg = {
-            "a": (0, 0, 5, 1), "b": (4, 0, 1, 5), "c": (4, 4, 1, 5), "d": (0, 8, 5, 1),
-            "e": (0, 4, 1, 5), "f": (0, 0, 1, 5), "g": (0, 4, 5, 1),
+            "a": (0, 0, 5, 1),
+            "b": (4, 0, 1, 5),
+            "c": (4, 4, 1, 5),
+            "d": (0, 8, 5, 1),
+            "e": (0, 4, 1, 5),
+            "f": (0, 0, 1, 5),
+            "g": (0, 4, 5, 1),
         }
         for name in _DIGITS[ch]:
             sx, sy, sw, sh = seg[name]
@@ -174,6 +189,7 @@ def encode(spec: ClipSpec, progress: Progress | None = None) -> list[bytes]:
     """Encode the clip; return one Annex B access unit per frame."""
     codec = "libx264" if spec.codec == "h264" else "libx265"
     ctx = av.CodecContext.create(codec, "w")
+    assert isinstance(ctx, av.VideoCodecContext)
     ctx.width, ctx.height = spec.width, spec.height
     ctx.pix_fmt = "yuv420p"
     ctx.time_base = Fraction(1, spec.fps)

@@ -104,7 +104,9 @@ class RtspServer:
 class Session:
     """One client connection."""
 
-    def __init__(self, server: RtspServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(
+        self, server: RtspServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ):
         self.server = server
         self.reader = reader
         self.writer = writer
@@ -214,7 +216,8 @@ class Session:
         if camera.faults.refuse:
             return False
         if camera.faults.unauthorized or (
-            camera.credentials and not camera.credentials.check(req.method, req.headers.get("authorization"))
+            camera.credentials
+            and not camera.credentials.check(req.method, req.headers.get("authorization"))
         ):
             creds = camera.credentials or Credentials("", "")
             await self._respond(
@@ -261,7 +264,10 @@ class Session:
         sender = Sender(self.camera, self.camera.streams[self.stream], self.channel)
         rtp_info = f"url={req.url};seq={sender.rtp.seq};rtptime={sender.ts_base}"
         await self._respond(
-            req.cseq, 200, "OK", {"Session": self.session_id, "Range": "npt=0.000-", "RTP-Info": rtp_info}
+            req.cseq,
+            200,
+            "OK",
+            {"Session": self.session_id, "Range": "npt=0.000-", "RTP-Info": rtp_info},
         )
         if self.sender is None:
             self.camera.clients += 1

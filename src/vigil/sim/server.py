@@ -31,9 +31,7 @@ def build_cameras(
     for n in range(1, count + 1):
         name = f"cam{n}"
         creds = (auth or {}).get(name)
-        cameras[name] = SimCamera(
-            name, streams, credentials=Credentials(*creds) if creds else None
-        )
+        cameras[name] = SimCamera(name, streams, credentials=Credentials(*creds) if creds else None)
     return cameras
 
 
@@ -61,8 +59,10 @@ async def serve(cameras: dict[str, SimCamera], host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM."""
     server = RtspServer(cameras, host, port)
     await server.start()
-    print(f"vigil sim: {len(cameras)} camera(s) on rtsp://{host}:{server.port}/camN/main|sub",
-          flush=True)
+    print(
+        f"vigil sim: {len(cameras)} camera(s) on rtsp://{host}:{server.port}/camN/main|sub",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -47,8 +47,8 @@ def open_decoder(
 
     A failed hardware attempt is logged once as E302 and software is used instead.
     """
-    methods: tuple[str, ...] = () if choice == "none" else (
-        AUTO_ORDER if choice == "auto" else (choice,)
+    methods: tuple[str, ...] = (
+        () if choice == "none" else (AUTO_ORDER if choice == "auto" else (choice,))
     )
     failures: list[str] = []
     for method in methods:
@@ -58,8 +58,11 @@ def open_decoder(
             failures.append(f"{method}: {getattr(err, 'strerror', None) or type(err).__name__}")
     if failures:
         log.warning(
-            "%s", DecodeError(f"hwaccel {choice} unavailable ({'; '.join(failures)}), "
-                              "decoding in software", code="E302")
+            "%s",
+            DecodeError(
+                f"hwaccel {choice} unavailable ({'; '.join(failures)}), decoding in software",
+                code="E302",
+            ),
         )
     ctx = CodecContext.create(codec_name, "r")
     ctx.thread_count = thread_count

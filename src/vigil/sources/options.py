@@ -68,5 +68,7 @@ def open_args(spec: SourceSpec, open_timeout: float, read_timeout: float) -> Ope
     options = {"rw_timeout": _micros(read_timeout), "protocol_whitelist": whitelist}
     if spec.kind is SourceKind.HTTP:
         options["reconnect"] = "0"
-    fmt = "hls" if spec.kind is SourceKind.HLS else ("flv" if spec.kind is SourceKind.RTMP else None)
+    fmt = (
+        "hls" if spec.kind is SourceKind.HLS else ("flv" if spec.kind is SourceKind.RTMP else None)
+    )
     return OpenArgs(spec.open_url, fmt, options, timeout)

@@ -160,9 +160,7 @@ def _parse_usb(path: str, query: str, url: str) -> SourceSpec:
         raise SourceURLError(f"USB fps must be a number, not {params['fps']!r}")
     if "format" in params and not re.fullmatch(r"[a-z0-9_]{1,16}", params["format"]):
         raise SourceURLError(f"USB format must be a pixel format name, not {params['format']!r}")
-    return SourceSpec(
-        SourceKind.USB, "usb", open_url=path, display=url, path=path, params=params
-    )
+    return SourceSpec(SourceKind.USB, "usb", open_url=path, display=url, path=path, params=params)
 
 
 def _parse_network(

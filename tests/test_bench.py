@@ -1,0 +1,46 @@
+"""`vigil bench` runs end to end (tiny streams, short run); the figures live in docs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("profile", ["ingest", "bare-demux"])
+def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "--log-level",
+            "WARNING",
+            "bench",
+            "--profile",
+            profile,
+            "--cameras",
+            "2",
+            "--seconds",
+            "2",
+            "--warmup",
+            "1",
+            "--sim-size",
+            "320x180",
+            "--sim-fps",
+            "15",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["profile"] == profile and figures["cameras"] == 2
+    assert figures["cpu_pct_per_camera"] >= 0
+    assert figures["rss_mb"] > 0
+    assert 10 <= figures["fps_in_median"] <= 20
+    assert "measuring" in result.stderr  # progress is shown while it runs
