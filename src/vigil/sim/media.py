@@ -19,6 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vigil.sim.rtp import PreparedUnit
+
 MOTION_PERIOD = 20.0  # seconds
 MOTION_WINDOW = (5.0, 10.0)  # seconds into each period during which the object moves
 GENERATOR_VERSION = 1  # bump when the picture or the encoding changes, to refresh caches
@@ -59,12 +61,13 @@ class AccessUnit:
 
 @dataclass(frozen=True, slots=True)
 class Clip:
-    """Encoded access units ready to packetize; `sps`/`pps` for the SDP."""
+    """Encoded access units, packetized once for every client; `sps`/`pps` for the SDP."""
 
     spec: ClipSpec
     units: tuple[AccessUnit, ...]
     sps: bytes
     pps: bytes
+    prepared: tuple[PreparedUnit, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -232,7 +235,8 @@ def to_clip(spec: ClipSpec, encoded: list[bytes]) -> Clip:
         units.append(AccessUnit(tuple(nals), key=any(n[0] & 0x1F == 5 for n in nals)))
     if not units or not units[0].key or not sps or not pps:
         raise ValueError("encoded clip does not start with SPS, PPS and a key frame")
-    return Clip(spec, tuple(units), sps, pps)
+    prepared = tuple(PreparedUnit(unit.nals) for unit in units)
+    return Clip(spec, tuple(units), sps, pps, prepared)
 
 
 def _pack(units: list[bytes]) -> bytes:

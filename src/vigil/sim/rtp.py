@@ -55,3 +55,36 @@ class RtpPacketizer:
 def interleave(channel: int, packets: Iterable[bytes]) -> bytes:
     """Frame RTP packets for RTSP over TCP: ``$``, channel, 16-bit length, packet."""
     return b"".join(struct.pack("!cBH", b"$", channel, len(p)) + p for p in packets)
+
+
+_HEADER = struct.Struct("!HII")  # sequence number, timestamp, SSRC
+_INTERLEAVE_HEADER = 4  # bytes: "$", channel, 16-bit length
+
+
+class PreparedUnit:
+    """An access unit packetized once, as interleaved RTP with blank header fields.
+
+    Sending it to a client copies the bytes and writes the client's sequence numbers,
+    timestamp, SSRC and channel in place: no per-client packetizing.
+    """
+
+    __slots__ = ("count", "offsets", "template")
+
+    def __init__(self, nals: Iterable[bytes]):
+        packets = RtpPacketizer(ssrc=0, seq=0).packetize(nals, 0)
+        self.template = interleave(0, packets)
+        offsets, at = [], 0
+        for packet in packets:
+            offsets.append(at)
+            at += _INTERLEAVE_HEADER + len(packet)
+        self.offsets = tuple(offsets)
+        self.count = len(packets)
+
+    def render(self, channel: int, seq: int, timestamp: int, ssrc: int) -> bytearray:
+        """The interleaved bytes of this unit for one client; `seq` is its first number."""
+        buf = bytearray(self.template)
+        pack, timestamp = _HEADER.pack_into, timestamp & 0xFFFFFFFF
+        for k, at in enumerate(self.offsets):
+            buf[at + 1] = channel
+            pack(buf, at + 6, (seq + k) & 0xFFFF, timestamp, ssrc)
+        return buf

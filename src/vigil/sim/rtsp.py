@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from vigil.sim.auth import Credentials
 from vigil.sim.media import Clip
-from vigil.sim.rtp import CLOCK_RATE, PAYLOAD_TYPE, RtpPacketizer, interleave
+from vigil.sim.rtp import CLOCK_RATE, PAYLOAD_TYPE
 
 _log = logging.getLogger(__name__)
 _PATH = re.compile(r"^/(cam\d+)/(main|sub)(?:/trackID=\d+)?/?$")
@@ -262,7 +262,7 @@ class Session:
             await self._respond(req.cseq, 455, "Method Not Valid in This State")
             return True
         sender = Sender(self.camera, self.camera.streams[self.stream], self.channel)
-        rtp_info = f"url={req.url};seq={sender.rtp.seq};rtptime={sender.ts_base}"
+        rtp_info = f"url={req.url};seq={sender.seq};rtptime={sender.ts_base}"
         await self._respond(
             req.cseq,
             200,
@@ -315,7 +315,8 @@ class Sender:
         self.camera = camera
         self.clip = clip
         self.channel = channel
-        self.rtp = RtpPacketizer(ssrc=random.getrandbits(32), seq=random.getrandbits(16))
+        self.ssrc = random.getrandbits(32)
+        self.seq = random.getrandbits(16)
         self.ts_base = random.getrandbits(32)
 
     async def run(self, writer: asyncio.StreamWriter) -> None:
@@ -328,14 +329,13 @@ class Sender:
         sent = 0
         while True:
             elapsed = loop.time() - t0
-            if faults.drop_after is not None and elapsed >= faults.drop_after:
-                return
-            if faults.refuse:
+            if faults.refuse or (faults.drop_after is not None and elapsed >= faults.drop_after):
                 return
             if faults.stall_after is None or elapsed < faults.stall_after:
-                unit = clip.units[(start + sent) % len(clip.units)]
+                unit = clip.prepared[(start + sent) % len(clip.prepared)]
                 timestamp = self.ts_base + sent * CLOCK_RATE // fps
-                writer.write(interleave(self.channel, self.rtp.packetize(unit.nals, timestamp)))
+                writer.write(unit.render(self.channel, self.seq, timestamp, self.ssrc))
+                self.seq += unit.count
                 await writer.drain()
             sent += 1
             delay = t0 + sent / fps - loop.time()
