@@ -340,7 +340,7 @@ def validate_data(
             file=file,
             errors=[FieldError("", "E103", "the top level must be a mapping of keys")],
         )
-    data = _plain(raw)
+    data = plain(raw)
     errors: list[FieldError] = []
     var_paths: set[tuple[int | str, ...]] = set()
     for loc, container, key in list(_walk(data)):
@@ -381,12 +381,12 @@ def validate_data(
     raise ConfigError(f"{len(errors)} error(s) in {file}", file=file, errors=errors)
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
     """A ruamel tree as plain dicts and lists (what pydantic validates)."""
     if isinstance(node, dict):
-        return {key: _plain(value) for key, value in node.items()}
+        return {key: plain(value) for key, value in node.items()}
     if isinstance(node, list):
-        return [_plain(value) for value in node]
+        return [plain(value) for value in node]
     return node
 
 

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from vigil.config import VigilConfig, expand_vars, parse_yaml, validate_data
+from vigil.config import VigilConfig, expand_vars, parse_yaml, plain, validate_data
 from vigil.errors import ConfigError, FieldError
 
 
@@ -91,7 +91,7 @@ class ConfigFile:
         """The camera's fields as written (``${VAR}`` unexpanded), or None."""
         with self._lock:
             cam = (self._doc.get("cameras") or {}).get(name)
-            return None if cam is None else _plain(cam)
+            return None if cam is None else plain(cam)
 
     def _commit(self, doc: Any) -> VigilConfig:
         config = validate_data(doc, str(self.path), self._env)
@@ -183,11 +183,3 @@ def _to_yaml(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return CommentedSeq(_to_yaml(v) for v in value)
     return value
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
