@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--main-size", default="1920x1080", help="WIDTHxHEIGHT of main streams")
     sim.add_argument("--main-fps", type=int, default=30)
     sim.add_argument("--seconds", type=float, default=20.0, help="clip length")
+    sim.add_argument(
+        "--rtp-payload", type=int, default=1400, help="largest RTP payload in bytes (1400)"
+    )
 
     check = sub.add_parser("check-config", help="validate a config file; exit 2 if invalid")
     check.add_argument("file", type=Path)
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         "--sim-size", default=None, help="WIDTHxHEIGHT of the simulated main streams (1920x1080)"
     )
     bench.add_argument("--sim-fps", type=int, default=None, help="their frame rate (30)")
+    bench.add_argument(
+        "--sim-rtp-payload", type=int, default=None, help="simulator's RTP payload size (1400)"
+    )
     bench.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -112,7 +118,9 @@ def _sim(args: argparse.Namespace) -> int:
         bitrate=MAIN.bitrate,
         seconds=args.seconds,
     )
-    cameras = build_cameras(args.cameras, main_spec, auth=parse_auth(args.auth))
+    cameras = build_cameras(
+        args.cameras, main_spec, auth=parse_auth(args.auth), rtp_payload=args.rtp_payload
+    )
     for item in args.fault:
         apply_fault(cameras, item)
     asyncio.run(serve(cameras, args.host, args.port))
@@ -127,6 +135,8 @@ def _bench(args: argparse.Namespace) -> int:
         sim_args += ["--main-size", args.sim_size]
     if args.sim_fps:
         sim_args += ["--main-fps", str(args.sim_fps)]
+    if args.sim_rtp_payload:
+        sim_args += ["--rtp-payload", str(args.sim_rtp_payload)]
     return run_bench(
         cameras=args.cameras,
         seconds=args.seconds,

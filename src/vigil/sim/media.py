@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vigil.sim.rtp import PreparedUnit
+from vigil.sim.rtp import MAX_PAYLOAD, PreparedUnit
 
 MOTION_PERIOD = 20.0  # seconds
 MOTION_WINDOW = (5.0, 10.0)  # seconds into each period during which the object moves
@@ -220,7 +220,7 @@ def encode(spec: ClipSpec, progress: Progress | None = None) -> list[bytes]:
     return units
 
 
-def to_clip(spec: ClipSpec, encoded: list[bytes]) -> Clip:
+def to_clip(spec: ClipSpec, encoded: list[bytes], max_payload: int = MAX_PAYLOAD) -> Clip:
     """Split access units into NAL units and pick out the SPS and PPS for the SDP."""
     units: list[AccessUnit] = []
     sps = pps = b""
@@ -235,7 +235,7 @@ def to_clip(spec: ClipSpec, encoded: list[bytes]) -> Clip:
         units.append(AccessUnit(tuple(nals), key=any(n[0] & 0x1F == 5 for n in nals)))
     if not units or not units[0].key or not sps or not pps:
         raise ValueError("encoded clip does not start with SPS, PPS and a key frame")
-    prepared = tuple(PreparedUnit(unit.nals) for unit in units)
+    prepared = tuple(PreparedUnit(unit.nals, max_payload) for unit in units)
     return Clip(spec, tuple(units), sps, pps, prepared)
 
 
@@ -259,18 +259,18 @@ def cache_dir() -> Path:
     return Path(root) / "sim"
 
 
-def load_clip(spec: ClipSpec, *, quiet: bool = False) -> Clip:
+def load_clip(spec: ClipSpec, *, quiet: bool = False, max_payload: int = MAX_PAYLOAD) -> Clip:
     """The clip for `spec`, from the cache or freshly encoded (with a progress bar)."""
     path = cache_dir() / f"{spec.width}x{spec.height}-{spec.fps}-{spec.key()}.aus"
     if path.exists():
-        return to_clip(spec, _unpack(path.read_bytes()))
+        return to_clip(spec, _unpack(path.read_bytes()), max_payload)
     label = f"{spec.width}x{spec.height}@{spec.fps}"
     units = encode(spec, None if quiet else _progress_bar(label))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(_pack(units))
     os.replace(tmp, path)
-    return to_clip(spec, units)
+    return to_clip(spec, units, max_payload)
 
 
 def _progress_bar(label: str) -> Progress:

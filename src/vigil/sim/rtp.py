@@ -13,8 +13,15 @@ CLOCK_RATE = 90_000  # Hz, the H.264 RTP clock
 class RtpPacketizer:
     """Turns access units into RTP packets with a running sequence number."""
 
-    def __init__(self, ssrc: int, seq: int = 0, payload_type: int = PAYLOAD_TYPE):
+    def __init__(
+        self,
+        ssrc: int,
+        seq: int = 0,
+        payload_type: int = PAYLOAD_TYPE,
+        max_payload: int = MAX_PAYLOAD,
+    ):
         self.ssrc = ssrc
+        self.max_payload = max_payload
         self.seq = seq & 0xFFFF
         self.payload_type = payload_type
 
@@ -36,16 +43,17 @@ class RtpPacketizer:
         packets: list[bytes] = []
         for n, nal in enumerate(units):
             last_nal = n == len(units) - 1
-            if len(nal) <= MAX_PAYLOAD:
+            size = self.max_payload
+            if len(nal) <= size:
                 packets.append(self._header(timestamp, last_nal) + nal)
                 continue
             indicator = (nal[0] & 0xE0) | 28  # FU-A
             kind = nal[0] & 0x1F
             body = nal[1:]
-            for offset in range(0, len(body), MAX_PAYLOAD - 2):
-                chunk = body[offset : offset + MAX_PAYLOAD - 2]
+            for offset in range(0, len(body), size - 2):
+                chunk = body[offset : offset + size - 2]
                 first = offset == 0
-                end = offset + MAX_PAYLOAD - 2 >= len(body)
+                end = offset + size - 2 >= len(body)
                 fu_header = (0x80 if first else 0) | (0x40 if end else 0) | kind
                 header = self._header(timestamp, last_nal and end)
                 packets.append(header + bytes((indicator, fu_header)) + chunk)
@@ -70,8 +78,8 @@ class PreparedUnit:
 
     __slots__ = ("count", "offsets", "template")
 
-    def __init__(self, nals: Iterable[bytes]):
-        packets = RtpPacketizer(ssrc=0, seq=0).packetize(nals, 0)
+    def __init__(self, nals: Iterable[bytes], max_payload: int = MAX_PAYLOAD):
+        packets = RtpPacketizer(ssrc=0, seq=0, max_payload=max_payload).packetize(nals, 0)
         self.template = interleave(0, packets)
         offsets, at = [], 0
         for packet in packets:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from vigil.sim.auth import Credentials
 from vigil.sim.media import MAIN, SUB, ClipSpec, load_clip
+from vigil.sim.rtp import MAX_PAYLOAD
 from vigil.sim.rtsp import Faults, RtspServer, SimCamera
 
 _log = logging.getLogger(__name__)
@@ -22,11 +23,16 @@ def build_cameras(
     *,
     auth: dict[str, tuple[str, str]] | None = None,
     quiet: bool = False,
+    rtp_payload: int = MAX_PAYLOAD,
 ) -> dict[str, SimCamera]:
-    """`count` cameras named cam1..camN sharing the same clips (encoded once, cached)."""
-    streams = {"main": load_clip(main, quiet=quiet)}
+    """`count` cameras named cam1..camN sharing the same clips (encoded once, cached).
+
+    `rtp_payload` is the largest RTP payload in bytes: 1400 fits an Ethernet MTU, as cameras
+    send; larger values are legal over TCP and cheaper for the receiver to demux.
+    """
+    streams = {"main": load_clip(main, quiet=quiet, max_payload=rtp_payload)}
     if sub is not None:
-        streams["sub"] = load_clip(sub, quiet=quiet)
+        streams["sub"] = load_clip(sub, quiet=quiet, max_payload=rtp_payload)
     cameras = {}
     for n in range(1, count + 1):
         name = f"cam{n}"
