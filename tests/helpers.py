@@ -6,7 +6,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import av
 import numpy as np
 
-from vigil.sim.rtsp import RtspServer, SimCamera
+from vigil.sim.rtsp import SimCamera
+from vigil.sim.server import Simulator
 
 T = TypeVar("T")
 
@@ -38,28 +39,39 @@ def free_port() -> int:
 
 
 class SimThread:
-    """The RTSP simulator on its own event loop in a thread (tests only)."""
+    """The simulator on its own event loop in a thread (tests only)."""
 
-    def __init__(self, cameras: dict[str, SimCamera], port: int = 0):
+    def __init__(self, cameras: dict[str, SimCamera], port: int = 0, http: bool = False):
         self.cameras = cameras
         self.loop = asyncio.new_event_loop()
-        self.server = RtspServer(cameras, "127.0.0.1", port)
+        self.sim = Simulator(cameras, "127.0.0.1", port, 0 if http else None)
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-sim", daemon=True)
 
     def __enter__(self) -> SimThread:
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        self.call(self.sim.start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.call(self.sim.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
 
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the simulator's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def set_faults(self, camera: str, **changes: object) -> None:
+        self.call(self.sim.set_faults(camera, changes))
+
     @property
     def port(self) -> int:
-        return self.server.port
+        return self.sim.port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim.http_port}"
 
     def url(self, camera: str, stream: str = "main") -> str:
         return f"rtsp://127.0.0.1:{self.port}/{camera}/{stream}"

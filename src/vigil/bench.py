@@ -193,6 +193,8 @@ def run_bench(
             "sim",
             "--port",
             str(port),
+            "--http-port",
+            "0",
             "--cameras",
             str(cameras),
             *sim_args,

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="serve simulated cameras over RTSP")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8554)
-    sim.add_argument("--http-port", type=int, default=8555)
+    sim.add_argument("--http-port", type=int, default=8555, help="0 turns it off")
     sim.add_argument("--cameras", type=int, default=4)
     sim.add_argument("--auth", action="append", default=[], metavar="camN:USER:PASS")
     sim.add_argument("--fault", action="append", default=[], metavar="camN:FAULT[=VALUE]")
@@ -107,7 +107,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sim(args: argparse.Namespace) -> int:
     from vigil.sim.media import MAIN, ClipSpec
-    from vigil.sim.server import apply_fault, build_cameras, parse_auth, serve
+    from vigil.sim.server import Simulator, build_cameras, parse_auth, parse_fault, serve
 
     width, _, height = args.main_size.partition("x")
     main_spec = ClipSpec(
@@ -118,12 +118,21 @@ def _sim(args: argparse.Namespace) -> int:
         bitrate=MAIN.bitrate,
         seconds=args.seconds,
     )
+    faults = [parse_fault(item) for item in args.fault]
     cameras = build_cameras(
-        args.cameras, main_spec, auth=parse_auth(args.auth), rtp_payload=args.rtp_payload
+        args.cameras,
+        main_spec,
+        auth=parse_auth(args.auth),
+        rtp_payload=args.rtp_payload,
+        alt=any(changes.get("resolution") == "alt" for _, changes in faults),
     )
-    for item in args.fault:
-        apply_fault(cameras, item)
-    asyncio.run(serve(cameras, args.host, args.port))
+    for cam, changes in faults:
+        if cam not in cameras:
+            raise SystemExit(f"--fault names an unknown camera {cam!r}")
+        cameras[cam].faults.update(changes)
+    http_port = args.http_port if args.http_port > 0 else None
+    sim = Simulator(cameras, args.host, args.port, http_port, rtp_payload=args.rtp_payload)
+    asyncio.run(serve(sim))
     return EXIT_OK
 
 

@@ -170,11 +170,11 @@ def test_stream_that_stops_midway_reconnects(own_sim: SimThread, fault: str, cod
     cam.start()
     try:
         sample_until(cam, lambda s: s.state is State.STREAMING, 15, "streaming")
-        setattr(own_sim.cameras["cam1"].faults, fault, 0.5)
+        own_sim.set_faults("cam1", **{fault: 0.5})
         status = sample_until(cam, lambda s: s.last_error is not None, 15, f"{code}")
         assert status.last_error["code"] == code
         assert status.reconnects >= 1
-        setattr(own_sim.cameras["cam1"].faults, fault, None)
+        own_sim.set_faults("cam1", **{fault: None})
         sample_until(cam, lambda s: s.state is State.STREAMING, 15, "streaming again")
     finally:
         cam.stop()

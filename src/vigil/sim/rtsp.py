@@ -1,8 +1,8 @@
 """An RTSP 1.0 server (RFC 2326) for simulated cameras: RTP over TCP interleaved.
 
-Paths are ``/camN/main`` and ``/camN/sub``. Each PLAYing client gets its own sender task,
-paced in real time from the clip's key frame at or before the camera's current position;
-RTP timestamps and sequence numbers run on across the clip's loop point.
+Paths are ``/camN/main`` and ``/camN/sub``. A PLAYing client becomes a :class:`Track` of
+the shared pacer of its stream's frame rate (see ``sender.py``); RTP timestamps and sequence
+numbers run on across the clip's loop point.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from vigil.sim.auth import Credentials
 from vigil.sim.media import Clip
 from vigil.sim.rtp import CLOCK_RATE, PAYLOAD_TYPE
+from vigil.sim.sender import Faults, Pacer, Track
 
 _log = logging.getLogger(__name__)
 _PATH = re.compile(r"^/(cam\d+)/(main|sub)(?:/trackID=\d+)?/?$")
@@ -27,25 +28,21 @@ SERVER = "vigil-sim/1"
 
 
 @dataclass
-class Faults:
-    """Faults of one camera; tests and the control API change them at runtime."""
-
-    refuse: bool = False  # close every connection at once
-    drop_after: float | None = None  # seconds of PLAY before the connection is dropped
-    stall_after: float | None = None  # seconds of PLAY before sending stops (socket open)
-    unauthorized: bool = False  # answer 401 whatever the credentials
-
-
-@dataclass
 class SimCamera:
-    """One simulated camera: its streams, optional credentials and faults."""
+    """One simulated camera: its streams (and their other-size twins), credentials, faults."""
 
     name: str
     streams: dict[str, Clip]
+    alt_streams: dict[str, Clip] = field(default_factory=dict)
     credentials: Credentials | None = None
     faults: Faults = field(default_factory=Faults)
-    epoch: float = field(default_factory=time.monotonic)
     clients: int = 0
+
+    def clips(self, stream: str) -> dict[str, Clip]:
+        out = {"normal": self.streams[stream]}
+        if stream in self.alt_streams:
+            out["alt"] = self.alt_streams[stream]
+        return out
 
 
 class BadRequest(Exception):
@@ -67,12 +64,26 @@ class Request:
 class RtspServer:
     """Serves a set of :class:`SimCamera` on one port."""
 
-    def __init__(self, cameras: dict[str, SimCamera], host: str = "127.0.0.1", port: int = 8554):
+    def __init__(
+        self,
+        cameras: dict[str, SimCamera],
+        host: str = "127.0.0.1",
+        port: int = 8554,
+        epoch: float | None = None,
+    ):
         self.cameras = cameras
         self.host = host
         self.port = port
+        self.epoch = time.monotonic() if epoch is None else epoch  # tick 0 of every stream
+        self._pacers: dict[float, Pacer] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def pacer(self, fps: float) -> Pacer:
+        """The shared pacer of one frame rate."""
+        if fps not in self._pacers:
+            self._pacers[fps] = Pacer(fps, self.epoch)
+        return self._pacers[fps]
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
@@ -83,6 +94,10 @@ class RtspServer:
             self._server.close()
         for task in list(self._tasks):
             task.cancel()
+        for pacer in self._pacers.values():
+            if pacer.task is not None:
+                pacer.task.cancel()
+                self._tasks.add(pacer.task)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
@@ -114,7 +129,10 @@ class Session:
         self.camera: SimCamera | None = None
         self.stream: str | None = None
         self.channel = 0
-        self.sender: asyncio.Task[None] | None = None
+        self.track: Track | None = None
+        self.seq = random.getrandbits(16)
+        self.ts_base = random.getrandbits(32)
+        self.closed = asyncio.Event()
 
     async def run(self) -> None:
         while True:
@@ -129,12 +147,11 @@ class Session:
                 return
 
     async def close(self) -> None:
-        if self.sender is not None:
-            self.sender.cancel()
-            with contextlib.suppress(BaseException):
-                await self.sender
-        if self.camera is not None and self.sender is not None:
-            self.camera.clients -= 1
+        if self.track is not None:
+            self.track.close()
+            if self.camera is not None:
+                self.camera.clients -= 1
+            self.server.pacer(self.track.clip.spec.fps).discard(self.track)
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
@@ -261,18 +278,21 @@ class Session:
         if self.camera is None or self.stream is None:
             await self._respond(req.cseq, 455, "Method Not Valid in This State")
             return True
-        sender = Sender(self.camera, self.camera.streams[self.stream], self.channel)
-        rtp_info = f"url={req.url};seq={sender.seq};rtptime={sender.ts_base}"
-        await self._respond(
-            req.cseq,
-            200,
-            "OK",
-            {"Session": self.session_id, "Range": "npt=0.000-", "RTP-Info": rtp_info},
-        )
-        if self.sender is None:
+        rtp_info = f"url={req.url};seq={self.seq};rtptime={self.ts_base}"
+        headers = {"Session": self.session_id, "Range": "npt=0.000-", "RTP-Info": rtp_info}
+        await self._respond(req.cseq, 200, "OK", headers)
+        if self.track is None:
             self.camera.clients += 1
-            self.sender = asyncio.create_task(sender.run(self.writer))
-            self.sender.add_done_callback(lambda _t: self.writer.close())
+            self.track = Track(
+                self.camera.clips(self.stream),
+                self.channel,
+                self.camera.faults,
+                self.writer,
+                ssrc=random.getrandbits(32),
+                seq=self.seq,
+                ts_base=self.ts_base,
+            )
+            self.server.pacer(self.track.clip.spec.fps).add(self.track)
         return True
 
     async def _teardown(self, req: Request, camera: SimCamera, stream: str) -> bool:
@@ -306,38 +326,3 @@ def sdp_for(clip: Clip, host: str) -> str:
             "",
         ]
     )
-
-
-class Sender:
-    """Sends one clip to one client in real time, looping, with continuous RTP numbering."""
-
-    def __init__(self, camera: SimCamera, clip: Clip, channel: int):
-        self.camera = camera
-        self.clip = clip
-        self.channel = channel
-        self.ssrc = random.getrandbits(32)
-        self.seq = random.getrandbits(16)
-        self.ts_base = random.getrandbits(32)
-
-    async def run(self, writer: asyncio.StreamWriter) -> None:
-        clip, fps = self.clip, self.clip.spec.fps
-        loop = asyncio.get_running_loop()
-        position = int((time.monotonic() - self.camera.epoch) * fps)
-        start = clip.key_at_or_before(position)
-        t0 = loop.time()
-        faults = self.camera.faults
-        sent = 0
-        while True:
-            elapsed = loop.time() - t0
-            if faults.refuse or (faults.drop_after is not None and elapsed >= faults.drop_after):
-                return
-            if faults.stall_after is None or elapsed < faults.stall_after:
-                unit = clip.prepared[(start + sent) % len(clip.prepared)]
-                timestamp = self.ts_base + sent * CLOCK_RATE // fps
-                writer.write(unit.render(self.channel, self.seq, timestamp, self.ssrc))
-                self.seq += unit.count
-                await writer.drain()
-            sent += 1
-            delay = t0 + sent / fps - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)

@@ -1,19 +1,30 @@
-"""Assemble simulated cameras and serve them: what ``vigil sim`` runs."""
+"""The simulator: cameras, their RTSP server and HTTP port, and what ``vigil sim`` runs."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
+import time
 from collections.abc import Iterable
+from typing import Any
 
 from vigil.sim.auth import Credentials
-from vigil.sim.media import MAIN, SUB, ClipSpec, load_clip
+from vigil.sim.media import MAIN, MOTION_PERIOD, MOTION_WINDOW, SUB, Clip, ClipSpec, load_clip
 from vigil.sim.rtp import MAX_PAYLOAD
-from vigil.sim.rtsp import Faults, RtspServer, SimCamera
+from vigil.sim.rtsp import RtspServer, SimCamera
+from vigil.sim.sender import Faults
 
 _log = logging.getLogger(__name__)
-FAULT_NAMES = ("refuse", "drop_after", "stall_after", "unauthorized")
+FAULT_NAMES = tuple(f.name for f in dataclasses.fields(Faults))
+
+
+def alt_spec(spec: ClipSpec) -> ClipSpec:
+    """The other size a camera switches to under the `resolution` fault: half, kept even."""
+    return dataclasses.replace(
+        spec, width=max(64, spec.width // 4 * 2), height=max(36, spec.height // 4 * 2)
+    )
 
 
 def build_cameras(
@@ -24,20 +35,32 @@ def build_cameras(
     auth: dict[str, tuple[str, str]] | None = None,
     quiet: bool = False,
     rtp_payload: int = MAX_PAYLOAD,
+    alt: bool = False,
 ) -> dict[str, SimCamera]:
     """`count` cameras named cam1..camN sharing the same clips (encoded once, cached).
 
     `rtp_payload` is the largest RTP payload in bytes: 1400 fits an Ethernet MTU, as cameras
-    send; larger values are legal over TCP and cheaper for the receiver to demux.
+    send; larger values are legal over TCP and cheaper for the receiver to demux. `alt`
+    also prepares the half-size streams of the `resolution` fault.
     """
-    streams = {"main": load_clip(main, quiet=quiet, max_payload=rtp_payload)}
-    if sub is not None:
-        streams["sub"] = load_clip(sub, quiet=quiet, max_payload=rtp_payload)
+    specs = {"main": main, **({"sub": sub} if sub is not None else {})}
+    streams = {n: load_clip(s, quiet=quiet, max_payload=rtp_payload) for n, s in specs.items()}
+    alts: dict[str, Clip] = {}
+    if alt:
+        alts = {
+            n: load_clip(alt_spec(s), quiet=quiet, max_payload=rtp_payload)
+            for n, s in specs.items()
+        }
     cameras = {}
     for n in range(1, count + 1):
         name = f"cam{n}"
         creds = (auth or {}).get(name)
-        cameras[name] = SimCamera(name, streams, credentials=Credentials(*creds) if creds else None)
+        cameras[name] = SimCamera(
+            name,
+            streams,
+            alt_streams=alts,
+            credentials=Credentials(*creds) if creds else None,
+        )
     return cameras
 
 
@@ -50,23 +73,115 @@ def parse_auth(items: Iterable[str]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def apply_fault(cameras: dict[str, SimCamera], item: str) -> None:
-    """Apply ``cam2:drop_after=20`` or ``cam1:refuse`` (a flag) to a camera's faults."""
+def parse_fault(item: str) -> tuple[str, dict[str, object]]:
+    """``cam2:drop_after=20`` -> ("cam2", {"drop_after": 20.0}); a bare name is a flag."""
     cam, _, spec = item.partition(":")
-    name, _, value = spec.partition("=")
-    if cam not in cameras or name not in FAULT_NAMES:
-        raise ValueError(f"unknown camera or fault in {item!r} (faults: {', '.join(FAULT_NAMES)})")
-    faults: Faults = cameras[cam].faults
-    current = getattr(faults, name)
-    setattr(faults, name, float(value) if not isinstance(current, bool) else value != "0")
+    name, sep, value = spec.partition("=")
+    if name not in FAULT_NAMES:
+        raise ValueError(f"unknown fault {name!r} (faults: {', '.join(FAULT_NAMES)})")
+    parsed: object
+    if not sep:
+        parsed = True
+    elif name == "resolution":
+        parsed = value
+    elif value.lower() in ("true", "false", "1", "0") and name in (
+        "refuse",
+        "garbage",
+        "slow",
+        "unauthorized",
+    ):
+        parsed = value.lower() in ("true", "1")
+    else:
+        parsed = None if value.lower() in ("", "none", "null") else float(value)
+    return cam, {name: parsed}
 
 
-async def serve(cameras: dict[str, SimCamera], host: str, port: int) -> None:
+class Simulator:
+    """Simulated cameras served over RTSP, with an HTTP port for MJPEG and control."""
+
+    def __init__(
+        self,
+        cameras: dict[str, SimCamera],
+        host: str = "127.0.0.1",
+        port: int = 8554,
+        http_port: int | None = 8555,
+        *,
+        rtp_payload: int = MAX_PAYLOAD,
+    ):
+        self.cameras = cameras
+        self.host = host
+        self.rtp_payload = rtp_payload
+        self.epoch = time.monotonic()
+        self.wall_epoch = time.time() - (time.monotonic() - self.epoch)
+        self.rtsp = RtspServer(cameras, host, port, epoch=self.epoch)
+        self.http_port = http_port
+        self._http: Any = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.rtsp.start()
+        if self.http_port is not None:
+            from vigil.sim.http import start_http
+
+            self._http, self._http_task = await start_http(self, self.host, self.http_port)
+            self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_task is not None:
+                await self._http_task
+        await self.rtsp.stop()
+
+    @property
+    def port(self) -> int:
+        return self.rtsp.port
+
+    async def set_faults(self, camera: str, changes: dict[str, object]) -> Faults:
+        """Change a camera's faults; switching resolution prepares the other size first."""
+        cam = self.cameras[camera]
+        trial = dataclasses.replace(cam.faults)
+        trial.update(changes)  # validate before anything changes
+        if changes.get("resolution") == "alt" and not cam.alt_streams:
+            await asyncio.to_thread(self._prepare_alt)
+        cam.faults.update(changes)
+        _log.info("%s faults: %s", camera, changes)
+        return cam.faults
+
+    def _prepare_alt(self) -> None:
+        first = next(iter(self.cameras.values()))
+        alts = {
+            n: load_clip(alt_spec(c.spec), quiet=True, max_payload=self.rtp_payload)
+            for n, c in first.streams.items()
+        }
+        for cam in self.cameras.values():
+            cam.alt_streams = alts
+
+    def motion_schedule(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Wall-clock (Unix time) intervals during which the object moves, within a range.
+
+        Every camera shows the same clip time at the same moment (frame n at epoch + n/fps).
+        """
+        clip = next(iter(self.cameras.values())).streams["main"]
+        period = min(MOTION_PERIOD, clip.duration)
+        k = int((start - self.wall_epoch) // period) - 1
+        out: list[tuple[float, float]] = []
+        while True:
+            base = self.wall_epoch + k * period
+            lo, hi = base + MOTION_WINDOW[0], base + min(MOTION_WINDOW[1], period)
+            if lo >= end:
+                return out
+            if hi > start and lo < hi:
+                out.append((max(lo, start), min(hi, end)))
+            k += 1
+
+
+async def serve(sim: Simulator) -> None:
     """Serve until SIGINT or SIGTERM."""
-    server = RtspServer(cameras, host, port)
-    await server.start()
+    await sim.start()
     print(
-        f"vigil sim: {len(cameras)} camera(s) on rtsp://{host}:{server.port}/camN/main|sub",
+        f"vigil sim: {len(sim.cameras)} camera(s) on rtsp://{sim.host}:{sim.port}/camN/main|sub"
+        + (f", http://{sim.host}:{sim.http_port}/" if sim.http_port else ""),
         flush=True,
     )
     stop = asyncio.Event()
@@ -74,4 +189,4 @@ async def serve(cameras: dict[str, SimCamera], host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.stop()
+    await sim.stop()
