@@ -23,7 +23,7 @@ from vigil.sim.rtp import MAX_PAYLOAD, PreparedUnit
 
 MOTION_PERIOD = 20.0  # seconds
 MOTION_WINDOW = (5.0, 10.0)  # seconds into each period during which the object moves
-GENERATOR_VERSION = 1  # bump when the picture or the encoding changes, to refresh caches
+GENERATOR_VERSION = 2  # bump when the picture or the encoding changes, to refresh caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,7 @@ def encode(spec: ClipSpec, progress: Progress | None = None) -> list[bytes]:
     ctx.max_b_frames = 0
     ctx.bit_rate = spec.bitrate
     ctx.options = {
-        "preset": "veryfast",
+        "preset": "superfast",  # CABAC and deblocking on, like a camera; 2x faster than veryfast
         "x264-params" if codec == "libx264" else "x265-params": (
             f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0:bframes=0:"
             f"vbv-maxrate={spec.bitrate // 1000}:vbv-bufsize={spec.bitrate // 1000}"
