@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import subprocess
@@ -86,14 +87,14 @@ def test_pyav_reads_main_and_sub_as_promised_without_warnings(camera_like: SimTh
         assert got["frames"] == 10 * spec.fps + 1, name  # the first (no pts) + 10 s
         keys = got["keys"]
         assert isinstance(keys, list) and len(keys) >= 4
-        assert {b - a for a, b in zip(keys, keys[1:], strict=False)} == {spec.gop}, name
+        assert {b - a for a, b in itertools.pairwise(keys)} == {spec.gop}, name
     assert collect.messages == []
 
 
 def test_ffmpeg_binary_decodes_both_streams_cleanly(camera_like: SimThread) -> None:
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     procs = {
-        s: subprocess.Popen(  # noqa: S603 - a fixed binary and arguments
+        s: subprocess.Popen(
             [
                 ffmpeg,
                 "-hide_banner",
@@ -169,5 +170,5 @@ def test_timestamps_are_monotonic_across_the_loop_point(sim: SimThread) -> None:
                 pts.append(packet.pts)
             if len(pts) >= 10 * SMALL.fps:
                 break
-    steps = {b - a for a, b in zip(pts, pts[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(pts)}
     assert len(steps) == 1 and steps.pop() > 0
