@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulator plus server, no config needed")
     demo.add_argument("--cameras", type=int, default=4)
     demo.add_argument("--port", type=int, default=8080, help="HTTP port of the server")
+    demo.add_argument("--sim-port", type=int, default=8554, help="RTSP port of the simulator")
+    demo.add_argument("--sim-http-port", type=int, default=8555, help="its HTTP port")
     demo.add_argument("--data", type=Path, default=Path("vigil-data/demo"), help="data folder")
 
     sim = sub.add_parser("sim", help="serve simulated cameras over RTSP")
@@ -102,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from vigil.demo import run_demo
 
-    return run_demo(args.cameras, args.port, args.data)
+    return run_demo(args.cameras, args.port, args.data, args.sim_port, args.sim_http_port)
 
 
 def _sim(args: argparse.Namespace) -> int:

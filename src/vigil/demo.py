@@ -47,10 +47,13 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> N
     raise SystemExit(f"vigil sim did not listen on port {port} within {timeout:.0f} s")
 
 
-def run_demo(cameras: int, port: int, data: Path) -> int:
+def run_demo(
+    cameras: int, port: int, data: Path, sim_port: int = SIM_PORT, sim_http_port: int = 8555
+) -> int:
+    """Start `vigil sim` in its own process, then serve a config made for its cameras."""
     data.mkdir(parents=True, exist_ok=True)
     config = data / "demo.yaml"
-    config.write_text(demo_config(cameras, port, data))
+    config.write_text(demo_config(cameras, port, data, sim_port))
     sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
         [
             sys.executable,
@@ -60,12 +63,18 @@ def run_demo(cameras: int, port: int, data: Path) -> int:
             "--cameras",
             str(cameras),
             "--port",
-            str(SIM_PORT),
+            str(sim_port),
+            "--http-port",
+            str(sim_http_port),
         ],
     )
     try:
-        wait_for_port(SIM_PORT, SIM_READY_TIMEOUT, sim)
-        print(f"vigil demo: open http://127.0.0.1:{port}/api/cameras", flush=True)
+        wait_for_port(sim_port, SIM_READY_TIMEOUT, sim)
+        print(
+            f"vigil demo: open http://127.0.0.1:{port}/api/cameras "
+            f"(simulator faults and ground truth: http://127.0.0.1:{sim_http_port}/api/cameras)",
+            flush=True,
+        )
         return serve(config)
     finally:
         sim.terminate()

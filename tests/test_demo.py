@@ -1,0 +1,66 @@
+"""`vigil demo`: four simulated cameras streaming, and the media cached for the next start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import free_port, wait_for
+
+
+def _streaming(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/cameras", timeout=2) as r:  # noqa: S310
+            cams = json.loads(r.read())["cameras"]
+    except OSError:
+        return False
+    return len(cams) == 4 and all(c["state"] == "streaming" for c in cams)
+
+
+def _run_demo(tmp_path: Path, cache: Path) -> float:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "vigil.cli",
+        "demo",
+        "--port",
+        str(port),
+        "--sim-port",
+        str(free_port()),
+        "--sim-http-port",
+        str(free_port()),
+        "--data",
+        str(tmp_path / "data"),
+    ]
+    env = {**os.environ, "VIGIL_CACHE": str(cache)}
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _streaming(port), 60, "4 streaming demo cameras")
+        elapsed = time.monotonic() - t0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return elapsed
+
+
+def test_demo_streams_four_cameras_and_caches_media(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = _run_demo(tmp_path, cache)
+    cached = sorted(p.name for p in (cache / "sim").iterdir())
+    assert len(cached) == 2 and all(name.endswith(".aus") for name in cached)
+    assert any(name.startswith("1920x1080-30-") for name in cached)
+    assert any(name.startswith("640x360-15-") for name in cached)
+    second = _run_demo(tmp_path, cache)
+    assert second < first
+    print(f"demo: first start {first:.1f} s (encoding media), cached start {second:.1f} s")
