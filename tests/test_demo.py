@@ -16,7 +16,7 @@ from tests.helpers import free_port, wait_for
 
 def _streaming(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/cameras", timeout=2) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/cameras", timeout=2) as r:
             cams = json.loads(r.read())["cameras"]
     except OSError:
         return False

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--cameras", type=int, default=4)
     sim.add_argument("--auth", action="append", default=[], metavar="camN:USER:PASS")
     sim.add_argument("--fault", action="append", default=[], metavar="camN:FAULT[=VALUE]")
+    sim.add_argument(
+        "--audio", action="append", default=[], metavar="camN:pcmu|aac", help="add audio"
+    )
     sim.add_argument("--main-size", default="1920x1080", help="WIDTHxHEIGHT of main streams")
     sim.add_argument("--main-fps", type=int, default=30)
     sim.add_argument("--seconds", type=float, default=20.0, help="clip length")
@@ -109,7 +112,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sim(args: argparse.Namespace) -> int:
     from vigil.sim.media import MAIN, ClipSpec
-    from vigil.sim.server import Simulator, build_cameras, parse_auth, parse_fault, serve
+    from vigil.sim.server import (
+        Simulator,
+        build_cameras,
+        parse_audio,
+        parse_auth,
+        parse_fault,
+        serve,
+    )
 
     width, _, height = args.main_size.partition("x")
     main_spec = ClipSpec(
@@ -127,6 +137,7 @@ def _sim(args: argparse.Namespace) -> int:
         auth=parse_auth(args.auth),
         rtp_payload=args.rtp_payload,
         alt=any(changes.get("resolution") == "alt" for _, changes in faults),
+        audio=parse_audio(args.audio),
     )
     for cam, changes in faults:
         if cam not in cameras:

@@ -303,3 +303,23 @@ def test_url_serving_garbage_is_e303() -> None:
         cam.stop()
         server.shutdown()
         server.server_close()
+
+
+def test_audio_packets_are_published_beside_video() -> None:
+    cameras = build_cameras(1, SMALL, None, quiet=True, audio={"cam1": "pcmu"})
+    with SimThread(cameras) as server:
+        cam = camera(server.url("cam1"))
+        sub = cam.inputs[0].hub.subscribe("consumer", maxsize=1000)
+        cam.start()
+        try:
+            kinds: set[bool] = set()
+            deadline = time.monotonic() + 15
+            while kinds != {True, False} and time.monotonic() < deadline:
+                item = sub.get(timeout=1)
+                if item is not None:
+                    kinds.add(item.is_video)
+                    info = item.info
+            assert kinds == {True, False}
+            assert info.audio is not None and info.audio.codec_context.name == "pcm_mulaw"
+        finally:
+            cam.stop()

@@ -80,16 +80,25 @@ class RawRtsp:
         body, self.buf = self.buf[:length], self.buf[length:]
         return Response(status, headers, body)
 
-    def read_frame(self) -> RtpPacket:
+    def read_interleaved(self) -> tuple[int, bytes]:
+        """The next interleaved frame: its channel and bytes."""
         self._fill(4)
         if self.buf[:1] != b"$":
             raise ValueError(f"not an interleaved frame: {self.buf[:8]!r}")
         channel, length = self.buf[1], struct.unpack("!H", self.buf[2:4])[0]
         self._fill(4 + length)
         packet, self.buf = self.buf[4 : 4 + length], self.buf[4 + length :]
+        return channel, packet
+
+    def read_frame(self, channel: int = 0) -> RtpPacket:
+        """The next RTP packet on `channel` (RTCP and other tracks are skipped)."""
+        while True:
+            got, packet = self.read_interleaved()
+            if got == channel:
+                break
         b0, b1, seq, timestamp, ssrc = struct.unpack("!BBHII", packet[:12])
         assert b0 >> 6 == 2, "RTP version 2"
-        return RtpPacket(channel, bool(b1 & 0x80), b1 & 0x7F, seq, timestamp, ssrc, packet[12:])
+        return RtpPacket(got, bool(b1 & 0x80), b1 & 0x7F, seq, timestamp, ssrc, packet[12:])
 
     def read_raw(self, n: int) -> bytes:
         self._fill(n)
@@ -131,3 +140,10 @@ def access_units(client: RawRtsp, count: int) -> list[tuple[int, list[bytes]]]:
             units.append((pkt.timestamp, nals))
             nals = []
     return units
+
+
+def read_until_error(client: RawRtsp, limit: int = 100_000) -> None:
+    """Read RTP until the connection fails (what a fault test expects); fail if it never does."""
+    for _ in range(limit):
+        client.read_frame()
+    raise AssertionError(f"{limit} packets and no error")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SMALL
 from tests.helpers import SimThread, wait_for
-from tests.sim.rtsp_client import RawRtsp, access_units
+from tests.sim.rtsp_client import RawRtsp, access_units, read_until_error
 from vigil.sim.server import build_cameras
 
 
@@ -39,8 +39,7 @@ def test_refuse_also_drops_playing_clients(faulty: SimThread) -> None:
         client.read_frame()
         faulty.set_faults("cam1", refuse=True)
         with pytest.raises(ConnectionError):
-            for _ in range(10_000):
-                client.read_frame()
+            read_until_error(client)
 
 
 def test_drop_after_closes_the_connection_after_n_seconds(faulty: SimThread) -> None:
@@ -50,8 +49,7 @@ def test_drop_after_closes_the_connection_after_n_seconds(faulty: SimThread) -> 
         client.read_frame()
         t0 = time.monotonic()
         with pytest.raises(ConnectionError):
-            while True:
-                client.read_frame()
+            read_until_error(client)
         assert 0.7 < time.monotonic() - t0 < 2.0
 
 
@@ -61,8 +59,7 @@ def test_stall_keeps_the_socket_open_and_sends_nothing(faulty: SimThread) -> Non
         client.play(faulty.url("cam1"))
         client.read_frame()
         with pytest.raises(socket.timeout):
-            while True:
-                client.read_frame()
+            read_until_error(client)
         # still open: the server answers a keep-alive
         assert client.request("GET_PARAMETER", faulty.url("cam1")).status == 200
 
@@ -73,8 +70,7 @@ def test_garbage_sends_bytes_that_are_not_rtp(faulty: SimThread) -> None:
         access_units(client, 1)
         faulty.set_faults("cam1", garbage=True)
         with pytest.raises(ValueError, match="not an interleaved frame"):
-            for _ in range(10_000):
-                client.read_frame()
+            read_until_error(client)
 
 
 def test_resolution_change_sends_new_parameter_sets(faulty: SimThread) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vigil.sim.rtp import MAX_PAYLOAD, PreparedUnit
+from vigil.sim.rtp import CLOCK_RATE, MAX_PAYLOAD, PreparedUnit
 
 MOTION_PERIOD = 20.0  # seconds
 MOTION_WINDOW = (5.0, 10.0)  # seconds into each period during which the object moves
@@ -72,6 +72,20 @@ class Clip:
     @property
     def duration(self) -> float:
         return len(self.units) / self.spec.fps
+
+    @property
+    def rate(self) -> float:
+        """Access units per second."""
+        return float(self.spec.fps)
+
+    @property
+    def clock_rate(self) -> int:
+        return CLOCK_RATE
+
+    @property
+    def ticks_per_unit(self) -> int:
+        """RTP clock ticks (90 kHz) per frame."""
+        return CLOCK_RATE // self.spec.fps
 
     def key_at_or_before(self, index: int) -> int:
         index %= len(self.units)

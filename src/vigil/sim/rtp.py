@@ -78,8 +78,14 @@ class PreparedUnit:
 
     __slots__ = ("count", "offsets", "template")
 
-    def __init__(self, nals: Iterable[bytes], max_payload: int = MAX_PAYLOAD):
-        packets = RtpPacketizer(ssrc=0, seq=0, max_payload=max_payload).packetize(nals, 0)
+    def __init__(
+        self,
+        nals: Iterable[bytes],
+        max_payload: int = MAX_PAYLOAD,
+        payload_type: int = PAYLOAD_TYPE,
+    ):
+        packetizer = RtpPacketizer(0, 0, payload_type=payload_type, max_payload=max_payload)
+        packets = packetizer.packetize(nals, 0)
         self.template = interleave(0, packets)
         offsets, at = [], 0
         for packet in packets:
@@ -96,3 +102,22 @@ class PreparedUnit:
             buf[at + 1] = channel
             pack(buf, at + 6, (seq + k) & 0xFFFF, timestamp, ssrc)
         return buf
+
+
+def sender_report(ssrc: int, wall: float, timestamp: int, packets: int, octets: int) -> bytes:
+    """An RTCP sender report (RFC 3550 6.4.1) tying an RTP timestamp to wall-clock time."""
+    ntp = wall + 2_208_988_800  # seconds from 1900 to 1970
+    seconds = int(ntp)
+    fraction = int((ntp - seconds) * 2**32) & 0xFFFFFFFF
+    return struct.pack(
+        "!BBHIIIIII",
+        0x80,
+        200,
+        6,
+        ssrc,
+        seconds & 0xFFFFFFFF,
+        fraction,
+        timestamp & 0xFFFFFFFF,
+        packets & 0xFFFFFFFF,
+        octets & 0xFFFFFFFF,
+    )

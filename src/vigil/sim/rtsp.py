@@ -16,10 +16,11 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from vigil.sim.audio import AudioClip
 from vigil.sim.auth import Credentials
 from vigil.sim.media import Clip
 from vigil.sim.rtp import CLOCK_RATE, PAYLOAD_TYPE
-from vigil.sim.sender import Faults, Pacer, Track
+from vigil.sim.sender import Faults, Media, Pacer, Track
 
 _log = logging.getLogger(__name__)
 _PATH = re.compile(r"^/(cam\d+)/(main|sub)(?:/trackID=\d+)?/?$")
@@ -36,10 +37,14 @@ class SimCamera:
     alt_streams: dict[str, Clip] = field(default_factory=dict)
     credentials: Credentials | None = None
     faults: Faults = field(default_factory=Faults)
+    audio: AudioClip | None = None  # sent with every stream of the camera, as trackID=1
     clients: int = 0
 
-    def clips(self, stream: str) -> dict[str, Clip]:
-        out = {"normal": self.streams[stream]}
+    def clips(self, stream: str, track: int) -> dict[str, Media]:
+        """What a track sends: video (and its other size) for track 0, audio for track 1."""
+        if track == 1 and self.audio is not None:
+            return {"normal": self.audio}
+        out: dict[str, Media] = {"normal": self.streams[stream]}
         if stream in self.alt_streams:
             out["alt"] = self.alt_streams[stream]
         return out
@@ -128,11 +133,9 @@ class Session:
         self.session_id = f"{random.getrandbits(48):012X}"
         self.camera: SimCamera | None = None
         self.stream: str | None = None
-        self.channel = 0
-        self.track: Track | None = None
-        self.seq = random.getrandbits(16)
-        self.ts_base = random.getrandbits(32)
-        self.closed = asyncio.Event()
+        self.channels: dict[int, int] = {}  # track id -> interleaved RTP channel
+        self.tracks: list[Track] = []
+        self.playing = False
 
     async def run(self) -> None:
         while True:
@@ -147,11 +150,11 @@ class Session:
                 return
 
     async def close(self) -> None:
-        if self.track is not None:
-            self.track.close()
-            if self.camera is not None:
-                self.camera.clients -= 1
-            self.server.pacer(self.track.clip.spec.fps).discard(self.track)
+        if self.playing and self.camera is not None:
+            self.camera.clients -= 1
+        for track in self.tracks:
+            track.close()
+            self.server.pacer(track.clip.rate).discard(track)
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
@@ -251,8 +254,7 @@ class Session:
         return await handler(req, camera, stream)
 
     async def _describe(self, req: Request, camera: SimCamera, stream: str) -> bool:
-        clip = camera.streams[stream]
-        sdp = sdp_for(clip, self.server.host).encode()
+        sdp = sdp_for(camera.streams[stream], self.server.host, camera.audio).encode()
         base = re.sub(r"/(trackID=\d+)?$", "", req.url.split("?", 1)[0]) + "/"
         headers = {"Content-Type": "application/sdp", "Content-Base": base}
         await self._respond(req.cseq, 200, "OK", headers, sdp)
@@ -264,11 +266,15 @@ class Session:
         if "TCP" not in transport.upper() or not match:
             await self._respond(req.cseq, 461, "Unsupported Transport")
             return True
+        track = int(m.group(1)) if (m := re.search(r"trackID=(\d+)", req.url)) else 0
+        if track > (1 if camera.audio is not None else 0):
+            await self._respond(req.cseq, 404, "Not Found")
+            return True
         self.camera, self.stream = camera, stream
-        self.channel = int(match.group(1))
-        rtcp = match.group(2) or str(self.channel + 1)
+        channel = int(match.group(1))
+        self.channels[track] = channel
         headers = {
-            "Transport": f"RTP/AVP/TCP;unicast;interleaved={self.channel}-{rtcp}",
+            "Transport": f"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}",
             "Session": f"{self.session_id};timeout=60",
         }
         await self._respond(req.cseq, 200, "OK", headers)
@@ -278,21 +284,31 @@ class Session:
         if self.camera is None or self.stream is None:
             await self._respond(req.cseq, 455, "Method Not Valid in This State")
             return True
-        rtp_info = f"url={req.url};seq={self.seq};rtptime={self.ts_base}"
+        if not self.tracks:
+            for track_id, channel in sorted(self.channels.items()):
+                self.tracks.append(
+                    Track(
+                        self.camera.clips(self.stream, track_id),
+                        channel,
+                        self.camera.faults,
+                        self.writer,
+                        ssrc=random.getrandbits(32),
+                        seq=random.getrandbits(16),
+                        ts_base=random.getrandbits(32),
+                    )
+                )
+        base = req.url.rstrip("/")
+        rtp_info = ",".join(
+            f"url={base}/trackID={tid};seq={t.seq};rtptime={t.ts_base}"
+            for tid, t in zip(sorted(self.channels), self.tracks, strict=True)
+        )
         headers = {"Session": self.session_id, "Range": "npt=0.000-", "RTP-Info": rtp_info}
         await self._respond(req.cseq, 200, "OK", headers)
-        if self.track is None:
+        if not self.playing:
+            self.playing = True
             self.camera.clients += 1
-            self.track = Track(
-                self.camera.clips(self.stream),
-                self.channel,
-                self.camera.faults,
-                self.writer,
-                ssrc=random.getrandbits(32),
-                seq=self.seq,
-                ts_base=self.ts_base,
-            )
-            self.server.pacer(self.track.clip.spec.fps).add(self.track)
+            for track in self.tracks:
+                self.server.pacer(track.clip.rate).add(track)
         return True
 
     async def _teardown(self, req: Request, camera: SimCamera, stream: str) -> bool:
@@ -304,8 +320,8 @@ class Session:
         return True
 
 
-def sdp_for(clip: Clip, host: str) -> str:
-    """The SDP of one H.264 stream, with sprop-parameter-sets and profile-level-id."""
+def sdp_for(clip: Clip, host: str, audio: AudioClip | None = None) -> str:
+    """The SDP of an H.264 stream (sprop-parameter-sets, profile-level-id), and its audio."""
     sprop = ",".join(base64.b64encode(p).decode() for p in (clip.sps, clip.pps))
     profile = clip.sps[1:4].hex().upper()
     return "\r\n".join(
@@ -323,6 +339,7 @@ def sdp_for(clip: Clip, host: str) -> str:
             f"a=framerate:{clip.spec.fps}",
             f"a=x-dimensions:{clip.spec.width},{clip.spec.height}",
             "a=control:trackID=0",
+            *(audio.sdp(1) if audio is not None else []),
             "",
         ]
     )

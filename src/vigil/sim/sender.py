@@ -13,13 +13,29 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from vigil.sim.media import Clip
-from vigil.sim.rtp import CLOCK_RATE
+from vigil.sim.media import AccessUnit
+from vigil.sim.rtp import PreparedUnit, interleave, sender_report
 
 MAX_CLIENT_BUFFER = 8 * 2**20  # bytes queued for a client before it is dropped as too slow
 GARBAGE_BYTES = 4096  # bytes of noise sent per frame under the `garbage` fault
-JUMP_BACK_DEFAULT = 10.0  # seconds
+REPORT_INTERVAL = 5.0  # seconds between RTCP sender reports, as cameras send them
+
+
+class Media(Protocol):
+    """A video clip or an audio clip, as a track sends it."""
+
+    @property
+    def units(self) -> tuple[AccessUnit, ...]: ...
+    @property
+    def prepared(self) -> tuple[PreparedUnit, ...]: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def clock_rate(self) -> int: ...
+    @property
+    def ticks_per_unit(self) -> int: ...
 
 
 @dataclass
@@ -64,7 +80,7 @@ class Track:
 
     def __init__(
         self,
-        clips: dict[str, Clip],
+        clips: dict[str, Media],
         channel: int,
         faults: Faults,
         writer: asyncio.StreamWriter,
@@ -86,9 +102,12 @@ class Track:
         self.jumped_for: float | None = None
         self.ts_offset = 0
         self.closed = False
+        self.octets = 0
+        self.packets = 0
+        self.reported: float | None = None
 
     @property
-    def clip(self) -> Clip:
+    def clip(self) -> Media:
         return self.clips[self.clip_name]
 
     def tick(self, tick: int, now: float) -> None:
@@ -113,10 +132,16 @@ class Track:
         if self.started is None:
             self.started = now
         self._apply_jump(faults)
-        fps = self.clip.spec.fps
-        timestamp = self.ts_base + self.sent * CLOCK_RATE // fps - self.ts_offset
-        self._write(unit.render(self.channel, self.seq, timestamp, self.ssrc))
+        timestamp = self.ts_base + self.sent * self.clip.ticks_per_unit - self.ts_offset
+        if self.reported is None or now - self.reported >= REPORT_INTERVAL:
+            self.reported = now
+            report = sender_report(self.ssrc, time.time(), timestamp, self.packets, self.octets)
+            self._write(interleave(self.channel + 1, [report]))
+        data = unit.render(self.channel, self.seq, timestamp, self.ssrc)
+        self._write(data)
         self.seq += unit.count
+        self.packets += unit.count
+        self.octets += len(data) - 16 * unit.count  # payload bytes, without the headers
         self.sent += 1
         self.index += 1
 
@@ -139,7 +164,7 @@ class Track:
             self.jumped_for = None
         elif self.jumped_for != faults.jump_back:
             self.jumped_for = faults.jump_back
-            self.ts_offset += int(faults.jump_back * CLOCK_RATE)
+            self.ts_offset += int(faults.jump_back * self.clip.clock_rate)
 
     def _write(self, data: bytes | bytearray) -> None:
         transport = self.writer.transport

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from vigil.sim.audio import AudioCodec, make_audio
 from vigil.sim.auth import Credentials
 from vigil.sim.media import MAIN, MOTION_PERIOD, MOTION_WINDOW, SUB, Clip, ClipSpec, load_clip
 from vigil.sim.rtp import MAX_PAYLOAD
@@ -36,12 +37,14 @@ def build_cameras(
     quiet: bool = False,
     rtp_payload: int = MAX_PAYLOAD,
     alt: bool = False,
+    audio: dict[str, AudioCodec] | None = None,
 ) -> dict[str, SimCamera]:
     """`count` cameras named cam1..camN sharing the same clips (encoded once, cached).
 
     `rtp_payload` is the largest RTP payload in bytes: 1400 fits an Ethernet MTU, as cameras
     send; larger values are legal over TCP and cheaper for the receiver to demux. `alt`
-    also prepares the half-size streams of the `resolution` fault.
+    also prepares the half-size streams of the `resolution` fault. `audio` gives cameras an
+    audio track: ``{"cam2": "pcmu"}`` (G.711 µ-law, as many cameras send) or ``"aac"``.
     """
     specs = {"main": main, **({"sub": sub} if sub is not None else {})}
     streams = {n: load_clip(s, quiet=quiet, max_payload=rtp_payload) for n, s in specs.items()}
@@ -51,17 +54,32 @@ def build_cameras(
             n: load_clip(alt_spec(s), quiet=quiet, max_payload=rtp_payload)
             for n, s in specs.items()
         }
+    seconds = streams["main"].duration
+    sounds = {c: make_audio(c, seconds, rtp_payload) for c in set((audio or {}).values())}
     cameras = {}
     for n in range(1, count + 1):
         name = f"cam{n}"
         creds = (auth or {}).get(name)
+        codec = (audio or {}).get(name)
         cameras[name] = SimCamera(
             name,
             streams,
             alt_streams=alts,
             credentials=Credentials(*creds) if creds else None,
+            audio=sounds[codec] if codec else None,
         )
     return cameras
+
+
+def parse_audio(items: Iterable[str]) -> dict[str, AudioCodec]:
+    """``cam2:pcmu`` -> ``{"cam2": "pcmu"}``."""
+    out: dict[str, AudioCodec] = {}
+    for item in items:
+        cam, _, codec = item.partition(":")
+        if codec not in ("pcmu", "aac"):
+            raise ValueError(f"audio is pcmu or aac, not {codec!r}")
+        out[cam] = codec  # type: ignore[assignment]
+    return out
 
 
 def parse_auth(items: Iterable[str]) -> dict[str, tuple[str, str]]:
