@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--audio", action="append", default=[], metavar="camN:pcmu|aac", help="add audio"
     )
+    sim.add_argument(
+        "--h265", action="append", default=[], metavar="camN", help="H.265 main stream"
+    )
     sim.add_argument("--main-size", default="1920x1080", help="WIDTHxHEIGHT of main streams")
     sim.add_argument("--main-fps", type=int, default=30)
     sim.add_argument("--seconds", type=float, default=20.0, help="clip length")
@@ -138,6 +141,7 @@ def _sim(args: argparse.Namespace) -> int:
         rtp_payload=args.rtp_payload,
         alt=any(changes.get("resolution") == "alt" for _, changes in faults),
         audio=parse_audio(args.audio),
+        h265=args.h265,
     )
     for cam, changes in faults:
         if cam not in cameras:

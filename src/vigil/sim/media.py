@@ -61,13 +61,14 @@ class AccessUnit:
 
 @dataclass(frozen=True, slots=True)
 class Clip:
-    """Encoded access units, packetized once for every client; `sps`/`pps` for the SDP."""
+    """Encoded access units, packetized once for every client; parameter sets for the SDP."""
 
     spec: ClipSpec
     units: tuple[AccessUnit, ...]
     sps: bytes
     pps: bytes
     prepared: tuple[PreparedUnit, ...] = ()
+    vps: bytes = b""  # H.265 only
 
     @property
     def duration(self) -> float:
@@ -214,12 +215,15 @@ def encode(spec: ClipSpec, progress: Progress | None = None) -> list[bytes]:
     ctx.gop_size = spec.gop
     ctx.max_b_frames = 0
     ctx.bit_rate = spec.bitrate
+    params = (
+        f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0:bframes=0:"
+        f"vbv-maxrate={spec.bitrate // 1000}:vbv-bufsize={spec.bitrate // 1000}"
+    )
+    if codec == "libx265":
+        params += ":repeat-headers=1:log-level=error"  # VPS/SPS/PPS before every key frame
     ctx.options = {
         "preset": "superfast",  # CABAC and deblocking on, like a camera; 2x faster than veryfast
-        "x264-params" if codec == "libx264" else "x265-params": (
-            f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0:bframes=0:"
-            f"vbv-maxrate={spec.bitrate // 1000}:vbv-bufsize={spec.bitrate // 1000}"
-        ),
+        "x264-params" if codec == "libx264" else "x265-params": params,
     }
     scene = Scene(spec.width, spec.height)
     units: list[bytes] = []
@@ -234,23 +238,36 @@ def encode(spec: ClipSpec, progress: Progress | None = None) -> list[bytes]:
     return units
 
 
+_AUD = {"h264": 9, "h265": 35}
+_PARAMETER_SETS = {"h264": {7: "sps", 8: "pps"}, "h265": {32: "vps", 33: "sps", 34: "pps"}}
+
+
+def nal_type(codec: str, nal: bytes) -> int:
+    return (nal[0] >> 1) & 0x3F if codec == "h265" else nal[0] & 0x1F
+
+
+def is_key_nal(codec: str, kind: int) -> bool:
+    """IDR for H.264; IRAP (BLA, IDR, CRA) for H.265."""
+    return 16 <= kind <= 21 if codec == "h265" else kind == 5
+
+
 def to_clip(spec: ClipSpec, encoded: list[bytes], max_payload: int = MAX_PAYLOAD) -> Clip:
-    """Split access units into NAL units and pick out the SPS and PPS for the SDP."""
+    """Split access units into NAL units and pick out the parameter sets for the SDP."""
+    codec = spec.codec
     units: list[AccessUnit] = []
-    sps = pps = b""
+    found: dict[str, bytes] = {}
     for data in encoded:
-        nals = [nal for nal in split_nals(data) if nal[0] & 0x1F != 9]  # no AU delimiters
+        nals = [n for n in split_nals(data) if nal_type(codec, n) != _AUD[codec]]
         for nal in nals:
-            kind = nal[0] & 0x1F
-            if kind == 7 and not sps:
-                sps = nal
-            elif kind == 8 and not pps:
-                pps = nal
-        units.append(AccessUnit(tuple(nals), key=any(n[0] & 0x1F == 5 for n in nals)))
-    if not units or not units[0].key or not sps or not pps:
-        raise ValueError("encoded clip does not start with SPS, PPS and a key frame")
-    prepared = tuple(PreparedUnit(unit.nals, max_payload) for unit in units)
-    return Clip(spec, tuple(units), sps, pps, prepared)
+            name = _PARAMETER_SETS[codec].get(nal_type(codec, nal))
+            if name and name not in found:
+                found[name] = nal
+        key = any(is_key_nal(codec, nal_type(codec, n)) for n in nals)
+        units.append(AccessUnit(tuple(nals), key=key))
+    if not units or not units[0].key or set(found) != set(_PARAMETER_SETS[codec].values()):
+        raise ValueError("encoded clip does not start with parameter sets and a key frame")
+    prepared = tuple(PreparedUnit(u.nals, max_payload, codec=codec) for u in units)
+    return Clip(spec, tuple(units), found["sps"], found["pps"], prepared, found.get("vps", b""))
 
 
 def _pack(units: list[bytes]) -> bytes:

@@ -1,4 +1,5 @@
-"""RTP packetization of H.264 (RFC 6184: single NAL unit and FU-A) and RTSP interleaving."""
+"""RTP packetization of H.264 (RFC 6184) and H.265 (RFC 7798): single NAL units and
+fragmentation units; RTCP sender reports; RTSP interleaving."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ class RtpPacketizer:
         seq: int = 0,
         payload_type: int = PAYLOAD_TYPE,
         max_payload: int = MAX_PAYLOAD,
+        codec: str = "h264",
     ):
         self.ssrc = ssrc
         self.max_payload = max_payload
+        self.codec = codec
         self.seq = seq & 0xFFFF
         self.payload_type = payload_type
 
@@ -47,16 +50,18 @@ class RtpPacketizer:
             if len(nal) <= size:
                 packets.append(self._header(timestamp, last_nal) + nal)
                 continue
-            indicator = (nal[0] & 0xE0) | 28  # FU-A
-            kind = nal[0] & 0x1F
-            body = nal[1:]
-            for offset in range(0, len(body), size - 2):
-                chunk = body[offset : offset + size - 2]
-                first = offset == 0
-                end = offset + size - 2 >= len(body)
+            if self.codec == "h265":  # RFC 7798 FU: 2-byte payload header of type 49
+                prefix = bytes(((nal[0] & 0x81) | (49 << 1), nal[1]))
+                kind, body = (nal[0] >> 1) & 0x3F, nal[2:]
+            else:  # RFC 6184 FU-A
+                prefix = bytes(((nal[0] & 0xE0) | 28,))
+                kind, body = nal[0] & 0x1F, nal[1:]
+            step = size - len(prefix) - 1
+            for offset in range(0, len(body), step):
+                first, end = offset == 0, offset + step >= len(body)
                 fu_header = (0x80 if first else 0) | (0x40 if end else 0) | kind
                 header = self._header(timestamp, last_nal and end)
-                packets.append(header + bytes((indicator, fu_header)) + chunk)
+                packets.append(header + prefix + bytes((fu_header,)) + body[offset : offset + step])
         return packets
 
 
@@ -83,8 +88,9 @@ class PreparedUnit:
         nals: Iterable[bytes],
         max_payload: int = MAX_PAYLOAD,
         payload_type: int = PAYLOAD_TYPE,
+        codec: str = "h264",
     ):
-        packetizer = RtpPacketizer(0, 0, payload_type=payload_type, max_payload=max_payload)
+        packetizer = RtpPacketizer(0, 0, payload_type, max_payload, codec)
         packets = packetizer.packetize(nals, 0)
         self.template = interleave(0, packets)
         offsets, at = [], 0

@@ -321,9 +321,19 @@ class Session:
 
 
 def sdp_for(clip: Clip, host: str, audio: AudioClip | None = None) -> str:
-    """The SDP of an H.264 stream (sprop-parameter-sets, profile-level-id), and its audio."""
-    sprop = ",".join(base64.b64encode(p).decode() for p in (clip.sps, clip.pps))
-    profile = clip.sps[1:4].hex().upper()
+    """The SDP of a camera stream (with its parameter sets), and of its audio if any."""
+    b64 = base64.b64encode
+    if clip.spec.codec == "h265":
+        rtpmap = f"H265/{CLOCK_RATE}"
+        fmtp = ";".join(
+            f"sprop-{name}={b64(value).decode()}"
+            for name, value in (("vps", clip.vps), ("sps", clip.sps), ("pps", clip.pps))
+        )
+    else:
+        rtpmap = f"H264/{CLOCK_RATE}"
+        sprop = ",".join(b64(p).decode() for p in (clip.sps, clip.pps))
+        profile = clip.sps[1:4].hex().upper()
+        fmtp = f"packetization-mode=1;profile-level-id={profile};sprop-parameter-sets={sprop}"
     return "\r\n".join(
         [
             "v=0",
@@ -333,9 +343,8 @@ def sdp_for(clip: Clip, host: str, audio: AudioClip | None = None) -> str:
             "t=0 0",
             "a=control:*",
             f"m=video 0 RTP/AVP {PAYLOAD_TYPE}",
-            f"a=rtpmap:{PAYLOAD_TYPE} H264/{CLOCK_RATE}",
-            f"a=fmtp:{PAYLOAD_TYPE} packetization-mode=1;profile-level-id={profile};"
-            f"sprop-parameter-sets={sprop}",
+            f"a=rtpmap:{PAYLOAD_TYPE} {rtpmap}",
+            f"a=fmtp:{PAYLOAD_TYPE} {fmtp}",
             f"a=framerate:{clip.spec.fps}",
             f"a=x-dimensions:{clip.spec.width},{clip.spec.height}",
             "a=control:trackID=0",

@@ -38,6 +38,7 @@ def build_cameras(
     rtp_payload: int = MAX_PAYLOAD,
     alt: bool = False,
     audio: dict[str, AudioCodec] | None = None,
+    h265: Iterable[str] = (),
 ) -> dict[str, SimCamera]:
     """`count` cameras named cam1..camN sharing the same clips (encoded once, cached).
 
@@ -45,6 +46,7 @@ def build_cameras(
     send; larger values are legal over TCP and cheaper for the receiver to demux. `alt`
     also prepares the half-size streams of the `resolution` fault. `audio` gives cameras an
     audio track: ``{"cam2": "pcmu"}`` (G.711 µ-law, as many cameras send) or ``"aac"``.
+    Cameras named in `h265` send an H.265 main stream (encoded once, like the H.264 one).
     """
     specs = {"main": main, **({"sub": sub} if sub is not None else {})}
     streams = {n: load_clip(s, quiet=quiet, max_payload=rtp_payload) for n, s in specs.items()}
@@ -54,6 +56,12 @@ def build_cameras(
             n: load_clip(alt_spec(s), quiet=quiet, max_payload=rtp_payload)
             for n, s in specs.items()
         }
+    hevc = set(h265)
+    hevc_main = (
+        load_clip(dataclasses.replace(main, codec="h265"), quiet=quiet, max_payload=rtp_payload)
+        if hevc
+        else None
+    )
     seconds = streams["main"].duration
     sounds = {c: make_audio(c, seconds, rtp_payload) for c in set((audio or {}).values())}
     cameras = {}
@@ -61,9 +69,10 @@ def build_cameras(
         name = f"cam{n}"
         creds = (auth or {}).get(name)
         codec = (audio or {}).get(name)
+        own = {**streams, "main": hevc_main} if hevc_main is not None and name in hevc else streams
         cameras[name] = SimCamera(
             name,
-            streams,
+            own,
             alt_streams=alts,
             credentials=Credentials(*creds) if creds else None,
             audio=sounds[codec] if codec else None,
