@@ -9,8 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vigil.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vigil.sim.media import ClipSpec
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -46,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--main-size", default="1920x1080", help="WIDTHxHEIGHT of main streams")
     sim.add_argument("--main-fps", type=int, default=30)
+    sim.add_argument("--main-gop", type=int, default=None, help="frames per GOP (2 x fps)")
+    sim.add_argument("--main-bitrate", type=int, default=4_000_000, help="bits per second")
+    sim.add_argument("--sub-size", default="640x360", help="WIDTHxHEIGHT of sub-streams")
+    sim.add_argument("--sub-fps", type=int, default=15)
+    sim.add_argument("--sub-gop", type=int, default=None, help="frames per GOP (2 x fps)")
+    sim.add_argument("--sub-bitrate", type=int, default=500_000, help="bits per second")
     sim.add_argument("--seconds", type=float, default=20.0, help="clip length")
     sim.add_argument(
         "--rtp-payload", type=int, default=1400, help="largest RTP payload in bytes (1400)"
@@ -113,8 +123,16 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.cameras, args.port, args.data, args.sim_port, args.sim_http_port)
 
 
+def _clip_spec(size: str, fps: int, gop: int | None, bitrate: int, seconds: float) -> ClipSpec:
+    from vigil.sim.media import ClipSpec
+
+    width, _, height = size.partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise SystemExit(f"a size is WIDTHxHEIGHT, not {size!r}")
+    return ClipSpec(int(width), int(height), fps, gop or 2 * fps, bitrate, seconds)
+
+
 def _sim(args: argparse.Namespace) -> int:
-    from vigil.sim.media import MAIN, ClipSpec
     from vigil.sim.server import (
         Simulator,
         build_cameras,
@@ -124,28 +142,32 @@ def _sim(args: argparse.Namespace) -> int:
         serve,
     )
 
-    width, _, height = args.main_size.partition("x")
-    main_spec = ClipSpec(
-        width=int(width),
-        height=int(height),
-        fps=args.main_fps,
-        gop=2 * args.main_fps,
-        bitrate=MAIN.bitrate,
-        seconds=args.seconds,
+    main_spec = _clip_spec(
+        args.main_size, args.main_fps, args.main_gop, args.main_bitrate, args.seconds
     )
-    faults = [parse_fault(item) for item in args.fault]
+    sub_spec = _clip_spec(args.sub_size, args.sub_fps, args.sub_gop, args.sub_bitrate, args.seconds)
+    try:
+        faults = [parse_fault(item) for item in args.fault]
+        audio = parse_audio(args.audio)
+        auth = parse_auth(args.auth)
+    except ValueError as err:
+        print(f"vigil sim: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    unknown = {cam for cam, _ in faults} - {f"cam{n}" for n in range(1, args.cameras + 1)}
+    if unknown:
+        print(f"vigil sim: --fault names unknown camera(s) {sorted(unknown)}", file=sys.stderr)
+        return EXIT_CONFIG
     cameras = build_cameras(
         args.cameras,
         main_spec,
-        auth=parse_auth(args.auth),
+        sub_spec,
+        auth=auth,
         rtp_payload=args.rtp_payload,
         alt=any(changes.get("resolution") == "alt" for _, changes in faults),
-        audio=parse_audio(args.audio),
+        audio=audio,
         h265=args.h265,
     )
     for cam, changes in faults:
-        if cam not in cameras:
-            raise SystemExit(f"--fault names an unknown camera {cam!r}")
         cameras[cam].faults.update(changes)
     http_port = args.http_port if args.http_port > 0 else None
     sim = Simulator(cameras, args.host, args.port, http_port, rtp_payload=args.rtp_payload)

@@ -95,8 +95,10 @@ def parse_auth(items: Iterable[str]) -> dict[str, tuple[str, str]]:
     """``cam3:user:pass`` -> ``{"cam3": ("user", "pass")}``."""
     out = {}
     for item in items:
-        cam, user, password = item.split(":", 2)
-        out[cam] = (user, password)
+        parts = item.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"--auth is camN:USER:PASS, not {item.split(':')[0]}:...")
+        out[parts[0]] = (parts[1], parts[2])
     return out
 
 
@@ -119,7 +121,11 @@ def parse_fault(item: str) -> tuple[str, dict[str, object]]:
     ):
         parsed = value.lower() in ("true", "1")
     else:
-        parsed = None if value.lower() in ("", "none", "null") else float(value)
+        try:
+            parsed = None if value.lower() in ("", "none", "null") else float(value)
+        except ValueError:
+            raise ValueError(f"fault {name} takes a number of seconds, not {value!r}") from None
+    Faults().update({name: parsed})  # validate now, with the same rules as the control API
     return cam, {name: parsed}
 
 
