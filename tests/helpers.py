@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -118,3 +119,23 @@ def make_video(
                 out.mux(astream.encode(aframe))
             out.mux(astream.encode(None))
     return path
+
+
+class LibavWarnings(logging.Handler):
+    """Collects FFmpeg's warnings and errors while in use (``with LibavWarnings() as w``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.name}: {record.getMessage()}")
+
+    def __enter__(self) -> LibavWarnings:
+        logging.getLogger("libav").addHandler(self)
+        av.logging.set_level(av.logging.WARNING)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        av.logging.set_level(None)
+        logging.getLogger("libav").removeHandler(self)

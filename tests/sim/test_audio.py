@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import struct
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ import av
 import pytest
 
 from tests.conftest import SMALL
-from tests.helpers import SimThread
+from tests.helpers import LibavWarnings, SimThread
 from tests.sim.rtsp_client import RawRtsp
 from vigil.sim.server import build_cameras
 
@@ -23,44 +22,28 @@ def with_audio() -> Iterator[SimThread]:
         yield server
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.mark.parametrize(
     ("camera", "codec", "rate"), [("cam1", "pcm_mulaw", 8000), ("cam2", "aac", 16000)]
 )
 def test_pyav_decodes_the_audio_track(
     with_audio: SimThread, camera: str, codec: str, rate: int
 ) -> None:
-    collect = _Collect()
-    libav = logging.getLogger("libav")
-    libav.addHandler(collect)
-    av.logging.set_level(av.logging.WARNING)
     samples = 0
-    try:
-        with av.open(
-            with_audio.url(camera), options={"rtsp_transport": "tcp"}, timeout=(10, 10)
-        ) as c:
-            assert c.streams.video and c.streams.audio
-            audio = c.streams.audio[0]
-            assert audio.codec_context.name == codec
-            assert audio.codec_context.sample_rate == rate
-            for packet in c.demux(audio):
-                for frame in packet.decode():
-                    samples += frame.samples
-                if samples >= 2 * rate:
-                    break
-    finally:
-        av.logging.set_level(None)
-        libav.removeHandler(collect)
+    with (
+        LibavWarnings() as warnings,
+        av.open(with_audio.url(camera), options={"rtsp_transport": "tcp"}, timeout=(10, 10)) as c,
+    ):
+        assert c.streams.video and c.streams.audio
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == codec
+        assert audio.codec_context.sample_rate == rate
+        for packet in c.demux(audio):
+            for frame in packet.decode():
+                samples += frame.samples
+            if samples >= 2 * rate:
+                break
     assert samples >= 2 * rate
-    assert collect.messages == []
+    assert warnings.messages == []
 
 
 def test_camera_without_audio_has_one_track(with_audio: SimThread) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import re
 import subprocess
 import threading
@@ -15,7 +14,7 @@ import imageio_ffmpeg
 import pytest
 
 from tests.conftest import SMALL
-from tests.helpers import SimThread
+from tests.helpers import LibavWarnings, SimThread
 from vigil.sim.media import SUB, ClipSpec
 from vigil.sim.server import build_cameras
 
@@ -32,15 +31,6 @@ def camera_like() -> Iterator[SimThread]:
         yield server
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(f"{record.name}: {record.getMessage()}")
-
-
 def _read(url: str, seconds: float, out: dict[str, object]) -> None:
     keys, frames, sizes = [], 0, set()
     rate = None
@@ -49,7 +39,7 @@ def _read(url: str, seconds: float, out: dict[str, object]) -> None:
         rate = stream.average_rate or stream.guessed_rate
         first = None
         for packet in container.demux(stream):
-            # FFmpeg's RTP demuxer gives the first packet no pts (no RTCP sender report yet)
+            # FFmpeg's RTP demuxer gives the first packet no pts
             if packet.pts is not None:
                 first = packet.pts if first is None else first
                 if (packet.pts - first) * stream.time_base >= seconds:
@@ -63,12 +53,8 @@ def _read(url: str, seconds: float, out: dict[str, object]) -> None:
 
 
 def test_pyav_reads_main_and_sub_as_promised_without_warnings(camera_like: SimThread) -> None:
-    collect = _Collect()
-    libav = logging.getLogger("libav")
-    libav.addHandler(collect)
-    av.logging.set_level(av.logging.WARNING)
     results: dict[str, dict[str, object]] = {"main": {}, "sub": {}}
-    try:
+    with LibavWarnings() as warnings:
         threads = [
             threading.Thread(target=_read, args=(camera_like.url("cam1", s), 10.0, results[s]))
             for s in results
@@ -77,9 +63,6 @@ def test_pyav_reads_main_and_sub_as_promised_without_warnings(camera_like: SimTh
             thread.start()
         for thread in threads:
             thread.join(30)
-    finally:
-        av.logging.set_level(None)
-        libav.removeHandler(collect)
     for name, spec in (("main", MAIN_SHORT), ("sub", SUB_SHORT)):
         got = results[name]
         assert got["sizes"] == {(spec.width, spec.height)}, name
@@ -88,7 +71,7 @@ def test_pyav_reads_main_and_sub_as_promised_without_warnings(camera_like: SimTh
         keys = got["keys"]
         assert isinstance(keys, list) and len(keys) >= 4
         assert {b - a for a, b in itertools.pairwise(keys)} == {spec.gop}, name
-    assert collect.messages == []
+    assert warnings.messages == []
 
 
 def test_ffmpeg_binary_decodes_both_streams_cleanly(camera_like: SimThread) -> None:

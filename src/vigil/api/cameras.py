@@ -18,10 +18,10 @@ router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depend
 @router.get("")
 def list_cameras(manager: ManagerDep) -> CameraList:
     """Every camera with its state, inputs and figures (never a password)."""
-    return CameraList(cameras=[CameraOut.of(s) for s in manager.statuses()])
+    return CameraList(cameras=[CameraOut.model_validate(s) for s in manager.statuses()])
 
 
 @router.get("/{name}")
 def get_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
     """One camera; 404 with E601 if there is none of that name."""
-    return CameraOut.of(manager.status(name))
+    return CameraOut.model_validate(manager.status(name))

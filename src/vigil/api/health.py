@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from vigil import __version__
 from vigil.api.deps import ManagerDep, current_user
-from vigil.api.schemas import CameraHealth, ErrorInfo, Health
+from vigil.api.schemas import CameraHealth, Health
 from vigil.camera.state import State
 
 router = APIRouter(prefix="/api", tags=["health"], dependencies=[Depends(current_user)])
@@ -20,10 +20,7 @@ def health(request: Request, manager: ManagerDep) -> Health:
     cameras = {}
     ok = True
     for status in manager.statuses():
-        cameras[status.name] = CameraHealth(
-            state=status.state.value,
-            last_error=ErrorInfo(**status.last_error) if status.last_error else None,
-        )
+        cameras[status.name] = CameraHealth.model_validate(status)
         if status.enabled and status.state is not State.STREAMING:
             ok = False
     return Health(

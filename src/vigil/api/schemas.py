@@ -1,24 +1,25 @@
-"""Response models of the API (pydantic at the edge)."""
+"""Response models of the API (pydantic at the edge), read from the camera snapshots."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from vigil.camera.input import InputStatus
-from vigil.camera.supervisor import CameraStatus
+from pydantic import BaseModel, ConfigDict
 
 
-class ErrorInfo(BaseModel):
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorInfo(_Out):
     code: str
     message: str
 
 
-class GovernorInfo(BaseModel):
+class GovernorInfo(_Out):
     level: int
     reason: str
 
 
-class InputOut(BaseModel):
+class InputOut(_Out):
     index: int
     roles: list[str]
     url: str
@@ -35,28 +36,8 @@ class InputOut(BaseModel):
     last_error: ErrorInfo | None
     retry_in: float | None
 
-    @classmethod
-    def of(cls, status: InputStatus) -> InputOut:
-        return cls(
-            index=status.index,
-            roles=status.roles,
-            url=status.url,
-            state=status.state.value,
-            fps=status.fps,
-            packets_per_s=status.packets_per_s,
-            bytes_per_s=status.bytes_per_s,
-            codec=status.codec,
-            width=status.width,
-            height=status.height,
-            reconnects=status.reconnects,
-            dropped=status.dropped,
-            uptime=status.uptime,
-            last_error=ErrorInfo(**status.last_error) if status.last_error else None,
-            retry_in=status.retry_in,
-        )
 
-
-class CameraOut(BaseModel):
+class CameraOut(_Out):
     name: str
     enabled: bool
     state: str
@@ -71,35 +52,17 @@ class CameraOut(BaseModel):
     governor: GovernorInfo | None
     hwaccel: str
 
-    @classmethod
-    def of(cls, status: CameraStatus) -> CameraOut:
-        return cls(
-            name=status.name,
-            enabled=status.enabled,
-            state=status.state.value,
-            inputs=[InputOut.of(i) for i in status.inputs],
-            fps_in=status.fps_in,
-            fps_detect=status.fps_detect,
-            cpu_pct=status.cpu_pct,
-            reconnects=status.reconnects,
-            dropped=status.dropped,
-            uptime=status.uptime,
-            last_error=ErrorInfo(**status.last_error) if status.last_error else None,
-            governor=None,
-            hwaccel=status.hwaccel,
-        )
 
-
-class CameraList(BaseModel):
+class CameraList(_Out):
     cameras: list[CameraOut]
 
 
-class CameraHealth(BaseModel):
+class CameraHealth(_Out):
     state: str
     last_error: ErrorInfo | None
 
 
-class Health(BaseModel):
+class Health(_Out):
     status: str  # "ok" when every enabled camera streams, else "degraded"
     version: str
     uptime: float
