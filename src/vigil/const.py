@@ -10,6 +10,7 @@ BACKOFF_UNAUTHORIZED = 300.0  # seconds: cameras lock accounts after repeated fa
 BACKOFF_RESET_AFTER = 60.0  # seconds of healthy streaming that reset the backoff
 STOP_TIMEOUT = 2.0  # seconds stop() waits for a camera's threads before abandoning them
 SHUTDOWN_TIMEOUT = 10.0  # seconds for the whole service to stop on SIGTERM
+SHUTDOWN_STOP_TIMEOUT = 5.0  # seconds of it for cameras to stop and close their segments
 STATS_INTERVAL = 1.0  # seconds between samples of rates and CPU
 STATS_WINDOW = 5.0  # seconds over which rates and cpu_pct are averaged
 HUB_QUEUE_PACKETS = 256  # packets a subscriber may fall behind before it loses some

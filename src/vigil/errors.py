@@ -101,6 +101,16 @@ CATALOGUE: dict[str, ErrorInfo] = {
     ),
     # E4xx: recording and storage
     "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),
+    "E402": ErrorInfo(
+        "segment write failed",
+        "The segment in progress was closed; recording resumes at the next key frame. "
+        "Check free space and the storage path.",
+    ),
+    "E403": ErrorInfo(
+        "partial segment quarantined",
+        "A segment left by a crash could not be recovered; it was moved to quarantine/ "
+        "under the storage path for inspection.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message."),
     # E6xx: API and auth

@@ -16,6 +16,9 @@ from vigil.api.app import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
 from vigil.const import SHUTDOWN_TIMEOUT
+from vigil.recording.recorder import RecordingContext
+from vigil.recording.recovery import reconcile
+from vigil.storage.index import Index
 
 _log = logging.getLogger(__name__)
 
@@ -43,7 +46,17 @@ def serve(config_path: Path) -> int:
     config = config_file.load()
     if config.server.nice:
         os.nice(config.server.nice)  # before any thread starts, so every thread inherits it
-    manager = CameraManager(config.cameras)
+    root = Path(config.storage.path)
+    index = Index(config.storage.database)
+    result = reconcile(root, index)
+    _log.info(
+        "storage %s: %d segment(s) indexed; recovered %d, quarantined %d after the last run",
+        root,
+        len(index.segments()),
+        result.recovered,
+        result.quarantined,
+    )
+    manager = CameraManager(config.cameras, recording=RecordingContext(root, index))
     app = create_app(manager, config_file)
     server = _Server(
         uvicorn.Config(

@@ -10,14 +10,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import cameras, health
+from vigil.api import cameras, health, recordings
 from vigil.api.errors import install_error_handlers
 from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
 
 
 def create_app(manager: CameraManager, config_file: ConfigFile | None = None) -> FastAPI:
-    """Build the app around `manager`; the lifespan starts it and stops it on shutdown."""
+    """Build the app around `manager`; the lifespan starts it and stops it on shutdown.
+
+    On shutdown the cameras stop first (recorders close their segments), then the index.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -26,12 +29,16 @@ def create_app(manager: CameraManager, config_file: ConfigFile | None = None) ->
             yield
         finally:
             await asyncio.to_thread(manager.shutdown)
+            if manager.recording is not None:
+                manager.recording.index.close()
 
     app = FastAPI(title="vigil", version=__version__, lifespan=lifespan)
     app.state.manager = manager
     app.state.config_file = config_file
+    app.state.recording = manager.recording
     app.state.started = time.monotonic()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cameras.router)
+    app.include_router(recordings.router)
     return app

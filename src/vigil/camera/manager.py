@@ -16,8 +16,9 @@ from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.supervisor import CameraStatus, CameraSupervisor, join_all
 from vigil.camera.worker import Timing
 from vigil.config import CameraConfig
-from vigil.const import STATS_INTERVAL, STOP_TIMEOUT
+from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
 from vigil.errors import ApiError, CameraNotFound
+from vigil.recording.recorder import RecordingContext
 
 _log = logging.getLogger(__name__)
 
@@ -32,8 +33,10 @@ class CameraManager:
         retry_policy: RetryPolicy = default_retry_delay,
         timing: Timing | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recording: RecordingContext | None = None,
     ):
         self._retry_policy = retry_policy
+        self.recording = recording
         self._timing = timing
         self._clock = clock
         self._lock = threading.RLock()
@@ -44,7 +47,13 @@ class CameraManager:
             self._cameras[name] = self._supervisor(name, config)
 
     def _supervisor(self, name: str, config: CameraConfig) -> CameraSupervisor:
-        return CameraSupervisor(name, config, retry_policy=self._retry_policy, timing=self._timing)
+        return CameraSupervisor(
+            name,
+            config,
+            retry_policy=self._retry_policy,
+            timing=self._timing,
+            recording=self.recording,
+        )
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -60,7 +69,7 @@ class CameraManager:
                 if cam.config.enabled:
                     cam.start()
 
-    def shutdown(self, timeout: float = STOP_TIMEOUT) -> None:
+    def shutdown(self, timeout: float = SHUTDOWN_STOP_TIMEOUT) -> None:
         """Stop every camera at once (one shared deadline) and the monitor."""
         self._stop.set()
         with self._lock:

@@ -10,10 +10,11 @@ from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.input import CameraInput, InputStatus
 from vigil.camera.state import State, worst
 from vigil.camera.stats import CpuMeter
-from vigil.camera.worker import InputWorker, Timing, make_logger
-from vigil.config import CameraConfig
+from vigil.camera.worker import Timing, make_logger
+from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import SourceError
+from vigil.recording.recorder import Recorder, RecordingContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,11 @@ class CameraSupervisor:
         *,
         retry_policy: RetryPolicy = default_retry_delay,
         timing: Timing | None = None,
+        recording: RecordingContext | None = None,
     ):
         self.name = name
+        self.recording = recording
+        self.recorder: Recorder | None = None
         self.config = config
         self.log = make_logger(name)
         self.timing = timing or Timing(open_timeout=SOURCE_OPEN_TIMEOUT, stall=SOURCE_STALL)
@@ -71,26 +75,43 @@ class CameraSupervisor:
             if self._running:
                 return
             self._running = True
+            self._start_recorder()
             for item in self.inputs:
                 item.start(self.timing)
         self.log.info("started with %d input(s)", len(self.inputs))
 
-    def request_stop(self) -> list[InputWorker]:
-        """Tell every input to stop and end its subscriptions; return the threads to join."""
+    def _start_recorder(self) -> None:
+        source = self.config.input_for(Role.RECORD)
+        if self.recording is None or source is None or self.config.record.mode != "continuous":
+            return
+        hub = self.inputs[self.config.inputs.index(source)].hub
+        self.recorder = Recorder(self.name, hub, self.config.record, self.recording, self.log)
+        self.recorder.start()
+
+    def request_stop(self) -> list[threading.Thread]:
+        """Tell every input to stop and end its subscriptions; return the threads to join.
+
+        Closing the hubs tells consumers to finish: the recorder closes its segment.
+        """
         with self._lock:
             self._running = False
-            workers = [w for w in (item.stop() for item in self.inputs) if w is not None]
+            workers: list[threading.Thread] = [
+                w for w in (item.stop() for item in self.inputs) if w is not None
+            ]
             for item in self.inputs:
                 item.hub.close()
+            if self.recorder is not None:
+                workers.append(self.recorder)
+                self.recorder = None
         return workers
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> list[InputWorker]:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> list[threading.Thread]:
         """Stop every input; wait up to `timeout` s. Returns threads left behind (abandoned)."""
         abandoned = join_all(self.request_stop(), timeout)
         self.stopped(abandoned, timeout)
         return abandoned
 
-    def stopped(self, abandoned: list[InputWorker], timeout: float) -> None:
+    def stopped(self, abandoned: list[threading.Thread], timeout: float) -> None:
         """Log the end of a stop."""
         for worker in abandoned:
             self.log.warning(
@@ -101,7 +122,10 @@ class CameraSupervisor:
         self.log.info("stopped")
 
     def thread_ids(self) -> list[int]:
-        return [tid for tid in (i.thread_id for i in self.inputs) if tid is not None]
+        tids = [i.thread_id for i in self.inputs]
+        if self.recorder is not None:
+            tids.append(self.recorder.native_id)
+        return [tid for tid in tids if tid is not None]
 
     def tick(self, now: float) -> None:
         """Once a second from the monitor: sample figures and run the stall watchdog."""
@@ -145,7 +169,7 @@ class CameraSupervisor:
         )
 
 
-def join_all(workers: list[InputWorker], timeout: float) -> list[InputWorker]:
+def join_all(workers: list[threading.Thread], timeout: float) -> list[threading.Thread]:
     """Join threads against one shared deadline; return those still alive."""
     deadline = time.monotonic() + timeout
     for worker in workers:

@@ -1,0 +1,130 @@
+"""The recorder thread of one camera: cut the record input's packets into segments.
+
+A segment starts at a video key frame and is cut at the first key frame after
+``record.segment_seconds``, or when the stream restarts (a reconnect may bring new
+parameters). The key frame that cuts goes to the new segment, so consecutive segments
+neither leave a gap nor repeat a frame. Segment times are the wall clock at the first
+segment of a connection, then that plus the stream's own durations, so a jump of the wall
+clock can't make segments overlap or run backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av.error
+
+from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
+from vigil.config import RecordConfig
+from vigil.errors import StorageError
+from vigil.recording.naming import segment_path
+from vigil.recording.segment import ClosedSegment, SegmentWriter
+from vigil.storage.index import Index
+
+RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingContext:
+    """Where recordings go: the storage root and the index."""
+
+    root: Path
+    index: Index
+
+
+class Recorder(threading.Thread):
+    """Continuous recording of one camera's record input."""
+
+    def __init__(
+        self,
+        camera: str,
+        hub: PacketHub,
+        config: RecordConfig,
+        context: RecordingContext,
+        log: logging.Logger,
+        clock: Callable[[], float] = time.time,
+    ):
+        super().__init__(name=f"vigil-cam-{camera}-recorder", daemon=True)
+        self.camera = camera
+        self.config = config
+        self.context = context
+        self.log = log
+        self.clock = clock
+        self.subscription = hub.subscribe("recorder", RECORDER_QUEUE)
+        self.segments_written = 0
+        self._writer: SegmentWriter | None = None
+        self._info: StreamInfo | None = None
+        self._next_start: float | None = None
+
+    def run(self) -> None:
+        while True:
+            try:
+                item = self.subscription.get(timeout=1.0)
+            except EndOfStream:
+                break
+            if item is not None:
+                self._handle(item)
+        self._close()
+
+    def _handle(self, item: MediaPacket) -> None:
+        starts = item.is_video and item.keyframe and item.packet.dts is not None
+        if self._writer is not None and item.info is not self._info:
+            self._close()  # a new connection: maybe new parameters
+            self._next_start = None
+        full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
+        if full and starts:
+            self._close()
+        if self._writer is None:
+            if not starts:
+                return  # wait for a key frame
+            self._open(item)
+        assert self._writer is not None
+        try:
+            self._writer.write(item.packet, item.is_video)
+        except (av.error.FFmpegError, OSError, ValueError) as err:
+            self.log.error("%s", StorageError(f"segment write failed: {err}", code="E402"))
+            self._close()
+
+    def _open(self, item: MediaPacket) -> None:
+        if self._next_start is None:
+            self._next_start = self.clock() - (time.monotonic() - item.received)
+        start = self._next_start
+        path = segment_path(self.context.root, self.camera, start)
+        self._info = item.info
+        self._writer = SegmentWriter(path, start, item.info.video, item.info.audio)
+
+    def _close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            segment = writer.close()
+        except (av.error.FFmpegError, OSError) as err:
+            self.log.error("%s", StorageError(f"segment close failed: {err}", code="E402"))
+            return
+        if segment is None:
+            return
+        self._next_start = segment.start + segment.duration
+        self._index(segment)
+
+    def _index(self, segment: ClosedSegment) -> None:
+        self.context.index.add_segment(
+            camera=self.camera,
+            start=segment.start,
+            end=segment.start + segment.duration,
+            duration=segment.duration,
+            bytes=segment.bytes,
+            codec=segment.codec,
+            has_event=False,
+            keep=False,
+            path=str(segment.path.relative_to(self.context.root)),
+        )
+        self.segments_written += 1
+        self.log.info(
+            "segment %s: %.1f s, %d bytes", segment.path.name, segment.duration, segment.bytes
+        )

@@ -1,0 +1,162 @@
+"""At start, make the disk and the index agree again after a crash.
+
+- A partial (fragmented) segment is truncated to its last whole fragment, finalized as on
+  a normal close, and indexed; one that can't be read goes to ``quarantine/`` (E403).
+- A complete segment without a row is probed and indexed.
+- A row whose file is gone is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+
+from vigil.errors import StorageError
+from vigil.recording.naming import QUARANTINE, RECORDINGS, start_of
+from vigil.recording.segment import PARTIAL_SUFFIX, ClosedSegment, finalize
+from vigil.storage.index import Index
+
+_log = logging.getLogger(__name__)
+_ERRORS = (av.error.FFmpegError, OSError, ValueError, IndexError, StopIteration)
+
+
+@dataclass
+class Reconciled:
+    recovered: int = 0
+    quarantined: int = 0
+    indexed: int = 0
+    removed_rows: int = 0
+    discarded: int = 0  # partial files with no whole fragment: nothing to save
+
+
+def whole_fragments_end(path: Path) -> int:
+    """The byte offset just past the last complete top-level box ending a fragment (mdat)."""
+    size = path.stat().st_size
+    end_of_data = 0
+    offset = 0
+    with path.open("rb") as fh:
+        while offset + 8 <= size:
+            fh.seek(offset)
+            box_size, kind = struct.unpack(">I4s", fh.read(8))
+            if box_size == 1:
+                box_size = struct.unpack(">Q", fh.read(8))[0]
+            elif box_size == 0:
+                box_size = size - offset
+            if box_size < 8 or offset + box_size > size:
+                break  # the box the crash cut short
+            offset += box_size
+            if kind == b"mdat":
+                end_of_data = offset
+    return end_of_data
+
+
+def reconcile(root: Path, index: Index, log: logging.Logger = _log) -> Reconciled:
+    """Recover partial segments, index orphans and drop rows of missing files."""
+    result = Reconciled()
+    folder = root / RECORDINGS
+    if folder.exists():
+        for leftover in folder.rglob(".*.tmp.mp4"):
+            leftover.unlink(missing_ok=True)  # an interrupted finalize: its partial remains
+        for partial in sorted(folder.rglob(f"*{PARTIAL_SUFFIX}")):
+            _recover(root, partial, index, result, log)
+        for path in sorted(folder.rglob("*.mp4")):
+            if path.name.endswith(PARTIAL_SUFFIX) or path.name.startswith("."):
+                continue
+            if not index.has_path(str(path.relative_to(root))):
+                _index_orphan(root, path, index, result, log)
+    for row in index.segments():
+        if not (root / row.path).exists():
+            index.delete_segment(row.id)
+            result.removed_rows += 1
+            log.warning("segment %s is gone from disk; its row was removed", row.path)
+    return result
+
+
+def _camera_of(root: Path, path: Path) -> str:
+    return path.relative_to(root / RECORDINGS).parts[0]
+
+
+def _recover(
+    root: Path, partial: Path, index: Index, result: Reconciled, log: logging.Logger
+) -> None:
+    final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX) + ".mp4")
+    if final.exists():  # the crash came after the rename: the segment is whole already
+        partial.unlink()
+        return
+    start = start_of(partial)
+    try:
+        end = whole_fragments_end(partial)
+        if end == 0:
+            partial.unlink()
+            result.discarded += 1
+            log.info("partial segment %s held no whole fragment; removed", partial.name)
+            return
+        os.truncate(partial, end)
+        segment = finalize(partial, final, start if start is not None else partial.stat().st_mtime)
+    except _ERRORS as err:
+        _quarantine(root, partial, err, result, log)
+        return
+    _add(root, _camera_of(root, final), segment, index)
+    result.recovered += 1
+    log.warning(
+        "recovered partial segment %s: %.1f s to its last whole fragment",
+        final.name,
+        segment.duration,
+    )
+
+
+def _index_orphan(
+    root: Path, path: Path, index: Index, result: Reconciled, log: logging.Logger
+) -> None:
+    start = start_of(path)
+    try:
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            duration = float(container.duration or 0) / av.time_base
+            codec = video.codec_context.name
+            frames = video.frames
+    except _ERRORS as err:
+        _quarantine(root, path, err, result, log)
+        return
+    when = start if start is not None else path.stat().st_mtime
+    segment = ClosedSegment(path, when, duration, path.stat().st_size, codec, frames)
+    _add(root, _camera_of(root, path), segment, index)
+    result.indexed += 1
+    log.info("indexed segment %s found on disk without a row", path.name)
+
+
+def _add(root: Path, camera: str, segment: ClosedSegment, index: Index) -> None:
+    index.add_segment(
+        camera=camera,
+        start=segment.start,
+        end=segment.start + segment.duration,
+        duration=segment.duration,
+        bytes=segment.bytes,
+        codec=segment.codec,
+        has_event=False,
+        keep=False,
+        path=str(segment.path.relative_to(root)),
+    )
+
+
+def _quarantine(
+    root: Path, path: Path, err: BaseException, result: Reconciled, log: logging.Logger
+) -> None:
+    target = root / QUARANTINE / path.relative_to(root / RECORDINGS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(path), str(target))
+    result.quarantined += 1
+    reason = getattr(err, "strerror", None) or type(err).__name__
+    log.error(
+        "%s",
+        StorageError(
+            f"{path.name} could not be recovered ({reason}); moved to {target}", code="E403"
+        ),
+    )

@@ -1,0 +1,147 @@
+"""The recordings index: one row per closed segment, with versioned schema migrations.
+
+Writes are serialised by one lock (SQLite has one writer anyway), so readers never see
+"database is locked"; WAL lets them read while a write is under way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera", String(64), nullable=False, index=True),
+    Column("start", Float, nullable=False, index=True),  # Unix time, UTC
+    Column("end", Float, nullable=False),
+    Column("duration", Float, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("codec", String(16), nullable=False),
+    Column("has_event", Boolean, nullable=False, default=False),
+    Column("keep", Boolean, nullable=False, default=False),
+    Column("path", String(1024), nullable=False, unique=True),  # relative to storage.path
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[segments])
+
+
+# Each migration takes the schema from version N-1 to N; add new ones at the end.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    id: int
+    camera: str
+    start: float
+    end: float
+    duration: float
+    bytes: int
+    codec: str
+    has_event: bool
+    keep: bool
+    path: str
+
+
+class Index:
+    """The recordings index."""
+
+    def __init__(self, url_or_path: str | Path):
+        url = str(url_or_path)
+        if "://" not in url:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{url}"
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._write = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._write, self.engine.begin() as conn:
+            metadata.create_all(conn, tables=[schema_version])
+            current = conn.execute(select(schema_version.c.version)).scalar() or 0
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                MIGRATIONS[version - 1](conn)
+            if current == 0:
+                conn.execute(insert(schema_version).values(version=len(MIGRATIONS)))
+            elif current < len(MIGRATIONS):
+                conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+
+    @property
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(schema_version.c.version)).scalar_one())
+
+    def add_segment(self, **fields: Any) -> int:
+        with self._write, self.engine.begin() as conn:
+            result = conn.execute(insert(segments).values(**fields))
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def segments(
+        self, camera: str | None = None, start: float | None = None, end: float | None = None
+    ) -> list[SegmentRow]:
+        """Segments overlapping [start, end), oldest first."""
+        query = select(segments).order_by(segments.c.start)
+        if camera is not None:
+            query = query.where(segments.c.camera == camera)
+        if start is not None:
+            query = query.where(segments.c.end > start)
+        if end is not None:
+            query = query.where(segments.c.start < end)
+        with self.engine.connect() as conn:
+            return [SegmentRow(**row._mapping) for row in conn.execute(query)]
+
+    def segment(self, segment_id: int) -> SegmentRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(segments).where(segments.c.id == segment_id)).first()
+        return SegmentRow(**row._mapping) if row is not None else None
+
+    def has_path(self, path: str) -> bool:
+        with self.engine.connect() as conn:
+            query = select(segments.c.id).where(segments.c.path == path)
+            return conn.execute(query).first() is not None
+
+    def delete_segment(self, segment_id: int) -> None:
+        with self._write, self.engine.begin() as conn:
+            conn.execute(delete(segments).where(segments.c.id == segment_id))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

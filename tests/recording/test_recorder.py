@@ -1,0 +1,153 @@
+"""Continuous recording by stream copy, against the simulator: real MP4 files, decoded."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SMALL
+from tests.helpers import LibavWarnings, SimThread, wait_for
+from vigil.api import create_app
+from vigil.camera.manager import CameraManager
+from vigil.camera.supervisor import CameraSupervisor
+from vigil.config import CameraConfig
+from vigil.recording.recorder import RecordingContext
+from vigil.recording.segment import PARTIAL_SUFFIX
+from vigil.sim.server import build_cameras
+from vigil.storage.index import Index, SegmentRow
+
+
+def recording_camera(url: str, ctx: RecordingContext, seconds: float = 2) -> CameraSupervisor:
+    config = CameraConfig.model_validate(
+        {"inputs": [{"url": url}], "record": {"segment_seconds": seconds}}
+    )
+    return CameraSupervisor("yard", config, recording=ctx)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RecordingContext, float]]:
+    """About 7 s of a camera with AAC audio, in 2 s segments."""
+    root = tmp_path_factory.mktemp("storage")
+    ctx = RecordingContext(root, Index(root / "vigil.db"))
+    with SimThread(build_cameras(1, SMALL, None, quiet=True, audio={"cam1": "aac"})) as sim:
+        cam = recording_camera(sim.url("cam1"), ctx)
+        cam.start()
+        wait_for(
+            lambda: cam.recorder is not None and cam.recorder.segments_written >= 3,
+            30,
+            "three segments",
+        )
+        cam.stop(timeout=5)
+        stopped = time.time()
+    yield ctx, stopped
+    ctx.index.close()
+
+
+def rows(ctx: RecordingContext) -> list[SegmentRow]:
+    return ctx.index.segments("yard")
+
+
+def test_segments_are_fast_start_mp4_that_decode_cleanly(
+    recorded: tuple[RecordingContext, float],
+) -> None:
+    ctx, _ = recorded
+    segments = rows(ctx)
+    assert len(segments) >= 4  # three cut by length, and the last one closed at stop
+    for n, row in enumerate(segments):
+        path = ctx.root / row.path
+        assert path.parts[-5:-3] == ("recordings", "yard") or "recordings" in path.parts
+        head = path.read_bytes()[:4096]
+        assert head.find(b"moov") != -1 and head.find(b"moov") < max(head.find(b"mdat"), 4096)
+        with LibavWarnings() as warnings, av.open(str(path)) as container:
+            video = container.streams.video[0]
+            assert (video.width, video.height) == (320, 180)
+            if n < len(segments) - 1:  # the last may end before its first audio packet
+                assert container.streams.audio[0].codec_context.name == "aac"
+            frames = sum(1 for _ in container.decode(video=0))
+        assert warnings.messages == []
+        assert abs(frames / SMALL.fps - row.duration) <= 1 / SMALL.fps
+        assert row.codec == "h264" and row.bytes == path.stat().st_size
+    assert not list(ctx.root.rglob(f"*{PARTIAL_SUFFIX}"))
+
+
+def test_segments_follow_each_other_without_gap_or_overlap(
+    recorded: tuple[RecordingContext, float],
+) -> None:
+    ctx, stopped = recorded
+    segments = rows(ctx)
+    for before, after in itertools.pairwise(segments):
+        assert abs(after.start - before.end) <= 1 / SMALL.fps
+    for row in segments[:-1]:
+        # cut at the first key frame after 2 s: the GOP is 1 s
+        assert 2.0 <= row.duration <= 3.0 + 1 / SMALL.fps
+    total = sum(r.duration for r in segments)
+    span = stopped - segments[0].start
+    assert abs(total - span) < 0.5 + len(segments) / SMALL.fps
+    names = [Path(r.path).name for r in segments]
+    assert all(n.endswith("Z.mp4") or "Z-" in n for n in names)
+
+
+def test_recordings_api_lists_and_serves_by_id_with_range(
+    recorded: tuple[RecordingContext, float],
+) -> None:
+    ctx, _ = recorded
+    app = create_app(CameraManager({}, recording=ctx))
+    with TestClient(app) as client:
+        listed = client.get("/api/recordings", params={"camera": "yard"}).json()["recordings"]
+        assert [r["id"] for r in listed] == [r.id for r in rows(ctx)]
+        first = listed[0]
+        assert set(first) == {
+            "id",
+            "camera",
+            "start",
+            "end",
+            "duration",
+            "bytes",
+            "codec",
+            "has_event",
+        }
+        assert first["start"].endswith("Z") or first["start"].endswith("+00:00")
+        whole = client.get(f"/api/recordings/{first['id']}/file")
+        assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+        assert len(whole.content) == first["bytes"]
+        part = client.get(f"/api/recordings/{first['id']}/file", headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206 and part.content == whole.content[:100]
+        window = client.get(
+            "/api/recordings",
+            params={"camera": "yard", "start": listed[1]["start"], "end": listed[1]["end"]},
+        ).json()["recordings"]
+        ids = [r["id"] for r in window]
+        assert listed[1]["id"] in ids
+        assert set(ids) <= {listed[0]["id"], listed[1]["id"], listed[2]["id"]}
+        assert client.get("/api/recordings", params={"camera": "nobody"}).json() == {
+            "recordings": []
+        }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/recordings/999999/file",
+        "/api/recordings/-1/file",
+        "/api/recordings/..%2F..%2Fetc%2Fpasswd/file",
+        "/api/recordings/%2e%2e/file",
+        "/api/recordings/../../etc/passwd",
+        "/api/recordings//etc/passwd/file",
+        "/api/recordings/1;ls/file",
+        "/api/recordings?camera=../../etc",
+    ],
+)
+def test_path_traversal_corpus_gets_4xx(
+    recorded: tuple[RecordingContext, float], path: str
+) -> None:
+    ctx, _ = recorded
+    with TestClient(create_app(CameraManager({}, recording=ctx))) as client:
+        response = client.get(path)
+    assert 400 <= response.status_code < 500
+    assert b"root:" not in response.content

@@ -1,0 +1,156 @@
+"""Crash safety: kill -9 while recording, then reconcile disk and index at start."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.conftest import SMALL
+from tests.helpers import LibavWarnings, SimThread, free_port, make_video, wait_for
+from vigil.recording.naming import segment_path
+from vigil.recording.recovery import reconcile, whole_fragments_end
+from vigil.recording.segment import PARTIAL_SUFFIX, SegmentWriter
+from vigil.sim.server import build_cameras
+from vigil.storage.index import Index
+
+
+def frames_of(path: Path) -> int:
+    with LibavWarnings() as warnings, av.open(str(path)) as container:
+        count = sum(1 for _ in container.decode(video=0))
+    assert warnings.messages == []
+    return count
+
+
+def write_partial(root: Path, source: Path, seconds: float) -> Path:
+    """A segment left open, as a crash leaves it: fragmented, never finalized."""
+    with av.open(str(source)) as src:
+        video = src.streams.video[0]
+        writer = SegmentWriter(segment_path(root, "cam", 1_795_000_000), 1_795_000_000, video, None)
+        for packet in src.demux(video):
+            if packet.dts is not None and packet.pts * packet.time_base < seconds:
+                writer.write(packet, True)
+        writer._out.close()  # flush the fragments, but skip the finalize
+    return writer.partial_path
+
+
+def test_kill_9_loses_at_most_the_last_fragment(tmp_path: Path) -> None:
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        port = free_port()
+        config = tmp_path / "vigil.yaml"
+        config.write_text(
+            f"server: {{port: {port}}}\nstorage: {{path: {tmp_path / 'data'}}}\n"
+            f"cameras:\n  cam: {{inputs: [{{url: '{sim.url('cam1')}'}}], "
+            "record: {segment_seconds: 600}}\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigil.cli", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            partial = wait_for(
+                lambda: next((tmp_path / "data").rglob(f"*{PARTIAL_SUFFIX}"), None),
+                30,
+                "a segment being written",
+            )
+            started = time.monotonic()
+            wait_for(lambda: whole_fragments_end(partial) > 0, 10, "a first fragment")
+            time.sleep(max(0.0, 4.0 - (time.monotonic() - started)))
+            killed_after = time.monotonic() - started
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    root = tmp_path / "data"
+    index = Index(root / "vigil.db")
+    result = reconcile(root, index)
+    assert result.recovered == 1 and result.quarantined == 0
+    [row] = index.segments("cam")
+    frames = frames_of(root / row.path)
+    # everything up to the last whole fragment (fragments are at most 1 s) is kept
+    assert frames / SMALL.fps >= killed_after - 1.0 - 1.5  # minus joining at a key frame
+    assert abs(row.duration - frames / SMALL.fps) <= 1 / SMALL.fps
+    assert not list(root.rglob(f"*{PARTIAL_SUFFIX}"))
+    index.close()
+
+
+def test_partial_cut_mid_fragment_is_truncated_and_finalized(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=4, fps=15, gop=15)
+    partial = write_partial(tmp_path, source, 4)
+    size = partial.stat().st_size
+    os.truncate(partial, size - 500)  # the crash cut the last fragment short
+    assert 0 < whole_fragments_end(partial) < size - 500
+    index = Index(tmp_path / "vigil.db")
+    result = reconcile(tmp_path, index)
+    assert result.recovered == 1
+    [row] = index.segments()
+    frames = frames_of(tmp_path / row.path)
+    assert 45 <= frames < 60  # 3 of the 4 one-second fragments survive, at least
+    index.close()
+
+
+def test_unreadable_partial_is_quarantined(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    bad = segment_path(tmp_path, "cam", 1_795_000_000).with_name(
+        "20261125T000000Z" + PARTIAL_SUFFIX
+    )
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\x00\x00\x00\x10mdatjunkjunk" + os.urandom(3000))
+    index = Index(tmp_path / "vigil.db")
+    result = reconcile(tmp_path, index)
+    assert result.quarantined == 1
+    assert (tmp_path / "quarantine" / "cam").exists()
+    assert not bad.exists()
+    assert "[E403]" in caplog.text
+    assert index.segments() == []
+    index.close()
+
+
+def test_partial_without_a_whole_fragment_is_discarded(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=1, fps=15, gop=15)
+    partial = write_partial(tmp_path, source, 1)
+    data = partial.read_bytes()
+    os.truncate(partial, data.index(b"moof") + 100)  # killed inside the first fragment
+    index = Index(tmp_path / "vigil.db")
+    assert reconcile(tmp_path, index).discarded == 1
+    assert not partial.exists()
+    index.close()
+
+
+def test_orphan_files_are_indexed_and_rows_without_files_removed(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=2, fps=15)
+    orphan = segment_path(tmp_path, "porch", 1_795_000_000)
+    orphan.parent.mkdir(parents=True)
+    shutil.copy(source, orphan)
+    index = Index(tmp_path / "vigil.db")
+    gone = index.add_segment(
+        camera="porch",
+        start=1.0,
+        end=2.0,
+        duration=1.0,
+        bytes=1,
+        codec="h264",
+        has_event=False,
+        keep=False,
+        path="recordings/porch/gone.mp4",
+    )
+    result = reconcile(tmp_path, index)
+    assert (result.indexed, result.removed_rows) == (1, 1)
+    [row] = index.segments("porch")
+    assert row.id != gone and row.start == 1_795_000_000
+    assert abs(row.duration - 2.0) < 0.1
+    assert reconcile(tmp_path, index).indexed == 0  # idempotent
+    index.close()
