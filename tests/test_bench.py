@@ -9,7 +9,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("profile", ["ingest", "bare-demux"])
+@pytest.mark.parametrize("profile", ["ingest", "record", "bare-demux"])
 def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
     result = subprocess.run(
         [
@@ -44,3 +44,6 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
     assert figures["rss_mb"] > 0
     assert 10 <= figures["fps_in_median"] <= 20
     assert "measuring" in result.stderr  # progress is shown while it runs
+    if profile == "record":
+        assert figures["segments"] >= 2  # one per camera at least, closed at the end
+        assert figures["segments_bad"] == 0

@@ -6,6 +6,9 @@ of cameras; the simulator's CPU is measured apart, on its process.
 Profiles:
 
 - ``ingest``: vigil's camera manager, one RTSP input per camera (demux only);
+- ``record``: the same, recording every camera by stream copy (``--segment-seconds``, 10 by
+  default, so the remux on close is measured too) into a temporary folder; every segment
+  is checked afterwards;
 - ``bare-demux``: the floor: plain PyAV threads demuxing the same streams, no vigil;
 - ``bare-demux-pyav-timeout``: the same with PyAV's ``timeout=(open, read)``, which vigil
   avoids because of what this profile shows.
@@ -18,20 +21,28 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Protocol
 
 import av
+import av.error
 import psutil
 
 from vigil.camera.manager import CameraManager
 from vigil.camera.state import State
 from vigil.config import validate_data
 from vigil.demo import wait_for_port
+from vigil.recording.recorder import RecordingContext
+from vigil.storage.index import Index
 
-PROFILES = ("ingest", "bare-demux", "bare-demux-pyav-timeout")
+PROFILES = ("ingest", "record", "bare-demux", "bare-demux-pyav-timeout")
+RECORD_SEGMENT_SECONDS = (
+    10.0  # short by default, so segments close (and are remuxed) while measured
+)
 SIM_READY_TIMEOUT = 600.0  # seconds; the first run encodes the 1080p media
 READY_TIMEOUT = 60.0  # seconds for every camera to stream
 
@@ -50,6 +61,8 @@ class BenchResult:
     fps_in_median: float
     sim_cpu_pct_per_stream: float
     stream: str
+    segments: int | None = None  # record: segments written
+    segments_bad: int | None = None  # record: segments whose frames don't fill their length
 
 
 @dataclass
@@ -58,6 +71,8 @@ class LoadFigures:
     reconnects: int
     fps: list[float]
     stream: str
+    segments: int | None = None
+    segments_bad: int | None = None
 
 
 class Load(Protocol):
@@ -68,17 +83,30 @@ class Load(Protocol):
 
 
 class IngestLoad:
-    """vigil's camera manager with one RTSP input per camera."""
+    """vigil's camera manager with one RTSP input per camera, recording or not."""
 
-    def __init__(self, cameras: int, port: int):
+    def __init__(
+        self,
+        cameras: int,
+        port: int,
+        record: bool = False,
+        segment_seconds: float = RECORD_SEGMENT_SECONDS,
+    ):
         cams = {
             f"cam{n}": {
                 "inputs": [{"url": f"rtsp://127.0.0.1:{port}/cam{n}/main", "roles": ["record"]}],
                 "detect": {"enabled": False},
+                "record": {"segment_seconds": segment_seconds},
             }
             for n in range(1, cameras + 1)
         }
-        self.manager = CameraManager(validate_data({"cameras": cams}).cameras)
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+        context = None
+        if record:
+            self.folder = tempfile.TemporaryDirectory(prefix="vigil-bench-")
+            root = Path(self.folder.name)
+            context = RecordingContext(root, Index(root / "vigil.db"))
+        self.manager = CameraManager(validate_data({"cameras": cams}).cameras, recording=context)
 
     def start(self) -> None:
         self.manager.start()
@@ -98,6 +126,30 @@ class IngestLoad:
 
     def stop(self) -> None:
         self.manager.shutdown()
+        context = self.manager.recording
+        if context is not None and self.folder is not None:
+            context.index.close()
+            self.folder.cleanup()
+
+    def check_segments(self) -> tuple[int, int]:
+        """(segments, bad ones): a segment is bad if its frames don't fill its duration."""
+        context = self.manager.recording
+        if context is None:
+            return 0, 0
+        rows = context.index.segments()
+        bad = 0
+        for row in rows:
+            try:
+                with av.open(str(context.root / row.path)) as container:
+                    stream = container.streams.video[0]
+                    frames = sum(1 for p in container.demux(stream) if p.size)
+                    rate = float(stream.average_rate or 30)
+            except av.error.FFmpegError:
+                bad += 1
+                continue
+            if abs(frames / rate - row.duration) > 1.5 / rate:
+                bad += 1
+        return len(rows), bad
 
 
 class BareDemuxLoad:
@@ -149,9 +201,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _make_load(profile: str, cameras: int, port: int) -> Load:
-    if profile == "ingest":
-        return IngestLoad(cameras, port)
+def _make_load(profile: str, cameras: int, port: int, segment_seconds: float) -> Load:
+    if profile in ("ingest", "record"):
+        return IngestLoad(cameras, port, profile == "record", segment_seconds)
     if profile.startswith("bare-demux"):
         return BareDemuxLoad(cameras, port, pyav_timeout=profile.endswith("pyav-timeout"))
     raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
@@ -178,6 +230,7 @@ def run_bench(
     warmup: float = 5.0,
     as_json: bool = False,
     sim_args: tuple[str, ...] = (),
+    segment_seconds: float = RECORD_SEGMENT_SECONDS,
 ) -> int:
     """Run one benchmark and print its result; the simulator runs in a child process."""
     if profile not in PROFILES:
@@ -203,7 +256,7 @@ def run_bench(
     )
     try:
         wait_for_port(port, SIM_READY_TIMEOUT, sim)
-        load = _make_load(profile, cameras, port)
+        load = _make_load(profile, cameras, port, segment_seconds)
         result = _measure(load, profile, cameras, seconds, warmup, psutil.Process(sim.pid))
     finally:
         sim.terminate()
@@ -239,6 +292,9 @@ def _measure(
         sys.stderr.write("\n")
         figures = load.figures()
         rss = me.memory_info().rss
+        if isinstance(load, IngestLoad) and load.manager.recording is not None:
+            load.manager.shutdown()  # close the open segments before checking them all
+            figures.segments, figures.segments_bad = load.check_segments()
     finally:
         load.stop()
     wall = wall1 - wall0
@@ -256,6 +312,8 @@ def _measure(
         fps_in_median=round(statistics.median(figures.fps), 2),
         sim_cpu_pct_per_stream=round(100.0 * (sim1 - sim0) / wall / count, 3),
         stream=figures.stream,
+        segments=figures.segments,
+        segments_bad=figures.segments_bad,
     )
 
 
@@ -273,6 +331,8 @@ def _print_table(r: BenchResult) -> None:
         ("reconnects", str(r.reconnects)),
         ("simulator, per stream", f"{r.sim_cpu_pct_per_stream:.3f} % of one core"),
     ]
+    if r.segments is not None:
+        rows.append(("segments (bad)", f"{r.segments} ({r.segments_bad})"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         "--sim-rtp-payload", type=int, default=None, help="simulator's RTP payload size (1400)"
     )
     bench.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    bench.add_argument(
+        "--segment-seconds", type=float, default=10.0, help="record profile: segment length"
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -192,6 +195,7 @@ def _bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         as_json=args.json,
         sim_args=tuple(sim_args),
+        segment_seconds=args.segment_seconds,
     )
 
 
