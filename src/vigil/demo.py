@@ -19,7 +19,7 @@ def demo_config(cameras: int, port: int, data: Path, sim_port: int = SIM_PORT) -
     lines = [
         "# Written by `vigil demo`: simulated cameras from `vigil sim`.",
         f"server: {{host: 127.0.0.1, port: {port}}}",
-        f"storage: {{path: {data.resolve() / 'recordings'}}}",
+        f"storage: {{path: {data.resolve()}}}",
         "cameras:",
     ]
     for n in range(1, cameras + 1):
@@ -30,6 +30,9 @@ def demo_config(cameras: int, port: int, data: Path, sim_port: int = SIM_PORT) -
             "        roles: [record]",
             f"      - url: rtsp://127.0.0.1:{sim_port}/cam{n}/sub",
             "        roles: [detect, live]",
+            "    # No footage until retention lands: 4 such cameras write about 7 GB an hour.",
+            "    # Set mode: continuous to try recording (and delete vigil-data/ after).",
+            "    record: {mode: \"off\"}",
         ]
     return "\n".join(lines) + "\n"
 
