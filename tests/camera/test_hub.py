@@ -144,3 +144,16 @@ def test_subscribe_and_unsubscribe_while_publishing() -> None:
         thread.join(5)
     assert errors == []
     assert hub.subscriptions == ()
+
+
+def test_drain_takes_everything_queued_at_once() -> None:
+    hub = PacketHub("t")
+    token = hub.claim()
+    sub = hub.subscribe("batch", resync=False)
+    assert sub.drain(timeout=0) == []
+    for n in range(5):
+        hub.publish(token, pkt(n))
+    assert [item.received for item in sub.drain(timeout=0)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    hub.close()
+    with pytest.raises(EndOfStream):
+        sub.drain(timeout=1)

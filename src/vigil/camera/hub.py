@@ -88,6 +88,22 @@ class Subscription:
                 raise EndOfStream
             return None
 
+    def drain(self, timeout: float | None = None) -> list[MediaPacket]:
+        """Every queued packet at once (waiting up to `timeout` s for one); [] on timeout.
+
+        For consumers that can work in batches: one wake-up for many packets.
+        """
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            if self._items:
+                items = list(self._items)
+                self._items.clear()
+                return items
+            if self._closed:
+                raise EndOfStream
+            return []
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -27,6 +27,7 @@ from vigil.recording.segment import ClosedSegment, SegmentWriter
 from vigil.storage.index import Index
 
 RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
+BATCH_INTERVAL = 0.25  # seconds between the recorder's wake-ups
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +65,13 @@ class Recorder(threading.Thread):
     def run(self) -> None:
         while True:
             try:
-                item = self.subscription.get(timeout=1.0)
+                items = self.subscription.drain(timeout=1.0)
             except EndOfStream:
                 break
-            if item is not None:
+            for item in items:
                 self._handle(item)
+            # Recording needs no low latency: let packets gather, then take them in one go.
+            time.sleep(BATCH_INTERVAL)
         self._close()
 
     def _handle(self, item: MediaPacket) -> None:
