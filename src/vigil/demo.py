@@ -30,9 +30,9 @@ def demo_config(cameras: int, port: int, data: Path, sim_port: int = SIM_PORT) -
             "        roles: [record]",
             f"      - url: rtsp://127.0.0.1:{sim_port}/cam{n}/sub",
             "        roles: [detect, live]",
-            "    # No footage until retention lands: 4 such cameras write about 7 GB an hour.",
-            "    # Set mode: continuous to try recording (and delete vigil-data/ after).",
-            "    record: {mode: \"off\"}",
+            "    # No footage by default: 4 such cameras write about 7 GB an hour.",
+            "    # Set mode: continuous to try recording (retention: storage.retention).",
+            '    record: {mode: "off"}',
         ]
     return "\n".join(lines) + "\n"
 

@@ -18,6 +18,7 @@ from vigil.config_file import ConfigFile
 from vigil.const import SHUTDOWN_TIMEOUT
 from vigil.recording.recorder import RecordingContext
 from vigil.recording.recovery import reconcile
+from vigil.recording.retention import Retention
 from vigil.storage.index import Index
 
 _log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def serve(config_path: Path) -> int:
         result.quarantined,
     )
     manager = CameraManager(config.cameras, recording=RecordingContext(root, index))
-    app = create_app(manager, config_file)
+    app = create_app(manager, config_file, Retention(root, index, config))
     server = _Server(
         uvicorn.Config(
             app,

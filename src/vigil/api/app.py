@@ -14,9 +14,14 @@ from vigil.api import cameras, health, recordings
 from vigil.api.errors import install_error_handlers
 from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
+from vigil.recording.retention import Retention
 
 
-def create_app(manager: CameraManager, config_file: ConfigFile | None = None) -> FastAPI:
+def create_app(
+    manager: CameraManager,
+    config_file: ConfigFile | None = None,
+    retention: Retention | None = None,
+) -> FastAPI:
     """Build the app around `manager`; the lifespan starts it and stops it on shutdown.
 
     On shutdown the cameras stop first (recorders close their segments), then the index.
@@ -25,10 +30,14 @@ def create_app(manager: CameraManager, config_file: ConfigFile | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(manager.start)
+        if retention is not None:
+            retention.start()
         try:
             yield
         finally:
             await asyncio.to_thread(manager.shutdown)
+            if retention is not None:
+                await asyncio.to_thread(retention.stop)
             if manager.recording is not None:
                 manager.recording.index.close()
 

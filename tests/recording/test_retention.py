@@ -1,0 +1,146 @@
+"""Retention by age, by event age, by size and by free space, with an injected clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.config import validate_data
+from vigil.recording.naming import segment_path
+from vigil.recording.retention import DAY, GB, Retention
+from vigil.storage.index import Index
+
+NOW = 1_800_000_000.0
+
+
+class Disk:
+    """A fake free-space probe: free space grows as files are deleted."""
+
+    def __init__(self, free: float):
+        self.free = free
+
+    def __call__(self, _path: Path) -> int:
+        return int(self.free)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Index:
+    return Index(tmp_path / "vigil.db")
+
+
+def add(
+    root: Path,
+    index: Index,
+    camera: str,
+    age_days: float,
+    size: int = 1000,
+    event: bool = False,
+    keep: bool = False,
+) -> int:
+    start = NOW - age_days * DAY
+    path = segment_path(root, camera, start)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * 16)
+    return index.add_segment(
+        camera=camera,
+        start=start,
+        end=start + 60,
+        duration=60.0,
+        bytes=size,
+        codec="h264",
+        has_event=event,
+        keep=keep,
+        path=str(path.relative_to(root)),
+    )
+
+
+def config(**storage: object) -> object:
+    return validate_data(
+        {
+            "storage": {"retention": {"days": 7, "events_days": 30, **storage}},
+            "cameras": {
+                "yard": {"inputs": [{"url": "rtsp://h/1"}], "record": {"retention_days": 2}},
+                "gate": {"inputs": [{"url": "rtsp://h/2"}], "record": {"max_size_gb": 0.000003}},
+            },
+        }
+    )
+
+
+def ids(index: Index) -> set[int]:
+    return {r.id for r in index.segments()}
+
+
+def test_age_rules_per_camera_and_for_events(tmp_path: Path, index: Index) -> None:
+    old = add(tmp_path, index, "porch", 8)
+    recent = add(tmp_path, index, "porch", 6)
+    old_event = add(tmp_path, index, "porch", 8, event=True)
+    ancient_event = add(tmp_path, index, "porch", 31, event=True)
+    yard_old = add(tmp_path, index, "yard", 3)
+    yard_new = add(tmp_path, index, "yard", 1)
+    kept = add(tmp_path, index, "porch", 100, keep=True)
+    retention = Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12))
+    deleted = retention.run_once()
+    assert set(deleted.ids) == {old, ancient_event, yard_old}
+    assert ids(index) == {recent, old_event, yard_new, kept}
+    for row in index.segments():
+        assert (tmp_path / row.path).exists()
+    assert deleted.by_age == 3
+
+
+def test_size_caps_delete_oldest_first(tmp_path: Path, index: Index) -> None:
+    gate = [add(tmp_path, index, "gate", age, size=1000) for age in (5, 4, 3, 2, 1)]
+    retention = Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12))
+    retention.run_once()
+    assert ids(index) == set(gate[2:])  # 3000 bytes fit in 0.000003 GB
+    other = [add(tmp_path, index, "porch", age, size=2000) for age in (6, 0.5)]
+    total = Retention(
+        tmp_path, index, config(max_size_gb=0.000005), clock=lambda: NOW, free_space=Disk(1e12)
+    )
+    deleted = total.run_once()
+    # 3000 (gate) + 4000 (porch) bytes; the oldest goes until 5000 fit
+    assert deleted.by_total_size == 1 and deleted.ids == [other[0]]
+    assert ids(index) == {*gate[2:], other[1]}
+
+
+def test_low_free_space_deletes_the_oldest_at_once(tmp_path: Path, index: Index) -> None:
+    rows = [add(tmp_path, index, "porch", age, size=GB_SIZE) for age in (3, 2, 1)]
+    disk = Disk(0.5 * GB)
+    real_delete = Retention._delete
+
+    def delete_and_free(self, row, reason, result):  # type: ignore[no-untyped-def]
+        real_delete(self, row, reason, result)
+        disk.free += row.bytes
+
+    retention = Retention(
+        tmp_path, index, config(min_free_gb=1), clock=lambda: NOW, free_space=disk
+    )
+    Retention._delete = delete_and_free  # type: ignore[method-assign]
+    try:
+        deleted = retention.run_once()
+    finally:
+        Retention._delete = real_delete  # type: ignore[method-assign]
+    assert deleted.by_free_space == 1 and deleted.ids == [rows[0]]
+    assert ids(index) == set(rows[1:])
+
+
+GB_SIZE = int(GB)
+
+
+def test_empty_folders_are_pruned(tmp_path: Path, index: Index) -> None:
+    add(tmp_path, index, "porch", 9)
+    Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12)).run_once()
+    assert not (tmp_path / "recordings" / "porch").exists()
+    assert (tmp_path / "recordings").exists()
+
+
+def test_background_thread_runs_and_stops(tmp_path: Path, index: Index) -> None:
+    target = add(tmp_path, index, "porch", 9)
+    retention = Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12))
+    retention.start()
+    try:
+        from tests.helpers import wait_for
+
+        wait_for(lambda: target not in ids(index), 5, "retention to run")
+    finally:
+        retention.stop()
