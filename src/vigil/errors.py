@@ -111,6 +111,11 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "A segment left by a crash could not be recovered; it was moved to quarantine/ "
         "under the storage path for inspection.",
     ),
+    "E404": ErrorInfo(
+        "disk full",
+        "Recording pauses and retention deletes the oldest footage at once; it resumes at the "
+        "next key frame once there is space. Lower retention or add disk.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message."),
     # E6xx: API and auth

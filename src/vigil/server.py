@@ -57,8 +57,10 @@ def serve(config_path: Path) -> int:
         result.recovered,
         result.quarantined,
     )
-    manager = CameraManager(config.cameras, recording=RecordingContext(root, index))
-    app = create_app(manager, config_file, Retention(root, index, config))
+    retention = Retention(root, index, config)
+    context = RecordingContext(root, index, on_disk_full=retention.trigger)
+    manager = CameraManager(config.cameras, recording=context)
+    app = create_app(manager, config_file, retention)
     server = _Server(
         uvicorn.Config(
             app,

@@ -151,3 +151,51 @@ def test_path_traversal_corpus_gets_4xx(
         response = client.get(path)
     assert 400 <= response.status_code < 500
     assert b"root:" not in response.content
+
+
+def test_disk_full_pauses_recording_triggers_retention_and_resumes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+    import logging
+    from unittest import mock
+
+    from vigil.recording import segment
+
+    caplog.set_level(logging.ERROR)
+    triggered: list[bool] = []
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"), lambda: triggered.append(True))
+    real_write = segment.SegmentWriter.write
+    full = {"on": True}
+
+    def write(self, packet, is_video):  # type: ignore[no-untyped-def]
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, packet, is_video)
+
+    with (
+        SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim,
+        mock.patch.object(segment.SegmentWriter, "write", write),
+    ):
+        cam = recording_camera(sim.url("cam1"), ctx)
+        cam.start()
+        try:
+            wait_for(lambda: triggered, 15, "retention triggered")
+            assert "[E404]" in caplog.text
+            assert cam.state.value == "streaming"  # ingest goes on; the process lives
+            full["on"] = False  # space freed
+            wait_for(
+                lambda: cam.recorder is not None and cam.recorder.segments_written >= 1,
+                20,
+                "recording resumed",
+            )
+        finally:
+            cam.stop(timeout=5)
+    [first, *_] = ctx.index.segments()
+    assert frames_ok(ctx.root / first.path)
+    ctx.index.close()
+
+
+def frames_ok(path: Path) -> bool:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0)) > 0

@@ -10,6 +10,7 @@ clock can't make segments overlap or run backwards.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -32,10 +33,11 @@ BATCH_INTERVAL = 0.25  # seconds between the recorder's wake-ups
 
 @dataclass(frozen=True, slots=True)
 class RecordingContext:
-    """Where recordings go: the storage root and the index."""
+    """Where recordings go: the storage root and the index; whom to call when disk is full."""
 
     root: Path
     index: Index
+    on_disk_full: Callable[[], None] | None = None  # retention's "run now"
 
 
 class Recorder(threading.Thread):
@@ -82,16 +84,31 @@ class Recorder(threading.Thread):
         full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
         if full and starts:
             self._close()
-        if self._writer is None:
-            if not starts:
-                return  # wait for a key frame
-            self._open(item)
-        assert self._writer is not None
         try:
+            if self._writer is None:
+                if not starts:
+                    return  # wait for a key frame
+                self._open(item)
+            assert self._writer is not None
             self._writer.write(item.packet, item.is_video)
         except (av.error.FFmpegError, OSError, ValueError) as err:
-            self.log.error("%s", StorageError(f"segment write failed: {err}", code="E402"))
+            self._failed(err)
+
+    def _failed(self, err: BaseException) -> None:
+        """A write failed: close what we have; retry at the next key frame."""
+        if getattr(err, "errno", None) == errno.ENOSPC:
+            self.log.error(
+                "%s", StorageError("disk full; recording pauses until space frees", code="E404")
+            )
+            if self.context.on_disk_full is not None:
+                self.context.on_disk_full()
+        else:
+            reason = getattr(err, "strerror", None) or type(err).__name__
+            self.log.error("%s", StorageError(f"segment write failed: {reason}", code="E402"))
+        try:
             self._close()
+        except (av.error.FFmpegError, OSError, ValueError):
+            self._writer = None  # the partial file is left for recovery at the next start
 
     def _open(self, item: MediaPacket) -> None:
         if self._next_start is None:
@@ -108,7 +125,8 @@ class Recorder(threading.Thread):
         try:
             segment = writer.close()
         except (av.error.FFmpegError, OSError) as err:
-            self.log.error("%s", StorageError(f"segment close failed: {err}", code="E402"))
+            reason = getattr(err, "strerror", None) or type(err).__name__
+            self.log.error("%s", StorageError(f"segment close failed: {reason}", code="E402"))
             return
         if segment is None:
             return
