@@ -96,6 +96,11 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    # SIGTERM closed the open segments properly: finalized and indexed, nothing partial
+    data = tmp_path / "data"
+    assert not list(data.rglob("*.partial.mp4"))
+    recorded = {p.relative_to(data).parts[1] for p in data.rglob("*.mp4")}
+    assert {"file", "rtsp", "secret"} <= recorded
     text = log.read_text()
     assert CAM_SECRET not in text
     assert "vigil.camera.rtsp: streaming" in text

@@ -199,3 +199,45 @@ def test_disk_full_pauses_recording_triggers_retention_and_resumes(
 def frames_ok(path: Path) -> bool:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0)) > 0
+
+
+def test_wall_clock_jumping_back_never_overwrites_or_goes_negative(tmp_path: Path) -> None:
+    from tests.helpers import make_video
+    from vigil.camera.hub import MediaPacket, PacketHub, StreamInfo
+    from vigil.config import RecordConfig
+    from vigil.recording.recorder import Recorder
+
+    source = make_video(tmp_path / "src.mp4", seconds=3, fps=15, gop=15)
+    ctx = RecordingContext(tmp_path / "store", Index(tmp_path / "vigil.db"))
+    clock = {"now": 1_800_000_000.0}
+    hub = PacketHub("t")
+    recorder = Recorder(
+        "cam",
+        hub,
+        RecordConfig(segment_seconds=2),
+        ctx,
+        __import__("logging").getLogger("t"),
+        clock=lambda: clock["now"],
+    )
+    token = hub.claim()
+    with av.open(str(source)) as container:
+        video = container.streams.video[0]
+        packets = [p for p in container.demux(video) if p.size]
+        for connection in (1, 2, 3):  # three connections; the clock jumps back between them
+            info = StreamInfo(connection, "h264", 320, 180, 15.0, video)
+            for packet in packets:
+                hub.publish(
+                    token, MediaPacket(packet, info, True, packet.is_keyframe, time.monotonic())
+                )
+            clock["now"] -= 3600
+        hub.close()
+        recorder.start()
+        recorder.join(30)
+    segments = ctx.index.segments("cam")
+    assert len(segments) >= 3
+    assert all(s.duration > 0 and s.end > s.start for s in segments)
+    paths = [s.path for s in segments]
+    assert len(set(paths)) == len(paths)
+    assert any(p.endswith("Z-1.mp4") for p in paths)  # a taken name got a suffix
+    assert len(list(ctx.root.rglob("*.mp4"))) == len(segments)
+    ctx.index.close()
