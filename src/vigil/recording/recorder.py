@@ -24,7 +24,7 @@ from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
 from vigil.config import RecordConfig
 from vigil.errors import StorageError
 from vigil.recording.naming import segment_path
-from vigil.recording.segment import ClosedSegment, SegmentWriter
+from vigil.recording.segment import ClosedSegment, SegmentWriter, index_segment
 from vigil.storage.index import Index
 
 RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
@@ -134,17 +134,7 @@ class Recorder(threading.Thread):
         self._index(segment)
 
     def _index(self, segment: ClosedSegment) -> None:
-        self.context.index.add_segment(
-            camera=self.camera,
-            start=segment.start,
-            end=segment.start + segment.duration,
-            duration=segment.duration,
-            bytes=segment.bytes,
-            codec=segment.codec,
-            has_event=False,
-            keep=False,
-            path=str(segment.path.relative_to(self.context.root)),
-        )
+        index_segment(self.context.index, self.context.root, self.camera, segment)
         self.segments_written += 1
         self.log.info(
             "segment %s: %.1f s, %d bytes", segment.path.name, segment.duration, segment.bytes

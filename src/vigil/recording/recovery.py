@@ -20,7 +20,7 @@ import av.error
 
 from vigil.errors import StorageError
 from vigil.recording.naming import QUARANTINE, RECORDINGS, start_of
-from vigil.recording.segment import PARTIAL_SUFFIX, ClosedSegment, finalize
+from vigil.recording.segment import PARTIAL_SUFFIX, ClosedSegment, finalize, index_segment
 from vigil.storage.index import Index
 
 _log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _recover(
     except _ERRORS as err:
         _quarantine(root, partial, err, result, log)
         return
-    _add(root, _camera_of(root, final), segment, index)
+    index_segment(index, root, _camera_of(root, final), segment)
     result.recovered += 1
     log.warning(
         "recovered partial segment %s: %.1f s to its last whole fragment",
@@ -127,23 +127,9 @@ def _index_orphan(
         return
     when = start if start is not None else path.stat().st_mtime
     segment = ClosedSegment(path, when, duration, path.stat().st_size, codec, frames)
-    _add(root, _camera_of(root, path), segment, index)
+    index_segment(index, root, _camera_of(root, path), segment)
     result.indexed += 1
     log.info("indexed segment %s found on disk without a row", path.name)
-
-
-def _add(root: Path, camera: str, segment: ClosedSegment, index: Index) -> None:
-    index.add_segment(
-        camera=camera,
-        start=segment.start,
-        end=segment.start + segment.duration,
-        duration=segment.duration,
-        bytes=segment.bytes,
-        codec=segment.codec,
-        has_event=False,
-        keep=False,
-        path=str(segment.path.relative_to(root)),
-    )
 
 
 def _quarantine(

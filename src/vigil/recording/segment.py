@@ -16,6 +16,8 @@ from typing import Any
 
 import av
 
+from vigil.storage.index import Index
+
 FRAGMENT_SECONDS = 1.0
 PARTIAL_SUFFIX = ".partial.mp4"
 FRAGMENTED = {
@@ -137,3 +139,18 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
     os.replace(tmp, final)
     partial.unlink(missing_ok=True)
     return ClosedSegment(final, start, float(end), final.stat().st_size, codec, frames)
+
+
+def index_segment(index: Index, root: Path, camera: str, segment: ClosedSegment) -> int:
+    """Add a closed segment to the index (its path relative to the storage root)."""
+    return index.add_segment(
+        camera=camera,
+        start=segment.start,
+        end=segment.start + segment.duration,
+        duration=segment.duration,
+        bytes=segment.bytes,
+        codec=segment.codec,
+        has_event=False,
+        keep=False,
+        path=str(segment.path.relative_to(root)),
+    )
