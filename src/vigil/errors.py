@@ -125,6 +125,10 @@ CATALOGUE: dict[str, ErrorInfo] = {
     "E603": ErrorInfo("camera already exists", "Pick another name, or PUT to replace it."),
     "E604": ErrorInfo("not found", "Check the URL."),
     "E605": ErrorInfo("method not allowed", "Check the HTTP method for this endpoint."),
+    "E606": ErrorInfo(
+        "camera is not recording",
+        "Events mark recorded footage: start the camera, with record.mode continuous.",
+    ),
 }
 
 

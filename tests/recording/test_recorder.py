@@ -241,3 +241,53 @@ def test_wall_clock_jumping_back_never_overwrites_or_goes_negative(tmp_path: Pat
     assert any(p.endswith("Z-1.mp4") for p in paths)  # a taken name got a suffix
     assert len(list(ctx.root.rglob("*.mp4"))) == len(segments)
     ctx.index.close()
+
+
+def test_outside_trigger_marks_the_segments_it_touches(tmp_path: Path) -> None:
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"))
+    config = CameraConfig.model_validate(
+        {
+            "inputs": [{"url": "rtsp://127.0.0.1:1/placeholder"}],
+            "record": {"segment_seconds": 2, "pre_seconds": 0.5, "post_seconds": 0.5},
+        }
+    )
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        config.inputs[0].url = sim.url("cam1")
+        manager = CameraManager({"yard": config}, recording=ctx)
+        app = create_app(manager)
+        with TestClient(app) as client:
+            cam = manager.get("yard")
+            wait_for(
+                lambda: cam.recorder is not None and cam.recorder.segments_written >= 2,
+                30,
+                "two segments",
+            )
+            response = client.post("/api/cameras/yard/events")
+            assert response.status_code == 202
+            event = response.json()
+            assert event["camera"] == "yard"
+            recorder = cam.recorder
+            assert recorder is not None
+            done = recorder.segments_written
+            wait_for(lambda: recorder.segments_written >= done + 2, 30, "two more segments")
+            assert client.post("/api/cameras/nope/events").status_code == 404
+            listed = client.get("/api/recordings", params={"camera": "yard"}).json()
+    from datetime import datetime
+
+    start = datetime.fromisoformat(event["start"]).timestamp()
+    end = datetime.fromisoformat(event["end"]).timestamp()
+    for row in listed["recordings"]:
+        a = datetime.fromisoformat(row["start"]).timestamp()
+        b = datetime.fromisoformat(row["end"]).timestamp()
+        assert row["has_event"] == (a < end and start < b), row
+    assert any(r["has_event"] for r in listed["recordings"])
+    assert not all(r["has_event"] for r in listed["recordings"])
+    ctx.index.close()
+
+
+def test_trigger_on_a_camera_that_does_not_record_is_409() -> None:
+    config = CameraConfig.model_validate({"inputs": [{"url": "rtsp://127.0.0.1:1/x"}]})
+    with TestClient(create_app(CameraManager({"cam": config}))) as client:
+        response = client.post("/api/cameras/cam/events")
+    assert response.status_code == 409
+    assert response.json()["code"] == "E606"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel
 
 from vigil.api.deps import ManagerDep, current_user
 from vigil.api.schemas import CameraList, CameraOut
@@ -25,3 +28,21 @@ def list_cameras(manager: ManagerDep) -> CameraList:
 def get_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
     """One camera; 404 with E601 if there is none of that name."""
     return CameraOut.model_validate(manager.status(name))
+
+
+class EventOut(BaseModel):
+    camera: str
+    start: datetime
+    end: datetime
+
+
+@router.post("/{name}/events", status_code=202)
+def trigger_event(name: CameraPath, manager: ManagerDep) -> EventOut:
+    """An outside trigger (a doorbell, an alarm panel, Home Assistant): the recorded footage
+    from ``pre_seconds`` before to ``post_seconds`` after now is marked as holding an event."""
+    start, end = manager.get(name).trigger_event(time.time())
+    return EventOut(
+        camera=name,
+        start=datetime.fromtimestamp(start, UTC),
+        end=datetime.fromtimestamp(end, UTC),
+    )

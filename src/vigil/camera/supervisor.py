@@ -13,7 +13,7 @@ from vigil.camera.stats import CpuMeter
 from vigil.camera.worker import Timing, make_logger
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
-from vigil.errors import SourceError
+from vigil.errors import ApiError, SourceError
 from vigil.recording.recorder import Recorder, RecordingContext
 
 
@@ -87,6 +87,13 @@ class CameraSupervisor:
         hub = self.inputs[self.config.inputs.index(source)].hub
         self.recorder = Recorder(self.name, hub, self.config.record, self.recording, self.log)
         self.recorder.start()
+
+    def trigger_event(self, at: float) -> tuple[float, float]:
+        """An outside trigger (doorbell, alarm panel): mark the footage around `at`."""
+        recorder = self.recorder
+        if recorder is None:
+            raise ApiError(f"camera {self.name!r} is not recording", status=409, code="E606")
+        return recorder.trigger(at)
 
     def request_stop(self) -> list[threading.Thread]:
         """Tell every input to stop and end its subscriptions; return the threads to join.

@@ -63,6 +63,8 @@ class Recorder(threading.Thread):
         self._writer: SegmentWriter | None = None
         self._info: StreamInfo | None = None
         self._next_start: float | None = None
+        self._events: list[tuple[float, float]] = []  # (from, until), wall-clock
+        self._events_lock = threading.Lock()
 
     def run(self) -> None:
         while True:
@@ -133,8 +135,26 @@ class Recorder(threading.Thread):
         self._next_start = segment.start + segment.duration
         self._index(segment)
 
+    def trigger(self, at: float) -> tuple[float, float]:
+        """An event at wall time `at`: footage from pre_seconds before to post_seconds after
+        it holds an event. Segments already closed are marked now, later ones as they close.
+        """
+        window = (at - self.config.pre_seconds, at + self.config.post_seconds)
+        with self._events_lock:
+            self._events.append(window)
+        self.context.index.mark_event(self.camera, *window)
+        return window
+
+    def _touches_event(self, start: float, end: float) -> bool:
+        with self._events_lock:
+            now = self.clock()
+            self._events = [w for w in self._events if w[1] > now - 3600]
+            return any(a < end and start < b for a, b in self._events)
+
     def _index(self, segment: ClosedSegment) -> None:
-        index_segment(self.context.index, self.context.root, self.camera, segment)
+        end = segment.start + segment.duration
+        event = self._touches_event(segment.start, end)
+        index_segment(self.context.index, self.context.root, self.camera, segment, event)
         self.segments_written += 1
         self.log.info(
             "segment %s: %.1f s, %d bytes", segment.path.name, segment.duration, segment.bytes

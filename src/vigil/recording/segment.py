@@ -141,7 +141,9 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
     return ClosedSegment(final, start, float(end), final.stat().st_size, codec, frames)
 
 
-def index_segment(index: Index, root: Path, camera: str, segment: ClosedSegment) -> int:
+def index_segment(
+    index: Index, root: Path, camera: str, segment: ClosedSegment, has_event: bool = False
+) -> int:
     """Add a closed segment to the index (its path relative to the storage root)."""
     return index.add_segment(
         camera=camera,
@@ -150,7 +152,7 @@ def index_segment(index: Index, root: Path, camera: str, segment: ClosedSegment)
         duration=segment.duration,
         bytes=segment.bytes,
         codec=segment.codec,
-        has_event=False,
+        has_event=has_event,
         keep=False,
         path=str(segment.path.relative_to(root)),
     )

@@ -131,6 +131,16 @@ class Index:
             query = select(segments.c.id).where(segments.c.path == path)
             return conn.execute(query).first() is not None
 
+    def mark_event(self, camera: str, start: float, end: float) -> int:
+        """Mark the camera's segments overlapping [start, end] as holding an event."""
+        query = (
+            segments.update()
+            .where(segments.c.camera == camera, segments.c.end > start, segments.c.start < end)
+            .values(has_event=True)
+        )
+        with self._write, self.engine.begin() as conn:
+            return int(conn.execute(query).rowcount)
+
     def delete_segment(self, segment_id: int) -> None:
         with self._write, self.engine.begin() as conn:
             conn.execute(delete(segments).where(segments.c.id == segment_id))
