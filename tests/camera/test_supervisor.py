@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import CAM_SECRET, CAM_USER, SMALL
 from tests.helpers import SimThread, free_port, make_video, wait_for
 from vigil.camera.state import State
-from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.supervisor import CameraStatus, CameraSupervisor
 from vigil.camera.worker import Timing
 from vigil.config import CameraConfig
 from vigil.sim.server import build_cameras
@@ -40,6 +40,16 @@ def sample_until(cam: CameraSupervisor, predicate, timeout: float, what: str):  
         return status if predicate(status) else None
 
     return wait_for(check, timeout, what)
+
+
+def first_error(url: str, what: str, timeout: float = 15) -> CameraStatus:
+    """Start a camera on `url`, return its status once it reports an error, and stop it."""
+    cam = camera(url)
+    cam.start()
+    try:
+        return sample_until(cam, lambda s: s.last_error is not None, timeout, what)
+    finally:
+        cam.stop()
 
 
 @pytest.fixture
@@ -191,24 +201,14 @@ def silent_port() -> Iterator[int]:
 
 
 def test_host_that_never_answers_is_e202(silent_port: int) -> None:
-    cam = camera(f"rtsp://127.0.0.1:{silent_port}/x")
-    cam.start()
-    try:
-        status = sample_until(cam, lambda s: s.last_error is not None, 10, "timeout")
-        assert status.last_error["code"] == "E202"
-        assert status.state is State.RECONNECTING
-    finally:
-        cam.stop()
+    status = first_error(f"rtsp://127.0.0.1:{silent_port}/x", "timeout", 10)
+    assert status.last_error["code"] == "E202"
+    assert status.state is State.RECONNECTING
 
 
 def test_not_found_path_is_e204(sim: SimThread) -> None:
-    cam = camera(sim.url("cam9"))
-    cam.start()
-    try:
-        status = sample_until(cam, lambda s: s.last_error is not None, 10, "404")
-        assert status.last_error["code"] == "E204"
-    finally:
-        cam.stop()
+    status = first_error(sim.url("cam9"), "404", 10)
+    assert status.last_error["code"] == "E204"
 
 
 def test_stop_returns_in_two_seconds_and_abandoned_thread_cannot_write(
@@ -263,14 +263,9 @@ def test_missing_file_fails_with_e211(tmp_path: Path) -> None:
 
 def test_missing_usb_device_is_e208_and_retried() -> None:
     device = next(f"/dev/video{n}" for n in range(90, 99) if not os.path.exists(f"/dev/video{n}"))
-    cam = camera(f"usb://{device}?size=640x480")
-    cam.start()
-    try:
-        status = sample_until(cam, lambda s: s.last_error is not None, 10, "E208")
-        assert status.last_error["code"] == "E208"
-        assert status.state is State.RECONNECTING
-    finally:
-        cam.stop()
+    status = first_error(f"usb://{device}?size=640x480", "E208", 10)
+    assert status.last_error["code"] == "E208"
+    assert status.state is State.RECONNECTING
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):
@@ -293,14 +288,11 @@ def test_url_serving_garbage_is_e303() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    cam = camera(f"http://127.0.0.1:{server.server_address[1]}/video")
-    cam.start()
     try:
-        status = sample_until(cam, lambda s: s.last_error is not None, 15, "E303")
+        status = first_error(f"http://127.0.0.1:{server.server_address[1]}/video", "E303", 15)
         assert status.last_error["code"] == "E303"
         assert status.state is State.RECONNECTING
     finally:
-        cam.stop()
         server.shutdown()
         server.server_close()
 
