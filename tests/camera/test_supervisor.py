@@ -315,3 +315,42 @@ def test_audio_packets_are_published_beside_video() -> None:
             assert info.audio is not None and info.audio.codec_context.name == "pcm_mulaw"
         finally:
             cam.stop()
+
+
+def test_backoff_resets_after_a_healthy_spell(
+    own_sim: SimThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    own_sim.set_faults("cam1", drop_after=1.5)  # each connection lives 1.5 s
+    cam = camera(own_sim.url("cam1"), "healthy", Timing(open_timeout=3, stall=3, reset_after=1.0))
+    cam.start()
+    try:
+        sample_until(cam, lambda s: s.reconnects >= 3, 20, "three drops")
+    finally:
+        cam.stop()
+    delays = [
+        int(m.group(1))
+        for r in caplog.records
+        if r.name == "vigil.camera.healthy"
+        and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
+    ]
+    assert len(delays) >= 3
+    assert set(delays) == {1}  # never 2, 4, ...: every connection was healthy long enough
+
+
+def test_watchdog_restarts_an_input_stuck_while_streaming(silent_port: int) -> None:
+    cam = camera(f"rtsp://127.0.0.1:{silent_port}/x", "stuck", Timing(open_timeout=8, stall=2))
+    cam.start()
+    try:
+        item = cam.inputs[0]
+        old_thread = item.thread_id
+        # as if the reader had streamed and then hung somewhere no timeout reaches
+        item.state = State.STREAMING
+        item.counters.last_packet = time.monotonic() - 10
+        cam.tick(time.monotonic())
+        status = cam.status()
+        assert status.last_error is not None and status.last_error["code"] == "E205"
+        assert status.reconnects == 1
+        assert item.thread_id != old_thread  # a fresh reader; the stuck one is abandoned
+    finally:
+        cam.stop()
