@@ -52,6 +52,16 @@ def first_error(url: str, what: str, timeout: float = 15) -> CameraStatus:
         cam.stop()
 
 
+def retry_delays(caplog: pytest.LogCaptureFixture, camera: str) -> list[int]:
+    """The reconnect delays a camera logged, in order."""
+    return [
+        int(m.group(1))
+        for r in caplog.records
+        if r.name == f"vigil.camera.{camera}"
+        and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
+    ]
+
+
 @pytest.fixture
 def own_sim() -> Iterator[SimThread]:
     """Cameras whose faults a test may change."""
@@ -147,12 +157,7 @@ def test_dead_port_backs_off_then_recovers_and_others_stream_on(
         sample_until(dead, lambda s: s.reconnects >= 2, 10, "two refused tries")
         assert dead.status().state is State.RECONNECTING
         assert dead.status().last_error["code"] == "E201"
-        delays = [
-            int(m.group(1))
-            for r in caplog.records
-            if r.name == "vigil.camera.dead"
-            and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
-        ]
+        delays = retry_delays(caplog, "dead")
         assert delays[:2] == [1, 2]
         next_step = dead.status().inputs[0].retry_in
         assert next_step is not None and next_step <= 4
@@ -328,12 +333,7 @@ def test_backoff_resets_after_a_healthy_spell(
         sample_until(cam, lambda s: s.reconnects >= 3, 20, "three drops")
     finally:
         cam.stop()
-    delays = [
-        int(m.group(1))
-        for r in caplog.records
-        if r.name == "vigil.camera.healthy"
-        and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
-    ]
+    delays = retry_delays(caplog, "healthy")
     assert len(delays) >= 3
     assert set(delays) == {1}  # never 2, 4, ...: every connection was healthy long enough
 
