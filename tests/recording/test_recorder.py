@@ -291,3 +291,54 @@ def test_trigger_on_a_camera_that_does_not_record_is_409() -> None:
         response = client.post("/api/cameras/cam/events")
     assert response.status_code == 409
     assert response.json()["code"] == "E606"
+
+
+def test_events_mode_records_pre_and_post_seconds_around_triggers(tmp_path: Path) -> None:
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"))
+    config = CameraConfig.model_validate(
+        {
+            "inputs": [{"url": "rtsp://127.0.0.1:1/placeholder"}],
+            "record": {
+                "mode": "events",
+                "segment_seconds": 60,
+                "pre_seconds": 2,
+                "post_seconds": 1.5,
+            },
+        }
+    )
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        config.inputs[0].url = sim.url("cam1")
+        manager = CameraManager({"yard": config}, recording=ctx)
+        with TestClient(create_app(manager)) as client:
+            cam = manager.get("yard")
+            recorder = cam.recorder
+            assert recorder is not None
+            wait_for(lambda: recorder.prebuffer.span >= 2, 30, "two seconds buffered")
+            assert not list(tmp_path.rglob("*.mp4"))  # nothing is written without an event
+            first = time.time()
+            assert client.post("/api/cameras/yard/events").status_code == 202
+            time.sleep(0.8)  # a second trigger within post_seconds extends the same event
+            last = time.time()
+            assert client.post("/api/cameras/yard/events").status_code == 202
+            wait_for(lambda: recorder.segments_written >= 1, 30, "the event's segment")
+            wait_for(lambda: recorder.prebuffer.span >= 2, 30, "buffering again")
+            listed = client.get("/api/recordings", params={"camera": "yard"}).json()
+    ctx.index.close()
+    segments = listed["recordings"]
+    assert len(segments) == 1, segments  # one event, written once; nothing after it
+    from datetime import datetime
+
+    row = segments[0]
+    start = datetime.fromisoformat(row["start"]).timestamp()
+    end = datetime.fromisoformat(row["end"]).timestamp()
+    frame = 1 / SMALL.fps
+    assert start <= first - 2 + frame  # the pre-buffer reached back pre_seconds
+    assert start >= first - 2 - 1.0 - 0.5  # ... to the key frame before (GOP 1 s) and no more
+    assert end >= last + 1.5 - 0.5  # post_seconds after the *last* trigger
+    assert end <= last + 1.5 + 0.3  # ... and stops there
+    assert row["has_event"] is True
+    path = next(tmp_path.rglob("*.mp4"))
+    with LibavWarnings() as warnings, av.open(str(path)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert warnings.messages == []
+    assert abs(frames * frame - row["duration"]) <= frame

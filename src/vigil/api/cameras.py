@@ -38,8 +38,9 @@ class EventOut(BaseModel):
 
 @router.post("/{name}/events", status_code=202)
 def trigger_event(name: CameraPath, manager: ManagerDep) -> EventOut:
-    """An outside trigger (a doorbell, an alarm panel, Home Assistant): the recorded footage
-    from ``pre_seconds`` before to ``post_seconds`` after now is marked as holding an event."""
+    """An outside trigger (a doorbell, an alarm panel, Home Assistant): the footage from
+    ``pre_seconds`` before to ``post_seconds`` after now is marked as holding an event, or,
+    with ``record.mode: events``, recorded."""
     start, end = manager.get(name).trigger_event(time.time())
     return EventOut(
         camera=name,

@@ -82,14 +82,14 @@ class CameraSupervisor:
 
     def _start_recorder(self) -> None:
         source = self.config.input_for(Role.RECORD)
-        if self.recording is None or source is None or self.config.record.mode != "continuous":
+        if self.recording is None or source is None or self.config.record.mode == "off":
             return
         hub = self.inputs[self.config.inputs.index(source)].hub
         self.recorder = Recorder(self.name, hub, self.config.record, self.recording, self.log)
         self.recorder.start()
 
     def trigger_event(self, at: float) -> tuple[float, float]:
-        """An outside trigger (doorbell, alarm panel): mark the footage around `at`."""
+        """An outside trigger (doorbell, alarm panel): mark or record the footage around `at`."""
         recorder = self.recorder
         if recorder is None:
             raise ApiError(f"camera {self.name!r} is not recording", status=409, code="E606")

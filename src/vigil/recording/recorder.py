@@ -1,5 +1,10 @@
 """The recorder thread of one camera: cut the record input's packets into segments.
 
+In ``record.mode: continuous`` every packet is written; an event only marks the segments it
+touches (``has_event``). In ``events`` mode packets go to a RAM :class:`PreBuffer` until a
+trigger; the recording then starts at the key frame at or before ``pre_seconds`` before the
+trigger and runs until ``post_seconds`` after the last trigger.
+
 A segment starts at a video key frame and is cut at the first key frame after
 ``record.segment_seconds``, or when the stream restarts (a reconnect may bring new
 parameters). The key frame that cuts goes to the new segment, so consecutive segments
@@ -24,6 +29,7 @@ from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
 from vigil.config import RecordConfig
 from vigil.errors import StorageError
 from vigil.recording.naming import segment_path
+from vigil.recording.prebuffer import PreBuffer
 from vigil.recording.segment import ClosedSegment, SegmentWriter, index_segment
 from vigil.storage.index import Index
 
@@ -65,6 +71,10 @@ class Recorder(threading.Thread):
         self._next_start: float | None = None
         self._events: list[tuple[float, float]] = []  # (from, until), wall-clock
         self._events_lock = threading.Lock()
+        self.event_mode = config.mode == "events"
+        self.prebuffer = PreBuffer(config.pre_seconds)
+        self._pending: float | None = None  # events mode: earliest trigger not yet recorded
+        self._until = float("-inf")  # events mode: record packets up to this wall time
 
     def run(self) -> None:
         while True:
@@ -79,10 +89,32 @@ class Recorder(threading.Thread):
         self._close()
 
     def _handle(self, item: MediaPacket) -> None:
-        starts = item.is_video and item.keyframe and item.packet.dts is not None
-        if self._writer is not None and item.info is not self._info:
+        if item.info is not self._info:
             self._close()  # a new connection: maybe new parameters
             self._next_start = None
+            self.prebuffer.clear()
+            self._info = item.info
+        if not self.event_mode:
+            self._write(item)
+            return
+        at = self.clock() - (time.monotonic() - item.received)  # when it was received
+        if self._writer is None:
+            self.prebuffer.push(item, at)
+            with self._events_lock:
+                since, self._pending = self._pending, None
+            if since is not None or at <= self._until:  # an event is on
+                since = at if since is None else since
+                self._next_start = None  # an event recording starts from the wall clock
+                for old in self.prebuffer.take(since - self.config.pre_seconds):
+                    self._write(old)
+        elif at > self._until:
+            self._close()  # post_seconds after the last trigger have passed
+            self.prebuffer.push(item, at)
+        else:
+            self._write(item)
+
+    def _write(self, item: MediaPacket) -> None:
+        starts = item.is_video and item.keyframe and item.packet.dts is not None
         full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
         if full and starts:
             self._close()
@@ -117,7 +149,6 @@ class Recorder(threading.Thread):
             self._next_start = self.clock() - (time.monotonic() - item.received)
         start = self._next_start
         path = segment_path(self.context.root, self.camera, start)
-        self._info = item.info
         self._writer = SegmentWriter(path, start, item.info.video, item.info.audio)
 
     def _close(self) -> None:
@@ -137,11 +168,16 @@ class Recorder(threading.Thread):
 
     def trigger(self, at: float) -> tuple[float, float]:
         """An event at wall time `at`: footage from pre_seconds before to post_seconds after
-        it holds an event. Segments already closed are marked now, later ones as they close.
+        it holds an event. In continuous mode, segments already closed are marked now and
+        later ones as they close; in events mode this (re)starts the recording.
         """
         window = (at - self.config.pre_seconds, at + self.config.post_seconds)
         with self._events_lock:
             self._events.append(window)
+            if self.event_mode:
+                self._until = max(self._until, window[1])
+                if self._pending is None or at < self._pending:
+                    self._pending = at
         self.context.index.mark_event(self.camera, *window)
         return window
 
@@ -153,7 +189,7 @@ class Recorder(threading.Thread):
 
     def _index(self, segment: ClosedSegment) -> None:
         end = segment.start + segment.duration
-        event = self._touches_event(segment.start, end)
+        event = self.event_mode or self._touches_event(segment.start, end)
         index_segment(self.context.index, self.context.root, self.camera, segment, event)
         self.segments_written += 1
         self.log.info(
