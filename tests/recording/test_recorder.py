@@ -342,3 +342,31 @@ def test_events_mode_records_pre_and_post_seconds_around_triggers(tmp_path: Path
         frames = sum(1 for _ in container.decode(video=0))
     assert warnings.messages == []
     assert abs(frames * frame - row["duration"]) <= frame
+
+
+def test_resolution_change_in_band_starts_a_new_segment_and_both_play(tmp_path: Path) -> None:
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"))
+    with SimThread(build_cameras(1, SMALL, None, quiet=True, alt=True)) as sim:
+        cam = recording_camera(sim.url("cam1"), ctx, seconds=60)
+        cam.start()
+        recorder = cam.recorder
+        assert recorder is not None
+        wait_for(lambda: recorder._writer is not None and recorder._writer.duration >= 2, 30, "2 s")
+        sim.set_faults("cam1", resolution="alt")
+        wait_for(lambda: recorder.segments_written >= 1, 30, "the cut at the change")
+        wait_for(lambda: recorder._writer is not None and recorder._writer.duration >= 2, 30, "2 s")
+        cam.stop(timeout=5)
+    segments = rows(ctx)
+    ctx.index.close()
+    assert len(segments) == 2  # no reconnect: the in-band change alone cut it
+    assert abs(segments[1].start - segments[0].end) <= 1 / SMALL.fps
+    sizes = []
+    for row in segments:
+        with LibavWarnings() as warnings, av.open(str(ctx.root / row.path)) as container:
+            stream = container.streams.video[0]
+            header = (stream.codec_context.width, stream.codec_context.height)
+            decoded = {(f.width, f.height) for f in container.decode(stream)}
+        assert warnings.messages == []
+        assert decoded == {header}  # the file's header matches what it holds
+        sizes.append(header)
+    assert sizes == [(320, 180), (160, 90)]

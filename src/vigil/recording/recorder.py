@@ -29,8 +29,9 @@ from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
 from vigil.config import RecordConfig
 from vigil.errors import StorageError
 from vigil.recording.naming import segment_path
+from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.prebuffer import PreBuffer
-from vigil.recording.segment import ClosedSegment, SegmentWriter, index_segment
+from vigil.recording.segment import ClosedSegment, NewParameters, SegmentWriter, index_segment
 from vigil.storage.index import Index
 
 RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
@@ -75,6 +76,8 @@ class Recorder(threading.Thread):
         self.prebuffer = PreBuffer(config.pre_seconds)
         self._pending: float | None = None  # events mode: earliest trigger not yet recorded
         self._until = float("-inf")  # events mode: record packets up to this wall time
+        self._params: bytes | None = None  # the parameter sets in force (Annex B)
+        self._new_params: NewParameters | None = None  # set by an in-band change
 
     def run(self) -> None:
         while True:
@@ -94,6 +97,7 @@ class Recorder(threading.Thread):
             self._next_start = None
             self.prebuffer.clear()
             self._info = item.info
+            self._params = self._new_params = None
         if not self.event_mode:
             self._write(item)
             return
@@ -115,9 +119,11 @@ class Recorder(threading.Thread):
 
     def _write(self, item: MediaPacket) -> None:
         starts = item.is_video and item.keyframe and item.packet.dts is not None
-        full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
-        if full and starts:
-            self._close()
+        if starts:
+            changed = self._parameters_changed(item)
+            full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
+            if changed or full:
+                self._close()
         try:
             if self._writer is None:
                 if not starts:
@@ -127,6 +133,24 @@ class Recorder(threading.Thread):
             self._writer.write(item.packet, item.is_video)
         except (av.error.FFmpegError, OSError, ValueError) as err:
             self._failed(err)
+
+    def _parameters_changed(self, item: MediaPacket) -> bool:
+        """Whether this key frame brings parameter sets other than the segment's."""
+        params = parameter_sets(bytes(item.packet), item.info.codec)
+        if params is None or params == self._params:
+            return False
+        if self._params is None:
+            self._params = params  # the connection's first in-band sets
+            return False
+        self._params = params
+        size = frame_size(item.info.codec, params, bytes(item.packet))
+        if size is None:
+            self.log.warning("new in-band parameters that don't decode; segment cut anyway")
+            self._new_params = None
+        else:
+            self._new_params = NewParameters(params, *size)
+            self.log.info("new in-band parameters (%dx%d): segment cut", *size)
+        return True
 
     def _failed(self, err: BaseException) -> None:
         """A write failed: close what we have; retry at the next key frame."""
@@ -149,7 +173,9 @@ class Recorder(threading.Thread):
             self._next_start = self.clock() - (time.monotonic() - item.received)
         start = self._next_start
         path = segment_path(self.context.root, self.camera, start)
-        self._writer = SegmentWriter(path, start, item.info.video, item.info.audio)
+        self._writer = SegmentWriter(
+            path, start, item.info.video, item.info.audio, self._new_params
+        )
 
     def _close(self) -> None:
         writer, self._writer = self._writer, None

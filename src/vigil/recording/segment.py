@@ -43,6 +43,15 @@ class ClosedSegment:
     frames: int
 
 
+@dataclass(frozen=True, slots=True)
+class NewParameters:
+    """Decoder parameters that replace the connection's (an in-band SPS/PPS change)."""
+
+    extradata: bytes  # Annex B parameter sets
+    width: int
+    height: int
+
+
 def _tag_stream(out_stream: Any) -> None:
     if out_stream.codec_context.name == "hevc":
         out_stream.codec_tag = "hvc1"  # what Apple players and browsers need for H.265 in MP4
@@ -51,13 +60,24 @@ def _tag_stream(out_stream: Any) -> None:
 class SegmentWriter:
     """Writes packets of one stream (plus copyable audio) into one segment."""
 
-    def __init__(self, final_path: Path, start: float, video: Any, audio: Any | None):
+    def __init__(
+        self,
+        final_path: Path,
+        start: float,
+        video: Any,
+        audio: Any | None,
+        params: NewParameters | None = None,
+    ):
         self.final_path = final_path
         self.partial_path = final_path.with_name(final_path.stem + PARTIAL_SUFFIX)
         self.start = start
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._out = av.open(str(self.partial_path), "w", format="mp4", options=FRAGMENTED)
         self._video = self._out.add_stream_from_template(video)
+        if params is not None:  # the camera changed them in band since it connected
+            ctx = self._video.codec_context
+            ctx.extradata = params.extradata
+            ctx.width, ctx.height = params.width, params.height
         _tag_stream(self._video)
         self._audio = None
         if audio is not None and audio.codec_context.name in MP4_AUDIO:
