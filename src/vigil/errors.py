@@ -116,6 +116,21 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "Recording pauses and retention deletes the oldest footage at once; it resumes at the "
         "next key frame once there is space. Lower retention or add disk.",
     ),
+    "E405": ErrorInfo(
+        "no recordings in range",
+        "Nothing was recorded for that camera between start and end; list what there is with "
+        "GET /api/recordings?camera=.",
+    ),
+    "E406": ErrorInfo(
+        "database on a network filesystem",
+        "SQLite's locking is unreliable over NFS/SMB: put storage.db_path on a local disk "
+        "(the recordings may stay on the share).",
+    ),
+    "E407": ErrorInfo(
+        "free space low",
+        "Free space fell below storage.retention.min_free_gb; retention deletes the oldest "
+        "footage now rather than at its next run. Lower retention or add disk.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message."),
     # E6xx: API and auth
@@ -127,7 +142,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
     "E605": ErrorInfo("method not allowed", "Check the HTTP method for this endpoint."),
     "E606": ErrorInfo(
         "camera is not recording",
-        "Events mark recorded footage: start the camera, with record.mode continuous.",
+        "Events mark or record footage: start the camera, with record.mode continuous or events.",
+    ),
+    "E607": ErrorInfo(
+        "export too long",
+        "Ask for at most record.export_max_minutes, or raise it in the camera's config; "
+        "export longer spans in parts.",
     ),
 }
 

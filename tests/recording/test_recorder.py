@@ -370,3 +370,74 @@ def test_resolution_change_in_band_starts_a_new_segment_and_both_play(tmp_path: 
         assert decoded == {header}  # the file's header matches what it holds
         sizes.append(header)
     assert sizes == [(320, 180), (160, 90)]
+
+
+def iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def test_export_across_three_boundaries_snaps_to_a_key_frame(
+    recorded: tuple[RecordingContext, float],
+) -> None:
+    ctx, _ = recorded
+    segments = rows(ctx)
+    assert len(segments) >= 4
+    frame = 1 / SMALL.fps
+    start = segments[0].start + 1.5  # mid-GOP: the key frames are 1 s apart
+    end = segments[3].start + segments[3].duration / 2  # the last may be short
+    snapped = segments[0].start + 1.0
+    config = CameraConfig.model_validate(
+        {"inputs": [{"url": "rtsp://127.0.0.1:1/x"}], "enabled": False}
+    )
+    app = create_app(CameraManager({"yard": config}, recording=ctx))
+    with TestClient(app) as client:
+        response = client.get(
+            "/api/cameras/yard/export", params={"start": iso(start), "end": iso(end)}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "video/mp4"
+        assert "attachment" in response.headers["content-disposition"]
+        assert not list((ctx.root / "exports").glob("*.mp4"))  # removed once sent
+    out = ctx.root.parent / "export.mp4"
+    out.write_bytes(response.content)
+    with LibavWarnings() as warnings, av.open(str(out)) as container:
+        video = container.streams.video[0]
+        assert container.streams.audio  # the audio came along
+        decoded = [f for f in container.decode(video)]
+    assert warnings.messages == []
+    assert decoded[0].key_frame
+    expected = round((end - snapped) / frame)
+    assert abs(len(decoded) - expected) <= 1, (len(decoded), expected)
+    duration = float(decoded[-1].pts * decoded[-1].time_base) + frame
+    assert abs(duration - (end - snapped)) <= 2 * frame
+
+
+def test_export_refuses_too_long_empty_and_backwards_ranges(
+    recorded: tuple[RecordingContext, float],
+) -> None:
+    ctx, _ = recorded
+    first = rows(ctx)[0].start
+    config = CameraConfig.model_validate(
+        {
+            "inputs": [{"url": "rtsp://127.0.0.1:1/x"}],
+            "enabled": False,
+            "record": {"export_max_minutes": 1},
+        }
+    )
+    app = create_app(CameraManager({"yard": config}, recording=ctx))
+    cases = [
+        ("yard", first, first + 61, 400, "E607"),
+        ("yard", first - 120, first - 90, 404, "E405"),
+        ("yard", first + 5, first + 1, 400, "E602"),
+        ("other", first, first + 5, 404, "E405"),
+    ]
+    with TestClient(app) as client:
+        for name, a, b, status, code in cases:
+            response = client.get(
+                f"/api/cameras/{name}/export", params={"start": iso(a), "end": iso(b)}
+            )
+            assert (response.status_code, response.json()["code"]) == (status, code)
+        bad = client.get("/api/cameras/yard/export", params={"start": "yesterday", "end": "x"})
+        assert bad.status_code == 422

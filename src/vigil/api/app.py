@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from vigil.api import cameras, health, recordings
 from vigil.api.errors import install_error_handlers
 from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
+from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
 
 
@@ -29,6 +31,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manager.recording is not None:
+            clear_exports(manager.recording.root)
+        app.state.export_executor = ThreadPoolExecutor(
+            recordings.EXPORT_WORKERS, thread_name_prefix="vigil-export"
+        )
         await asyncio.to_thread(manager.start)
         if retention is not None:
             retention.start()
@@ -38,6 +45,7 @@ def create_app(
             await asyncio.to_thread(manager.shutdown)
             if retention is not None:
                 await asyncio.to_thread(retention.stop)
+            app.state.export_executor.shutdown(wait=True, cancel_futures=True)
             if manager.recording is not None:
                 manager.recording.index.close()
 
@@ -50,4 +58,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(cameras.router)
     app.include_router(recordings.router)
+    app.include_router(recordings.export_router)
     return app

@@ -1,18 +1,25 @@
-"""``/api/recordings``: the segment index, and the files by id (never by path)."""
+"""``/api/recordings``: the segment index, the files by id (never by path), and exports."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 
-from vigil.api.deps import current_user
+from vigil.api.deps import ManagerDep, current_user
+from vigil.config import RecordConfig
 from vigil.const import CAMERA_NAME_PATTERN
-from vigil.errors import ApiError
+from vigil.errors import ApiError, CameraNotFound, StorageError
+from vigil.recording.export import export
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import SegmentRow
 
@@ -81,6 +88,63 @@ def recording_file(recording: RecordingDep, recording_id: int) -> FileResponse:
     if not path.is_relative_to(recording.root.resolve()) or not path.is_file():
         raise ApiError(f"recording {recording_id} is missing on disk", status=404, code="E604")
     return FileResponse(path, media_type="video/mp4", filename=Path(row.path).name)
+
+
+export_router = APIRouter(
+    prefix="/api/cameras", tags=["recordings"], dependencies=[Depends(current_user)]
+)
+EXPORT_WORKERS = 2  # exports are disk-bound; two at once keep one from starving the other
+
+
+@export_router.get("/{name}/export", response_class=FileResponse)
+async def export_recording(
+    request: Request,
+    recording: RecordingDep,
+    manager: ManagerDep,
+    name: Annotated[str, FastApiPath(pattern=CAMERA_NAME_PATTERN)],
+    start: datetime,
+    end: datetime,
+) -> FileResponse:
+    """One MP4 of [start, end), remuxed from the segments with no re-encode. The start snaps
+    back to the key frame at or before it; at most ``record.export_max_minutes`` long."""
+    begin, finish = _unix(start), _unix(end)
+    assert begin is not None and finish is not None
+    if finish <= begin:
+        raise ApiError("end must be after start", status=400, code="E602")
+    try:
+        limit = manager.get(name).config.record.export_max_minutes
+    except CameraNotFound:
+        limit = RecordConfig().export_max_minutes  # footage of a removed camera
+    if finish - begin > limit * 60:
+        raise ApiError(
+            f"an export is at most {limit:g} minutes (record.export_max_minutes)",
+            status=400,
+            code="E607",
+        )
+    executor: ThreadPoolExecutor = request.app.state.export_executor
+    loop = asyncio.get_running_loop()
+    job = functools.partial(export, recording.index, recording.root, name, begin, finish)
+    try:
+        result = await loop.run_in_executor(executor, job)
+    except StorageError as err:
+        status = 404 if err.code == "E405" else 500
+        raise ApiError(err.message, status=status, code=err.code) from None
+    stamp = "%Y%m%dT%H%M%SZ"
+    filename = (
+        f"{name}-{datetime.fromtimestamp(result.start, UTC).strftime(stamp)}"
+        f"-{datetime.fromtimestamp(result.end, UTC).strftime(stamp)}.mp4"
+    )
+    headers = {
+        "X-Vigil-Export-Start": datetime.fromtimestamp(result.start, UTC).isoformat(),
+        "X-Vigil-Export-End": datetime.fromtimestamp(result.end, UTC).isoformat(),
+    }
+    return FileResponse(
+        result.path,
+        media_type="video/mp4",
+        filename=filename,
+        headers=headers,
+        background=BackgroundTask(result.path.unlink, missing_ok=True),
+    )
 
 
 def _unix(value: datetime | None) -> float | None:

@@ -52,7 +52,7 @@ class NewParameters:
     height: int
 
 
-def _tag_stream(out_stream: Any) -> None:
+def tag_stream(out_stream: Any) -> None:
     if out_stream.codec_context.name == "hevc":
         out_stream.codec_tag = "hvc1"  # what Apple players and browsers need for H.265 in MP4
 
@@ -78,7 +78,7 @@ class SegmentWriter:
             ctx = self._video.codec_context
             ctx.extradata = params.extradata
             ctx.width, ctx.height = params.width, params.height
-        _tag_stream(self._video)
+        tag_stream(self._video)
         self._audio = None
         if audio is not None and audio.codec_context.name in MP4_AUDIO:
             self._audio = self._out.add_stream_from_template(audio)
@@ -141,7 +141,7 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
         for stream in src.streams:
             if stream.type in ("video", "audio"):
                 out = dst.add_stream_from_template(stream)
-                _tag_stream(out)
+                tag_stream(out)
                 mapping[stream.index] = out
         video = src.streams.video[0]
         codec = video.codec_context.name
