@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,36 @@ def test_background_thread_runs_and_stops(tmp_path: Path, index: Index) -> None:
         wait_for(lambda: target not in ids(index), 5, "retention to run")
     finally:
         retention.stop()
+
+
+def test_thread_runs_at_once_when_free_space_drops_between_runs(
+    tmp_path: Path, index: Index, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.helpers import wait_for
+
+    rows = [add(tmp_path, index, "porch", age, size=GB_SIZE) for age in (3, 2, 1)]
+    paths = [tmp_path / r.path for r in index.segments()]
+    state = {"used_by_others": 0.0}
+
+    def disk(_path: Path) -> int:  # deleting a segment frees its gigabyte
+        gone = sum(not p.exists() for p in paths)
+        return int(5 * GB - state["used_by_others"] + gone * GB)
+
+    retention = Retention(
+        tmp_path,
+        index,
+        config(min_free_gb=1),
+        clock=lambda: NOW,
+        free_space=disk,
+        check_interval=0.05,
+    )
+    retention.start()
+    try:
+        time.sleep(0.2)  # a few checks with plenty of space: nothing goes
+        assert ids(index) == set(rows)
+        state["used_by_others"] = 4.5 * GB  # something else fills the disk
+        wait_for(lambda: rows[0] not in ids(index), 5, "the oldest to go")
+    finally:
+        retention.stop()
+    assert ids(index) == set(rows[1:])  # only as much as needed
+    assert "[E407]" in caplog.text

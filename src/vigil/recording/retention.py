@@ -8,6 +8,9 @@ Rules, in order, each deleting oldest first:
 3. overall size: ``storage.retention.max_size_gb``;
 4. free space: below ``storage.retention.min_free_gb`` the oldest footage goes at once.
 
+The thread runs the rules every minute, and checks free space every few seconds in between:
+below ``min_free_gb`` it runs at once (E407), before a write can fail for want of space.
+
 A segment marked ``keep`` is never deleted, and the one being written is not in the index
 yet, so it can't be. Every deletion is logged; emptied folders are pruned.
 """
@@ -30,6 +33,7 @@ _log = logging.getLogger(__name__)
 DAY = 86_400.0  # seconds
 GB = 1e9  # bytes
 RETENTION_INTERVAL = 60.0  # seconds between runs
+FREE_SPACE_INTERVAL = 5.0  # seconds between free-space checks (a statvfs call)
 
 
 def free_bytes(path: Path) -> int:
@@ -61,12 +65,14 @@ class Retention:
         *,
         clock: Callable[[], float] = time.time,
         free_space: Callable[[Path], int] = free_bytes,
+        check_interval: float = FREE_SPACE_INTERVAL,
     ):
         self.root = root
         self.index = index
         self.config = config
         self.clock = clock
         self.free_space = free_space
+        self.check_interval = check_interval
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,16 +174,44 @@ class Retention:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def low_on_space(self) -> bool:
+        """Whether free space is under ``min_free_gb`` (checked between runs)."""
+        need = self.config.storage.retention.min_free_gb * GB
+        try:
+            return self.free_space(self.root) < need
+        except OSError:
+            return False
+
     def _run(self) -> None:
+        low = freed = False
+        next_run = 0.0
         while not self._stop.is_set():
-            try:
-                deleted = self.run_once()
-                if deleted.total:
-                    _log.info("retention deleted %d segment(s)", deleted.total)
-            except Exception:  # retention must outlive a bad row or a vanished file
-                _log.exception("[E401] retention run failed")
-            self._wake.wait(RETENTION_INTERVAL)
-            self._wake.clear()
+            was_low, low = low, self.low_on_space()
+            if low and not was_low:
+                _log.warning(
+                    "[E407] free space under %g GB: deleting the oldest footage now",
+                    self.config.storage.retention.min_free_gb,
+                )
+            # low: run now; again 5 s later only if that run freed something (if there is
+            # nothing left to delete, a run every 5 s would only reread the index)
+            urgent = low and (not was_low or freed)
+            if urgent or time.monotonic() >= next_run:
+                next_run = time.monotonic() + RETENTION_INTERVAL
+                freed = self._run_logged() > 0
+            self._wake.wait(self.check_interval)
+            if self._wake.is_set():
+                self._wake.clear()
+                next_run = 0.0  # triggered: run now
+
+    def _run_logged(self) -> int:
+        try:
+            deleted = self.run_once()
+        except Exception:  # retention must outlive a bad row or a vanished file
+            _log.exception("[E401] retention run failed")
+            return 0
+        if deleted.total:
+            _log.info("retention deleted %d segment(s)", deleted.total)
+        return deleted.total
 
 
 def _over(rows: list[SegmentRow], limit: float) -> list[SegmentRow]:
