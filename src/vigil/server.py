@@ -19,6 +19,7 @@ from vigil.const import SHUTDOWN_TIMEOUT
 from vigil.recording.recorder import RecordingContext
 from vigil.recording.recovery import reconcile
 from vigil.recording.retention import Retention
+from vigil.storage.filesystem import filesystem_type, is_network
 from vigil.storage.index import Index
 
 _log = logging.getLogger(__name__)
@@ -48,7 +49,15 @@ def serve(config_path: Path) -> int:
     if config.server.nice:
         os.nice(config.server.nice)  # before any thread starts, so every thread inherits it
     root = Path(config.storage.path)
-    index = Index(config.storage.database)
+    db_path = Path(config.storage.database)
+    if is_network(db_path.parent):
+        _log.warning(
+            "[E406] the database %s is on a network filesystem (%s); SQLite's locking is "
+            "unreliable there: set storage.db_path to a local disk",
+            db_path,
+            filesystem_type(db_path.parent),
+        )
+    index = Index(db_path)
     result = reconcile(root, index)
     _log.info(
         "storage %s: %d segment(s) indexed; recovered %d, quarantined %d after the last run",
