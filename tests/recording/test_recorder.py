@@ -441,3 +441,30 @@ def test_export_refuses_too_long_empty_and_backwards_ranges(
             assert (response.status_code, response.json()["code"]) == (status, code)
         bad = client.get("/api/cameras/yard/export", params={"start": "yesterday", "end": "x"})
         assert bad.status_code == 422
+
+
+def test_g711_audio_is_transcoded_to_aac_in_sync(tmp_path: Path) -> None:
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"))
+    with SimThread(build_cameras(1, SMALL, None, quiet=True, audio={"cam1": "pcmu"})) as sim:
+        cam = recording_camera(sim.url("cam1"), ctx)
+        cam.start()
+        recorder = cam.recorder
+        assert recorder is not None
+        wait_for(lambda: recorder.segments_written >= 2, 30, "two segments")
+        cam.stop(timeout=5)
+    segments = rows(ctx)
+    ctx.index.close()
+    for row in segments[:-1]:
+        with LibavWarnings() as warnings, av.open(str(ctx.root / row.path)) as container:
+            audio = container.streams.audio[0]
+            assert audio.codec_context.name == "aac"
+            assert audio.codec_context.sample_rate == 8000
+            samples, starts = 0, {}
+            for frame in container.decode(video=0, audio=0):
+                kind = "audio" if isinstance(frame, av.AudioFrame) else "video"
+                starts.setdefault(kind, float(frame.pts * frame.time_base))
+                samples += frame.samples if kind == "audio" else 0
+        assert warnings.messages == []
+        assert abs(starts["audio"] - starts["video"]) <= 0.15  # in step with the video
+        # the audio covers the segment: at most one AAC frame short at either end
+        assert abs(samples / 8000 - row.duration) <= 2 * 1024 / 8000, (samples, row.duration)

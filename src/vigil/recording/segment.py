@@ -16,6 +16,7 @@ from typing import Any
 
 import av
 
+from vigil.recording.audio import G711, AacTranscoder
 from vigil.storage.index import Index
 
 FRAGMENT_SECONDS = 1.0
@@ -80,8 +81,12 @@ class SegmentWriter:
             ctx.width, ctx.height = params.width, params.height
         tag_stream(self._video)
         self._audio = None
+        self._transcoder: AacTranscoder | None = None
         if audio is not None and audio.codec_context.name in MP4_AUDIO:
             self._audio = self._out.add_stream_from_template(audio)
+        elif audio is not None and audio.codec_context.name in G711:
+            self._transcoder = AacTranscoder(self._out, audio)
+            self._audio = self._transcoder.stream
         self._origin: Fraction | None = None
         self.frames = 0
         self._last_end = Fraction(0)
@@ -100,6 +105,10 @@ class SegmentWriter:
         shift = round(self._origin / packet.time_base)
         if packet.dts < shift:
             return  # audio from before the segment's first frame
+        if not is_video and self._transcoder is not None:
+            seconds = (packet.dts - shift) * packet.time_base
+            self._out.mux(self._transcoder.encode(packet, seconds))
+            return
         copy = av.Packet(bytes(packet))
         copy.time_base = packet.time_base
         copy.dts = packet.dts - shift
@@ -122,7 +131,11 @@ class SegmentWriter:
         if self._closed:
             return None
         self._closed = True
-        self._out.close()
+        try:
+            if self._transcoder is not None and self.frames:
+                self._out.mux(self._transcoder.flush())
+        finally:
+            self._out.close()
         if self.frames == 0:
             self.partial_path.unlink(missing_ok=True)
             return None
