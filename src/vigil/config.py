@@ -137,6 +137,15 @@ class RecordConfig(_Model):
     codec: Literal["copy", "h264", "h265"] = Field(
         "copy", description="copy (no re-encode) | h264 | h265 (re-encode, costs CPU)."
     )
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = (
+        Field("veryfast", description="x264/x265 preset when re-encoding (speed vs size).")
+    )
+    quality: int | None = Field(
+        None, ge=0, le=51, description="CRF when re-encoding (lower = better); encoder default."
+    )
+    encoder: Literal["auto", "software", "nvenc", "qsv"] = Field(
+        "auto", description="Re-encoding: auto tries NVENC, then QSV, then software."
+    )
     pre_seconds: float = Field(5, ge=0, le=60, description="Seconds kept before an event.")
     post_seconds: float = Field(10, ge=0, le=600, description="Seconds kept after an event.")
     retention_days: float | None = Field(

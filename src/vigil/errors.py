@@ -99,6 +99,11 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "invalid stream data",
         "The source sent data FFmpeg cannot parse; check the URL points at a video stream.",
     ),
+    "E304": ErrorInfo(
+        "encoder unavailable",
+        "The hardware encoder (NVENC/QSV) could not be opened; vigil encodes in software "
+        "instead. With no encoder at all for record.codec, that camera is not recorded.",
+    ),
     # E4xx: recording and storage
     "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),
     "E402": ErrorInfo(

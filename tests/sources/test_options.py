@@ -26,6 +26,14 @@ def test_whitelists_hold_only_what_the_scheme_needs() -> None:
     assert open_args(parse_source("https://h/x"), 5, 5).options["rw_timeout"] == "5000000"
 
 
+def test_http_mjpeg_is_stamped_on_arrival_and_hls_is_not() -> None:
+    # MJPEG has no timestamps of its own; FFmpeg would assume 25 fps
+    http = open_args(parse_source("http://h/video.mjpg"), 5, 5)
+    assert http.options["use_wallclock_as_timestamps"] == "1"
+    hls = open_args(parse_source("https://h/a.m3u8"), 5, 5)
+    assert "use_wallclock_as_timestamps" not in hls.options
+
+
 def test_file_is_paced_and_file_only() -> None:
     args = open_args(parse_source("file:///tmp/a.mp4"), 5, 5)
     assert args.paced and args.target == "/tmp/a.mp4"

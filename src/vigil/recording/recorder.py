@@ -27,11 +27,12 @@ import av.error
 
 from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
 from vigil.config import RecordConfig
-from vigil.errors import StorageError
+from vigil.errors import DecodeError, StorageError
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.prebuffer import PreBuffer
 from vigil.recording.segment import ClosedSegment, NewParameters, SegmentWriter, index_segment
+from vigil.recording.transcode import VideoTranscoder, target_codec
 from vigil.storage.index import Index
 
 RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
@@ -78,6 +79,9 @@ class Recorder(threading.Thread):
         self._until = float("-inf")  # events mode: record packets up to this wall time
         self._params: bytes | None = None  # the parameter sets in force (Annex B)
         self._new_params: NewParameters | None = None  # set by an in-band change
+        self._source: StreamInfo | None = None  # the record input's connection
+        self._transcoder: VideoTranscoder | None = None  # when re-encoding
+        self._last: MediaPacket | None = None  # the last source video packet
 
     def run(self) -> None:
         while True:
@@ -89,9 +93,51 @@ class Recorder(threading.Thread):
                 self._handle(item)
             # Recording needs no low latency: let packets gather, then take them in one go.
             time.sleep(BATCH_INTERVAL)
+        self._end_connection()
         self._close()
 
     def _handle(self, item: MediaPacket) -> None:
+        """One packet of the record input: recorded as is, or re-encoded first."""
+        if item.info is not self._source:
+            self._end_connection()
+            self._source = item.info
+            self._transcoder = self._new_transcoder(item.info)
+        transcoder = self._transcoder
+        if transcoder is None:
+            self._route(item)
+        elif item.is_video:
+            self._last = item
+            try:
+                encoded = transcoder.feed(item)
+            except DecodeError as err:
+                self.log.error("%s", err)
+                self._transcoder = None  # no encoder: nothing recorded until a reconnect
+                self._source = None
+                return
+            for packet in encoded:
+                self._route(packet)
+        elif transcoder.info is not None:  # audio rides along with the encoded video
+            self._route(MediaPacket(item.packet, transcoder.info, False, False, item.received))
+
+    def _new_transcoder(self, info: StreamInfo) -> VideoTranscoder | None:
+        codec = target_codec(self.config, info.codec)
+        if codec is None:
+            return None
+        if self.config.codec == "copy":
+            self.log.info("%s can't be recorded as is: encoding it to H.264", info.codec)
+        return VideoTranscoder(info, codec, self.config, self.log)
+
+    def _end_connection(self) -> None:
+        """Write what the encoder still holds and let it go."""
+        transcoder, self._transcoder = self._transcoder, None
+        if transcoder is not None:
+            for packet in transcoder.flush(self._last):
+                self._route(packet)
+            transcoder.close()
+        self._last = None
+
+    def _route(self, item: MediaPacket) -> None:
+        """Continuous: write. Events: pre-buffer until a trigger, then write until done."""
         if item.info is not self._info:
             self._close()  # a new connection: maybe new parameters
             self._next_start = None

@@ -53,9 +53,14 @@ class NewParameters:
     height: int
 
 
+HEVC_ID = av.Codec("hevc", "r").id
+
+
 def tag_stream(out_stream: Any) -> None:
-    if out_stream.codec_context.name == "hevc":
-        out_stream.codec_tag = "hvc1"  # what Apple players and browsers need for H.265 in MP4
+    """Tag H.265 ``hvc1``: what Apple players and browsers need for H.265 in MP4. (By codec
+    id: a stream made from a template is named after the encoder, e.g. libx265.)"""
+    if out_stream.codec_context.codec.id == HEVC_ID:
+        out_stream.codec_tag = "hvc1"
 
 
 class SegmentWriter:
@@ -90,6 +95,7 @@ class SegmentWriter:
         self._origin: Fraction | None = None
         self.frames = 0
         self._last_end = Fraction(0)
+        self._first_pts: Fraction | None = None  # > 0 when B-frames delay presentation
         self._closed = False
 
     def write(self, packet: Any, is_video: bool) -> None:
@@ -119,12 +125,15 @@ class SegmentWriter:
         self._out.mux(copy)
         if is_video:
             self.frames += 1
-            end = (copy.pts + (packet.duration or 0)) * packet.time_base
-            self._last_end = max(self._last_end, end)
+            shown = copy.pts * packet.time_base
+            if self._first_pts is None or shown < self._first_pts:
+                self._first_pts = shown
+            self._last_end = max(self._last_end, shown + (packet.duration or 0) * packet.time_base)
 
     @property
     def duration(self) -> float:
-        return float(self._last_end)
+        """Seconds from the first frame shown to the end of the last."""
+        return float(self._last_end - (self._first_pts or 0))
 
     def close(self) -> ClosedSegment | None:
         """Finish the fragmented file and turn it into the final fast-start MP4."""
@@ -146,6 +155,7 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
     """Remux a fragmented MP4 into a fast-start MP4 at `final`; remove `partial`."""
     tmp = final.with_name(f".{final.stem}.tmp.mp4")
     frames, end, codec = 0, Fraction(0), ""
+    first: Fraction | None = None
     with (
         av.open(str(partial), options=NO_PROBE) as src,
         av.open(str(tmp), "w", format="mp4", options=FASTSTART) as dst,
@@ -163,15 +173,17 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
                 continue
             if packet.stream is video:
                 frames += 1
-                pts = packet.pts if packet.pts is not None else packet.dts
-                end = max(end, (pts + (packet.duration or 0)) * packet.time_base)
+                shown = (packet.pts if packet.pts is not None else packet.dts) * packet.time_base
+                first = shown if first is None else min(first, shown)
+                end = max(end, shown + (packet.duration or 0) * packet.time_base)
             packet.stream = mapping[packet.stream.index]
             dst.mux(packet)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
     partial.unlink(missing_ok=True)
-    return ClosedSegment(final, start, float(end), final.stat().st_size, codec, frames)
+    duration = float(end - (first or 0))
+    return ClosedSegment(final, start, duration, final.stat().st_size, codec, frames)
 
 
 def index_segment(

@@ -68,6 +68,9 @@ def open_args(spec: SourceSpec, open_timeout: float, read_timeout: float) -> Ope
     options = {"rw_timeout": _micros(read_timeout), "protocol_whitelist": whitelist}
     if spec.kind is SourceKind.HTTP:
         options["reconnect"] = "0"
+        # MJPEG over HTTP carries no timestamps: FFmpeg would assume 25 fps, so a 5 fps camera
+        # would run five times slow in a recording. Stamp each frame when it arrives instead.
+        options["use_wallclock_as_timestamps"] = "1"
     fmt = (
         "hls" if spec.kind is SourceKind.HLS else ("flv" if spec.kind is SourceKind.RTMP else None)
     )
