@@ -80,3 +80,16 @@ def test_what_is_copied_and_what_is_encoded() -> None:
     assert target_codec(h265, "h264") == "h265"
     assert encoder_names("h264", "software") == ["libx264"]
     assert encoder_names("h265", "auto")[-1] == "libx265"  # software is always the last resort
+
+
+def test_h265_camera_is_copied_and_tagged_hvc1(tmp_path: Path) -> None:
+    with SimThread(build_cameras(1, SMALL, None, quiet=True, h265=["cam1"])) as sim:
+        segments = record(sim.url("cam1"), tmp_path)
+    for path, duration, row_codec in segments[:-1]:
+        assert row_codec == "hevc"
+        with LibavWarnings() as warnings, av.open(str(path)) as container:
+            video = container.streams.video[0]
+            assert video.codec_tag == "hvc1"  # what Apple players and browsers need
+            frames = list(container.decode(video))
+        assert warnings.messages == []
+        assert abs(len(frames) / SMALL.fps - duration) <= 1 / SMALL.fps
