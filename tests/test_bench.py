@@ -41,7 +41,7 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
     figures = json.loads(result.stdout)
     assert figures["profile"] == profile and figures["cameras"] == 2
     assert figures["cpu_pct_per_camera"] >= 0
-    assert figures["rss_mb"] > 0
+    assert figures["rss_mb"] > 0 and figures["rss_mb_max"] >= figures["rss_mb_start"] > 0
     assert 10 <= figures["fps_in_median"] <= 20
     assert "measuring" in result.stderr  # progress is shown while it runs
     if profile == "record":

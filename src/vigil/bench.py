@@ -54,7 +54,9 @@ class BenchResult:
     seconds: float
     cpu_pct_per_camera: float  # % of one core, vigil's process / cameras
     cpu_pct_total: float
-    rss_mb: float
+    rss_mb: float  # at the end of the measurement
+    rss_mb_start: float  # at its start (after warm-up): flat memory means end ~ start
+    rss_mb_max: float  # the most seen, sampled every 0.5 s
     rss_mb_per_camera: float  # (RSS - RSS before cameras started) / cameras
     dropped: int
     reconnects: int
@@ -91,12 +93,15 @@ class IngestLoad:
         port: int,
         record: bool = False,
         segment_seconds: float = RECORD_SEGMENT_SECONDS,
+        record_options: dict[str, str] | None = None,
     ):
+        record_config: dict[str, object] = {"segment_seconds": segment_seconds}
+        record_config.update(record_options or {})
         cams = {
             f"cam{n}": {
                 "inputs": [{"url": f"rtsp://127.0.0.1:{port}/cam{n}/main", "roles": ["record"]}],
                 "detect": {"enabled": False},
-                "record": {"segment_seconds": segment_seconds},
+                "record": record_config,
             }
             for n in range(1, cameras + 1)
         }
@@ -201,9 +206,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _make_load(profile: str, cameras: int, port: int, segment_seconds: float) -> Load:
+def _make_load(
+    profile: str,
+    cameras: int,
+    port: int,
+    segment_seconds: float,
+    record_options: dict[str, str] | None = None,
+) -> Load:
     if profile in ("ingest", "record"):
-        return IngestLoad(cameras, port, profile == "record", segment_seconds)
+        return IngestLoad(cameras, port, profile == "record", segment_seconds, record_options)
     if profile.startswith("bare-demux"):
         return BareDemuxLoad(cameras, port, pyav_timeout=profile.endswith("pyav-timeout"))
     raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
@@ -231,6 +242,7 @@ def run_bench(
     as_json: bool = False,
     sim_args: tuple[str, ...] = (),
     segment_seconds: float = RECORD_SEGMENT_SECONDS,
+    record_options: dict[str, str] | None = None,
 ) -> int:
     """Run one benchmark and print its result; the simulator runs in a child process."""
     if profile not in PROFILES:
@@ -256,7 +268,7 @@ def run_bench(
     )
     try:
         wait_for_port(port, SIM_READY_TIMEOUT, sim)
-        load = _make_load(profile, cameras, port, segment_seconds)
+        load = _make_load(profile, cameras, port, segment_seconds, record_options)
         result = _measure(load, profile, cameras, seconds, warmup, psutil.Process(sim.pid))
     finally:
         sim.terminate()
@@ -285,9 +297,11 @@ def _measure(
             _progress("warm-up", elapsed, warmup)
             time.sleep(0.5)
         cpu0, sim0, wall0 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
+        rss_start = rss_max = me.memory_info().rss
         while (elapsed := time.monotonic() - wall0) < seconds:
             _progress("measuring", elapsed, seconds)
             time.sleep(min(0.5, max(0.0, seconds - elapsed)))
+            rss_max = max(rss_max, me.memory_info().rss)
         cpu1, sim1, wall1 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
         sys.stderr.write("\n")
         figures = load.figures()
@@ -306,6 +320,8 @@ def _measure(
         cpu_pct_per_camera=round(total / count, 3),
         cpu_pct_total=round(total, 2),
         rss_mb=round(rss / 2**20, 1),
+        rss_mb_start=round(rss_start / 2**20, 1),
+        rss_mb_max=round(rss_max / 2**20, 1),
         rss_mb_per_camera=round((rss - rss_before) / 2**20 / count, 2),
         dropped=figures.dropped,
         reconnects=figures.reconnects,
@@ -326,6 +342,7 @@ def _print_table(r: BenchResult) -> None:
         ("CPU per camera", f"{r.cpu_pct_per_camera:.3f} % of one core"),
         ("CPU total (vigil)", f"{r.cpu_pct_total:.2f} % of one core"),
         ("RSS", f"{r.rss_mb} MB ({r.rss_mb_per_camera} MB per camera)"),
+        ("RSS start/max/end", f"{r.rss_mb_start} / {r.rss_mb_max} / {r.rss_mb} MB"),
         ("fps in (median)", f"{r.fps_in_median}"),
         ("dropped packets", str(r.dropped)),
         ("reconnects", str(r.reconnects)),

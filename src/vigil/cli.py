@@ -81,6 +81,20 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--segment-seconds", type=float, default=10.0, help="record profile: segment length"
     )
+    bench.add_argument(
+        "--record-codec",
+        choices=["copy", "h264", "h265"],
+        default=None,
+        help="record profile: record.codec (copy)",
+    )
+    bench.add_argument("--record-preset", default=None, help="record profile: record.preset")
+    bench.add_argument(
+        "--record-encoder", default=None, help="record profile: record.encoder (auto)"
+    )
+    bench.add_argument(
+        "--sim-audio", choices=["pcmu", "aac"], default=None, help="give every camera audio"
+    )
+    bench.add_argument("--sim-h265", action="store_true", help="H.265 main streams")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -188,6 +202,20 @@ def _bench(args: argparse.Namespace) -> int:
         sim_args += ["--main-fps", str(args.sim_fps)]
     if args.sim_rtp_payload:
         sim_args += ["--rtp-payload", str(args.sim_rtp_payload)]
+    for n in range(1, args.cameras + 1):
+        if args.sim_audio:
+            sim_args += ["--audio", f"cam{n}:{args.sim_audio}"]
+        if args.sim_h265:
+            sim_args += ["--h265", f"cam{n}"]
+    record_options = {
+        key: value
+        for key, value in (
+            ("codec", args.record_codec),
+            ("preset", args.record_preset),
+            ("encoder", args.record_encoder),
+        )
+        if value
+    }
     return run_bench(
         cameras=args.cameras,
         seconds=args.seconds,
@@ -196,6 +224,7 @@ def _bench(args: argparse.Namespace) -> int:
         as_json=args.json,
         sim_args=tuple(sim_args),
         segment_seconds=args.segment_seconds,
+        record_options=record_options,
     )
 
 

@@ -43,7 +43,9 @@ def test_compressed_consumer_starts_at_a_key_frame() -> None:
     for n in range(6):
         hub.publish(token, pkt(n, key=n == 3))
     assert drain(sub) == [3.0, 4.0, 5.0]
-    assert sub.dropped == 3
+    # waiting for the first key frame is not a loss: `dropped` counts what a slow consumer
+    # lost once it had started (with audio, the wait alone was ~50 packets per connect)
+    assert sub.dropped == 0
 
 
 def test_slow_subscriber_drops_then_resyncs_without_blocking_others() -> None:

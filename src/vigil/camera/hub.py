@@ -58,6 +58,7 @@ class Subscription:
         self._items: deque[MediaPacket] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._skipping = resync  # a compressed-video consumer starts at a key frame
+        self._started = False  # whether a first packet has been taken
         self._closed = False
 
     def offer(self, item: MediaPacket) -> None:
@@ -67,9 +68,11 @@ class Subscription:
                 return
             if self._skipping:
                 if not (item.is_video and item.keyframe):
-                    self.dropped += 1
+                    if self._started:  # waiting for the very first key frame loses nothing
+                        self.dropped += 1
                     return
                 self._skipping = False
+            self._started = True
             if len(self._items) >= self.maxsize:
                 self.dropped += 1
                 self._skipping = self.resync
