@@ -28,6 +28,7 @@ import av.error
 from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
 from vigil.config import RecordConfig
 from vigil.errors import DecodeError, StorageError
+from vigil.recording.clock import StreamClock
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.prebuffer import PreBuffer
@@ -82,6 +83,8 @@ class Recorder(threading.Thread):
         self._source: StreamInfo | None = None  # the record input's connection
         self._transcoder: VideoTranscoder | None = None  # when re-encoding
         self._last: MediaPacket | None = None  # the last source video packet
+        self._clock = StreamClock()  # events mode: packets' wall times, free of read jitter
+        self._bases = (0.0, 0.0)  # the connection's (video, audio) time bases, in seconds
 
     def run(self) -> None:
         while True:
@@ -144,10 +147,16 @@ class Recorder(threading.Thread):
             self.prebuffer.clear()
             self._info = item.info
             self._params = self._new_params = None
+            self._clock.reset()
+            audio = item.info.audio
+            self._bases = (
+                float(item.info.video.time_base or 0),
+                float(audio.time_base or 0) if audio is not None else 0.0,
+            )
         if not self.event_mode:
             self._write(item)
             return
-        at = self.clock() - (time.monotonic() - item.received)  # when it was received
+        at = self._wall_time(item)
         if self._writer is None:
             self.prebuffer.push(item, at)
             with self._events_lock:
@@ -162,6 +171,18 @@ class Recorder(threading.Thread):
             self.prebuffer.push(item, at)
         else:
             self._write(item)
+
+    def _wall_time(self, item: MediaPacket) -> float:
+        """When a packet was live: its stream time on the connection's best anchor (the
+        video packets', see :class:`StreamClock`); its arrival if it has no timestamp."""
+        arrival = self.clock() - (time.monotonic() - item.received)
+        dts = item.packet.dts
+        if dts is None:
+            return arrival
+        if item.is_video:
+            return self._clock.observe(arrival, dts * self._bases[0])
+        wall = self._clock.wall(dts * self._bases[1])
+        return arrival if wall is None else wall
 
     def _write(self, item: MediaPacket) -> None:
         starts = item.is_video and item.keyframe and item.packet.dts is not None
@@ -216,7 +237,9 @@ class Recorder(threading.Thread):
 
     def _open(self, item: MediaPacket) -> None:
         if self._next_start is None:
-            self._next_start = self.clock() - (time.monotonic() - item.received)
+            seen = self._clock.wall(item.packet.dts * self._bases[0])  # events mode
+            arrival = self.clock() - (time.monotonic() - item.received)
+            self._next_start = arrival if seen is None else seen
         start = self._next_start
         path = segment_path(self.context.root, self.camera, start)
         self._writer = SegmentWriter(
