@@ -39,6 +39,7 @@ def write_partial(root: Path, source: Path, seconds: float) -> Path:
             if packet.dts is not None and packet.pts * packet.time_base < seconds:
                 writer.write(packet, True)
         writer._out.close()  # flush the fragments, but skip the finalize
+        writer._final.close()  # the plain file a crash leaves beside it, never renamed
     return writer.partial_path
 
 
@@ -82,6 +83,7 @@ def test_kill_9_loses_at_most_the_last_fragment(tmp_path: Path) -> None:
     assert frames / SMALL.fps >= killed_after - 1.0 - 1.5  # minus joining at a key frame
     assert abs(row.duration - frames / SMALL.fps) <= 1 / SMALL.fps
     assert not list(root.rglob(f"*{PARTIAL_SUFFIX}"))
+    assert not list(root.rglob(".*.tmp.mp4"))  # the plain file the crash left is gone
     index.close()
 
 
@@ -117,6 +119,23 @@ def test_unreadable_partial_is_quarantined(
     assert "[E403]" in caplog.text
     assert index.segments() == []
     index.close()
+
+
+def test_a_plain_file_that_fails_to_close_is_replaced_by_a_remux_of_the_fragments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
+    with av.open(str(source)) as src:
+        video = src.streams.video[0]
+        writer = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_000), 1.0, video, None)
+        for packet in src.demux(video):
+            if packet.dts is not None:
+                writer.write(packet, True)
+        monkeypatch.setattr(writer, "_close_plain", lambda: False)  # e.g. ENOSPC in its trailer
+        segment = writer.close()
+    assert segment is not None and segment.path == writer.final_path
+    assert frames_of(segment.path) == 30 and segment.frames == 30
+    assert not writer.partial_path.exists() and not writer.tmp_path.exists()
 
 
 def test_partial_without_a_whole_fragment_is_discarded(tmp_path: Path) -> None:
