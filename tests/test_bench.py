@@ -47,3 +47,4 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
     if profile == "record":
         assert figures["segments"] >= 2  # one per camera at least, closed at the end
         assert figures["segments_bad"] == 0
+        assert figures["disk_mb_per_hour"] > 0  # what each camera's footage takes

@@ -65,6 +65,7 @@ class BenchResult:
     stream: str
     segments: int | None = None  # record: segments written
     segments_bad: int | None = None  # record: segments whose frames don't fill their length
+    disk_mb_per_hour: float | None = None  # record: bytes written per hour of footage, a camera
 
 
 @dataclass
@@ -75,6 +76,7 @@ class LoadFigures:
     stream: str
     segments: int | None = None
     segments_bad: int | None = None
+    disk_mb_per_hour: float | None = None
 
 
 class Load(Protocol):
@@ -112,6 +114,7 @@ class IngestLoad:
             root = Path(self.folder.name)
             context = RecordingContext(root, Index(root / "vigil.db"))
         self.manager = CameraManager(validate_data({"cameras": cams}).cameras, recording=context)
+        self.disk_mb_per_hour: float | None = None
 
     def start(self) -> None:
         self.manager.start()
@@ -142,6 +145,9 @@ class IngestLoad:
         if context is None:
             return 0, 0
         rows = context.index.segments()
+        seconds = sum(row.duration for row in rows)
+        if seconds:
+            self.disk_mb_per_hour = sum(row.bytes for row in rows) / seconds * 3600 / 1e6
         bad = 0
         for row in rows:
             try:
@@ -309,6 +315,7 @@ def _measure(
         if isinstance(load, IngestLoad) and load.manager.recording is not None:
             load.manager.shutdown()  # close the open segments before checking them all
             figures.segments, figures.segments_bad = load.check_segments()
+            figures.disk_mb_per_hour = load.disk_mb_per_hour
     finally:
         load.stop()
     wall = wall1 - wall0
@@ -330,6 +337,9 @@ def _measure(
         stream=figures.stream,
         segments=figures.segments,
         segments_bad=figures.segments_bad,
+        disk_mb_per_hour=(
+            None if figures.disk_mb_per_hour is None else round(figures.disk_mb_per_hour)
+        ),
     )
 
 
@@ -350,6 +360,8 @@ def _print_table(r: BenchResult) -> None:
     ]
     if r.segments is not None:
         rows.append(("segments (bad)", f"{r.segments} ({r.segments_bad})"))
+    if r.disk_mb_per_hour is not None:
+        rows.append(("disk per camera", f"{r.disk_mb_per_hour:.0f} MB an hour"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--cameras", type=int, default=8)
     bench.add_argument("--seconds", type=float, default=30.0)
     bench.add_argument(
-        "--profile", default="ingest", help="ingest, bare-demux or bare-demux-pyav-timeout"
+        "--profile", default="ingest", help="ingest, record, bare-demux or bare-demux-pyav-timeout"
     )
     bench.add_argument(
         "--sim-size", default=None, help="WIDTHxHEIGHT of the simulated main streams (1920x1080)"
