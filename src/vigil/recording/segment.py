@@ -153,8 +153,7 @@ class SegmentWriter:
         if dts < shift:
             return  # audio from before the segment's first frame
         if not is_video and self._transcoder is not None:
-            seconds = (dts - shift) * packet.time_base
-            for aac in self._transcoder.encode(packet, seconds):
+            for aac in self._transcoder.encode(packet, dts - shift):
                 self._mux_both(aac, False)
             return
         pts = (packet.pts if packet.pts is not None else dts) - shift
