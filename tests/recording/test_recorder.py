@@ -141,6 +141,10 @@ def test_recordings_api_lists_and_serves_by_id_with_range(
         "/api/recordings//etc/passwd/file",
         "/api/recordings/1;ls/file",
         "/api/recordings?camera=../../etc",
+        "/api/cameras/..%2F..%2Fetc%2Fpasswd/export?start=2026-11-25T00:00:00Z&end=2026-11-25T00:01:00Z",
+        "/api/cameras/%2e%2e/export?start=2026-11-25T00:00:00Z&end=2026-11-25T00:01:00Z",
+        "/api/cameras/yard/export?start=../../etc/passwd&end=/etc/passwd",
+        "/api/cameras/yard/export?start=2026-11-25T00:00:00Z&end=2026-11-25T00:01:00Z&path=/etc",
     ],
 )
 def test_path_traversal_corpus_gets_4xx(
