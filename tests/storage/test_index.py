@@ -1,0 +1,98 @@
+"""The recordings index: a real SQLite file in WAL mode, versioned migrations, one writer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from vigil.storage import index as index_module
+from vigil.storage.index import MIGRATIONS, Index
+
+
+def segment(n: int, camera: str = "cam") -> dict[str, object]:
+    return {
+        "camera": camera,
+        "start": 1_795_000_000.0 + 60 * n,
+        "end": 1_795_000_060.0 + 60 * n,
+        "duration": 60.0,
+        "bytes": 1000 + n,
+        "codec": "h264",
+        "has_event": False,
+        "keep": False,
+        "path": f"recordings/{camera}/{n}.mp4",
+    }
+
+
+def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
+    index = Index(tmp_path / "vigil.db")
+    with index.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    index.close()
+
+
+def test_migrations_run_once_and_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "vigil.db"
+    first = Index(path)
+    assert first.version == len(MIGRATIONS)
+    first.add_segment(**segment(1))
+    first.close()
+
+    ran: list[int] = []
+
+    def add_note_column(conn: Connection) -> None:
+        ran.append(1)
+        conn.execute(text("ALTER TABLE segments ADD COLUMN note VARCHAR(32)"))
+
+    monkeypatch.setattr(index_module, "MIGRATIONS", [*MIGRATIONS, add_note_column])
+    upgraded = Index(path)
+    assert upgraded.version == len(MIGRATIONS) + 1 and ran == [1]
+    assert [row.bytes for row in upgraded.segments()] == [1001]  # the data came along
+    upgraded.close()
+    again = Index(path)  # already at the newest version: nothing runs twice
+    assert again.version == len(MIGRATIONS) + 1 and ran == [1]
+    again.close()
+
+
+def test_readers_never_see_database_is_locked_while_one_writes(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.db"
+    writer_index = Index(path)
+    other = Index(path)  # a second pool on the same file, as another process would have
+    errors: list[BaseException] = []
+    done = threading.Event()
+    reads = [0]
+
+    def write() -> None:
+        try:
+            for n in range(300):
+                writer_index.add_segment(**segment(n))
+                if n % 10 == 0:
+                    writer_index.mark_event("cam", 1_795_000_000.0, 1_795_000_000.0 + 60 * n)
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            done.set()
+
+    def read(index: Index) -> None:
+        try:
+            while not done.is_set():
+                index.segments("cam")
+                index.segment(1)
+                reads[0] += 1
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=write)]
+    threads += [threading.Thread(target=read, args=(i,)) for i in (writer_index, other, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert reads[0] > 0
+    assert len(other.segments("cam")) == 300
+    writer_index.close()
+    other.close()
