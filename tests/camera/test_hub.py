@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -159,3 +160,17 @@ def test_drain_takes_everything_queued_at_once() -> None:
     hub.close()
     with pytest.raises(EndOfStream):
         sub.drain(timeout=1)
+
+
+def test_a_napping_consumer_wakes_at_close_not_per_packet() -> None:
+    hub = PacketHub("cam")
+    token = hub.claim()
+    sub = hub.subscribe("recorder")
+    hub.publish(token, pkt(1, key=True))  # a packet does not end the nap
+    started = time.monotonic()
+    assert sub.wait_closed(0.2) is False
+    assert time.monotonic() - started >= 0.2
+    threading.Timer(0.1, hub.close).start()
+    started = time.monotonic()
+    assert sub.wait_closed(10) is True
+    assert time.monotonic() - started < 5

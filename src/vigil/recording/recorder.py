@@ -37,7 +37,10 @@ from vigil.recording.transcode import VideoTranscoder, target_codec
 from vigil.storage.index import Index
 
 RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
-BATCH_INTERVAL = 0.25  # seconds between the recorder's wake-ups
+# seconds between the recorder's wake-ups: a thread woken less often runs warm (0.25 s cost
+# 0.2 point of a core per camera more, docs/benchmarks.md); with FRAGMENT_SECONDS it bounds
+# what a kill -9 loses
+BATCH_INTERVAL = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ class Recorder(threading.Thread):
             for item in items:
                 self._handle(item)
             # Recording needs no low latency: let packets gather, then take them in one go.
-            time.sleep(BATCH_INTERVAL)
+            self.subscription.wait_closed(BATCH_INTERVAL)
         self._end_connection()
         self._close()
 

@@ -23,8 +23,10 @@ from vigil.recording.audio import G711, AacTranscoder
 from vigil.storage.index import Index
 
 # A kill -9 loses the fragment being filled plus what waits in the recorder's queue (its
-# BATCH_INTERVAL, 0.25 s): 0.7 s (and the frame that ends it) keeps the sum within 1 s.
-FRAGMENT_SECONDS = 0.7
+# BATCH_INTERVAL, 0.75 s): 0.2 s (and the frame that ends it) keeps the sum within 1 s.
+# Short fragments cost next to nothing (a moof box each, and only in the crash-safe file);
+# long batches save a lot (docs/benchmarks.md).
+FRAGMENT_SECONDS = 0.2
 PARTIAL_SUFFIX = ".partial.mp4"
 FRAGMENTED = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
