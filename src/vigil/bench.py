@@ -57,6 +57,7 @@ class BenchResult:
     rss_mb: float  # at the end of the measurement
     rss_mb_start: float  # at its start (after warm-up): flat memory means end ~ start
     rss_mb_max: float  # the most seen, sampled every 0.5 s
+    rss_mb_by_minute: list[float]  # at the end of each whole minute measured
     rss_mb_per_camera: float  # (RSS - RSS before cameras started) / cameras
     dropped: int
     reconnects: int
@@ -304,10 +305,14 @@ def _measure(
             time.sleep(0.5)
         cpu0, sim0, wall0 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
         rss_start = rss_max = me.memory_info().rss
+        by_minute: list[float] = []
         while (elapsed := time.monotonic() - wall0) < seconds:
             _progress("measuring", elapsed, seconds)
             time.sleep(min(0.5, max(0.0, seconds - elapsed)))
-            rss_max = max(rss_max, me.memory_info().rss)
+            rss = me.memory_info().rss
+            rss_max = max(rss_max, rss)
+            if time.monotonic() - wall0 >= 60 * (len(by_minute) + 1):
+                by_minute.append(round(rss / 2**20, 1))
         cpu1, sim1, wall1 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
         sys.stderr.write("\n")
         figures = load.figures()
@@ -329,6 +334,7 @@ def _measure(
         rss_mb=round(rss / 2**20, 1),
         rss_mb_start=round(rss_start / 2**20, 1),
         rss_mb_max=round(rss_max / 2**20, 1),
+        rss_mb_by_minute=by_minute,
         rss_mb_per_camera=round((rss - rss_before) / 2**20 / count, 2),
         dropped=figures.dropped,
         reconnects=figures.reconnects,
@@ -353,6 +359,7 @@ def _print_table(r: BenchResult) -> None:
         ("CPU total (vigil)", f"{r.cpu_pct_total:.2f} % of one core"),
         ("RSS", f"{r.rss_mb} MB ({r.rss_mb_per_camera} MB per camera)"),
         ("RSS start/max/end", f"{r.rss_mb_start} / {r.rss_mb_max} / {r.rss_mb} MB"),
+        ("RSS by minute", " ".join(f"{m}" for m in r.rss_mb_by_minute) or "-"),
         ("fps in (median)", f"{r.fps_in_median}"),
         ("dropped packets", str(r.dropped)),
         ("reconnects", str(r.reconnects)),
