@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import cameras, health, recordings
+from vigil.api import cameras, events, health, recordings
 from vigil.api.errors import install_error_handlers
 from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
@@ -59,4 +59,5 @@ def create_app(
     app.include_router(cameras.router)
     app.include_router(recordings.router)
     app.include_router(recordings.export_router)
+    app.include_router(events.router)
     return app

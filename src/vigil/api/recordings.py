@@ -74,7 +74,7 @@ def list_recordings(
     end: datetime | None = None,
 ) -> RecordingList:
     """Segments overlapping [start, end) (ISO 8601; naive times are UTC), oldest first."""
-    rows = recording.index.segments(camera, _unix(start), _unix(end))
+    rows = recording.index.segments(camera, unix(start), unix(end))
     return RecordingList(recordings=[Recording.of(row) for row in rows])
 
 
@@ -107,7 +107,7 @@ async def export_recording(
 ) -> FileResponse:
     """One MP4 of [start, end), remuxed from the segments with no re-encode. The start snaps
     back to the key frame at or before it; at most ``record.export_max_minutes`` long."""
-    begin, finish = _unix(start), _unix(end)
+    begin, finish = unix(start), unix(end)
     assert begin is not None and finish is not None
     if finish <= begin:
         raise ApiError("end must be after start", status=400, code="E602")
@@ -147,7 +147,8 @@ async def export_recording(
     )
 
 
-def _unix(value: datetime | None) -> float | None:
+def unix(value: datetime | None) -> float | None:
+    """Unix time of an API time (a naive one is UTC)."""
     if value is None:
         return None
     if value.tzinfo is None:

@@ -6,6 +6,7 @@ Writes are serialised by one lock (SQLite has one writer anyway), so readers nev
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Column,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -48,12 +50,29 @@ segments = Table(
 )
 
 
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera", String(64), nullable=False, index=True),
+    Column("start", Float, nullable=False, index=True),  # Unix time, UTC
+    Column("end", Float, nullable=False),
+    Column("peak_area", Float, nullable=False),  # fraction of the frame
+    Column("zones", String(1024), nullable=False),  # zone names, a JSON list
+    Column("thumbnail", LargeBinary, nullable=True),  # a small JPEG
+)
+
+
 def _migration_1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[segments])
 
 
+def _migration_2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[events])
+
+
 # Each migration takes the schema from version N-1 to N; add new ones at the end.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +89,19 @@ class SegmentRow:
     path: str
 
 
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    camera: str
+    start: float
+    end: float
+    peak_area: float
+    zones: list[str]
+    has_thumbnail: bool
+
+
 class Index:
-    """The recordings index."""
+    """The recordings index, and the events found in the footage."""
 
     def __init__(self, url_or_path: str | Path):
         url = str(url_or_path)
@@ -144,6 +174,65 @@ class Index:
     def delete_segment(self, segment_id: int) -> None:
         with self._write, self.engine.begin() as conn:
             conn.execute(delete(segments).where(segments.c.id == segment_id))
+
+    def add_event(
+        self,
+        *,
+        camera: str,
+        start: float,
+        end: float,
+        peak_area: float,
+        zones: list[str],
+        thumbnail: bytes | None = None,
+    ) -> int:
+        """Store one finished event; its id."""
+        values = {
+            "camera": camera,
+            "start": start,
+            "end": end,
+            "peak_area": peak_area,
+            "zones": json.dumps(sorted(zones)),
+            "thumbnail": thumbnail,
+        }
+        with self._write, self.engine.begin() as conn:
+            key = conn.execute(insert(events).values(**values)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def events(
+        self, camera: str | None = None, start: float | None = None, end: float | None = None
+    ) -> list[EventRow]:
+        """Events overlapping [start, end), oldest first (without their thumbnails)."""
+        columns = [c for c in events.c if c.name != "thumbnail"]
+        query = select(*columns, (events.c.thumbnail.is_not(None)).label("has_thumbnail"))
+        query = query.order_by(events.c.start)
+        if camera is not None:
+            query = query.where(events.c.camera == camera)
+        if start is not None:
+            query = query.where(events.c.end > start)
+        if end is not None:
+            query = query.where(events.c.start < end)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            EventRow(
+                id=row.id,
+                camera=row.camera,
+                start=row.start,
+                end=row.end,
+                peak_area=row.peak_area,
+                zones=[str(z) for z in json.loads(row.zones)],
+                has_thumbnail=bool(row.has_thumbnail),
+            )
+            for row in rows
+        ]
+
+    def event_thumbnail(self, event_id: int) -> bytes | None:
+        """An event's JPEG thumbnail, or None."""
+        with self.engine.connect() as conn:
+            query = select(events.c.thumbnail).where(events.c.id == event_id)
+            value = conn.execute(query).scalar()
+        return bytes(value) if value is not None else None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,71 @@
+"""``/api/events``: motion and other events found in the footage, with their thumbnails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from vigil.api.deps import current_user
+from vigil.api.recordings import RecordingDep, unix
+from vigil.const import CAMERA_NAME_PATTERN
+from vigil.errors import ApiError
+from vigil.storage.index import EventRow
+
+router = APIRouter(prefix="/api/events", tags=["events"], dependencies=[Depends(current_user)])
+
+
+class Event(BaseModel):
+    """One event: when, where in the frame, how large, and a thumbnail's URL."""
+
+    id: int
+    camera: str
+    start: datetime
+    end: datetime
+    peak_area: float = Field(description="The largest fraction of the frame that changed.")
+    zones: list[str] = Field(description="The zones the motion touched.")
+    thumbnail: str | None = Field(description="URL of a JPEG of the event at its peak.")
+
+    @classmethod
+    def of(cls, row: EventRow) -> Event:
+        return cls(
+            id=row.id,
+            camera=row.camera,
+            start=datetime.fromtimestamp(row.start, UTC),
+            end=datetime.fromtimestamp(row.end, UTC),
+            peak_area=round(row.peak_area, 5),
+            zones=row.zones,
+            thumbnail=f"/api/events/{row.id}/thumbnail.jpg" if row.has_thumbnail else None,
+        )
+
+
+class EventList(BaseModel):
+    events: list[Event]
+
+
+@router.get("")
+def list_events(
+    recording: RecordingDep,
+    camera: Annotated[str | None, Query(pattern=CAMERA_NAME_PATTERN)] = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> EventList:
+    """Events overlapping [start, end) (ISO 8601; naive times are UTC), oldest first."""
+    rows = recording.index.events(camera, unix(start), unix(end))
+    return EventList(events=[Event.of(row) for row in rows])
+
+
+@router.get(
+    "/{event_id}/thumbnail.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def event_thumbnail(recording: RecordingDep, event_id: int) -> Response:
+    """The event's JPEG thumbnail, by id."""
+    data = recording.index.event_thumbnail(event_id)
+    if data is None:
+        raise ApiError(f"no thumbnail for event {event_id}", status=404, code="E604")
+    return Response(data, media_type="image/jpeg")
