@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import Select
 
 metadata = MetaData()
 
@@ -141,13 +142,7 @@ class Index:
         self, camera: str | None = None, start: float | None = None, end: float | None = None
     ) -> list[SegmentRow]:
         """Segments overlapping [start, end), oldest first."""
-        query = select(segments).order_by(segments.c.start)
-        if camera is not None:
-            query = query.where(segments.c.camera == camera)
-        if start is not None:
-            query = query.where(segments.c.end > start)
-        if end is not None:
-            query = query.where(segments.c.start < end)
+        query = _overlapping(select(segments), segments, camera, start, end)
         with self.engine.connect() as conn:
             return [SegmentRow(**row._mapping) for row in conn.execute(query)]
 
@@ -205,13 +200,7 @@ class Index:
         """Events overlapping [start, end), oldest first (without their thumbnails)."""
         columns = [c for c in events.c if c.name != "thumbnail"]
         query = select(*columns, (events.c.thumbnail.is_not(None)).label("has_thumbnail"))
-        query = query.order_by(events.c.start)
-        if camera is not None:
-            query = query.where(events.c.camera == camera)
-        if start is not None:
-            query = query.where(events.c.end > start)
-        if end is not None:
-            query = query.where(events.c.start < end)
+        query = _overlapping(query, events, camera, start, end)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
@@ -236,6 +225,20 @@ class Index:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _overlapping(
+    query: Select[Any], table: Table, camera: str | None, start: float | None, end: float | None
+) -> Select[Any]:
+    """`query` narrowed to `camera`'s rows overlapping [start, end), oldest first."""
+    query = query.order_by(table.c.start)
+    if camera is not None:
+        query = query.where(table.c.camera == camera)
+    if start is not None:
+        query = query.where(table.c.end > start)
+    if end is not None:
+        query = query.where(table.c.start < end)
+    return query
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
