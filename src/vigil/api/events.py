@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from vigil.api.deps import current_user
-from vigil.api.recordings import RecordingDep, unix
-from vigil.const import CAMERA_NAME_PATTERN
+from vigil.api.deps import TimeRangeDep, current_user
+from vigil.api.recordings import RecordingDep
 from vigil.errors import ApiError
 from vigil.storage.index import EventRow
 
@@ -47,14 +45,9 @@ class EventList(BaseModel):
 
 
 @router.get("")
-def list_events(
-    recording: RecordingDep,
-    camera: Annotated[str | None, Query(pattern=CAMERA_NAME_PATTERN)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> EventList:
+def list_events(recording: RecordingDep, span: TimeRangeDep) -> EventList:
     """Events overlapping [start, end) (ISO 8601; naive times are UTC), oldest first."""
-    rows = recording.index.events(camera, unix(start), unix(end))
+    rows = recording.index.events(span.camera, span.start, span.end)
     return EventList(events=[Event.of(row) for row in rows])
 
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from vigil.api.deps import ManagerDep, current_user
+from vigil.api.deps import ManagerDep, TimeRangeDep, current_user, unix
 from vigil.config import RecordConfig
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.errors import ApiError, CameraNotFound, StorageError
@@ -67,14 +67,9 @@ RecordingDep = Annotated[RecordingContext, Depends(get_recording)]
 
 
 @router.get("")
-def list_recordings(
-    recording: RecordingDep,
-    camera: Annotated[str | None, Query(pattern=CAMERA_NAME_PATTERN)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> RecordingList:
+def list_recordings(recording: RecordingDep, span: TimeRangeDep) -> RecordingList:
     """Segments overlapping [start, end) (ISO 8601; naive times are UTC), oldest first."""
-    rows = recording.index.segments(camera, unix(start), unix(end))
+    rows = recording.index.segments(span.camera, span.start, span.end)
     return RecordingList(recordings=[Recording.of(row) for row in rows])
 
 
@@ -145,12 +140,3 @@ async def export_recording(
         headers=headers,
         background=BackgroundTask(result.path.unlink, missing_ok=True),
     )
-
-
-def unix(value: datetime | None) -> float | None:
-    """Unix time of an API time (a naive one is UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
