@@ -189,6 +189,9 @@ class DetectConfig(_Model):
     idle_keyframes_after_seconds: float | None = Field(
         60, gt=0, description="After this long without motion decode key frames only; null = off."
     )
+    framebus: bool = Field(
+        False, description="Publish detection frames in shared memory (docs/framebus.md)."
+    )
 
 
 class LiveConfig(_Model):

@@ -57,7 +57,8 @@ def test_cameras_list_has_the_contract_fields_and_no_secret(client: TestClient) 
     cams = wait_for(all_reported, 20, "cameras streaming")
     for cam in cams.values():
         assert set(cam) >= CAMERA_FIELDS
-        assert cam["fps_detect"] is None and cam["governor"] is None
+        assert isinstance(cam["fps_detect"], float)
+        assert cam["governor"] == {"level": 0, "reason": "as configured"}
         for item in cam["inputs"]:
             assert {"roles", "state", "fps"} <= set(item)
     assert cams["wrong"]["last_error"]["code"] == "E203"
@@ -67,6 +68,19 @@ def test_cameras_list_has_the_contract_fields_and_no_secret(client: TestClient) 
     body += client.get("/openapi.json").text
     assert CAM_SECRET not in body
     assert f"{CAM_USER}:" not in body
+
+
+def test_detection_runs_at_its_rate_and_shows_its_counts(client: TestClient) -> None:
+    def detecting():  # type: ignore[no-untyped-def]
+        cam = client.get("/api/cameras/front").json()
+        return cam if cam["fps_detect"] >= 3 else None
+
+    cam = wait_for(detecting, 20, "detection at about detect.fps (5)")
+    assert cam["fps_detect"] <= 5.5  # detect.fps caps the processing rate
+    frames = cam["detect"]["frames"]
+    assert frames["processed"] < frames["decoded"]  # decoded frames not due are not processed
+    assert cam["detect"]["mode"] == "full"
+    assert cam["detect"]["hwaccel"] == "software"
 
 
 def test_one_camera(client: TestClient) -> None:

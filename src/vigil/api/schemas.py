@@ -19,6 +19,16 @@ class GovernorInfo(_Out):
     reason: str
 
 
+class DetectInfo(_Out):
+    input: int  # index of the input detection decodes
+    mode: str  # full | keyframes
+    hwaccel: str  # the decoder in use: software, cuda, v4l2m2m
+    events: int
+    idle_switches: int
+    catch_ups: int
+    frames: dict[str, int]  # decoded / processed counts by mode
+
+
 class InputOut(_Out):
     index: int
     roles: list[str]
@@ -51,6 +61,7 @@ class CameraOut(_Out):
     last_error: ErrorInfo | None
     governor: GovernorInfo | None
     hwaccel: str
+    detect: DetectInfo | None = None
 
 
 class CameraList(_Out):

@@ -75,12 +75,18 @@ class CpuMeter:
     """% of one core used by a changing set of threads, averaged over the window.
 
     The kernel counts in 10 ms ticks, so shorter windows are too coarse to mean much.
+    Work done for the camera on shared pool threads is added with :meth:`charge`.
     """
 
     window: float = STATS_WINDOW
     _last: dict[int, int] = field(default_factory=dict)
     _total: int = 0
-    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+    _charged: float = 0.0  # CPU seconds of pool jobs done for this camera
+    _samples: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def charge(self, seconds: float) -> None:
+        """Add CPU time spent for this camera on a shared thread (any thread may call)."""
+        self._charged += seconds
 
     def sample(self, now: float, tids: list[int]) -> None:
         seen: dict[int, int] = {}
@@ -91,7 +97,7 @@ class CpuMeter:
             self._total += ticks - self._last.get(tid, ticks)
             seen[tid] = ticks
         self._last = seen
-        self._samples.append((now, self._total))
+        self._samples.append((now, self._total / CLOCK_TICKS + self._charged))
         while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
             self._samples.popleft()
 
@@ -102,4 +108,4 @@ class CpuMeter:
         (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
         if t1 - t0 < self.window * 0.9:
             return None
-        return 100.0 * (c1 - c0) / CLOCK_TICKS / (t1 - t0)
+        return 100.0 * (c1 - c0) / (t1 - t0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
@@ -14,6 +15,7 @@ from vigil.camera.worker import Timing, make_logger
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import ApiError, SourceError
+from vigil.pipeline.detector import MAX_LEVEL, Detector
 from vigil.recording.recorder import Recorder, RecordingContext
 
 
@@ -34,6 +36,7 @@ class CameraStatus:
     last_error: dict[str, str] | None
     governor: dict[str, object] | None
     hwaccel: str
+    detect: dict[str, object] | None = None
 
 
 class CameraSupervisor:
@@ -51,6 +54,7 @@ class CameraSupervisor:
         self.name = name
         self.recording = recording
         self.recorder: Recorder | None = None
+        self.detector: Detector | None = None
         self.config = config
         self.log = make_logger(name)
         self.timing = timing or Timing(open_timeout=SOURCE_OPEN_TIMEOUT, stall=SOURCE_STALL)
@@ -76,6 +80,7 @@ class CameraSupervisor:
                 return
             self._running = True
             self._start_recorder()
+            self._start_detector()
             for item in self.inputs:
                 item.start(self.timing)
         self.log.info("started with %d input(s)", len(self.inputs))
@@ -87,6 +92,69 @@ class CameraSupervisor:
         hub = self.inputs[self.config.inputs.index(source)].hub
         self.recorder = Recorder(self.name, hub, self.config.record, self.recording, self.log)
         self.recorder.start()
+
+    def _start_detector(self) -> None:
+        if not self.config.detect.enabled:
+            return
+        recording = self.recording
+        self.detector = Detector(
+            self.name,
+            self._detect_input().hub,
+            self.config.detect,
+            hwaccel=self.config.hwaccel,
+            cpu=self.cpu,
+            log=self.log,
+            index=recording.index if recording is not None else None,
+            trigger=self._trigger_target,
+            bus_root=recording.root if recording is not None else None,
+        )
+        self.detector.start()
+
+    def _trigger_target(self) -> Callable[[float], object] | None:
+        recorder = self.recorder
+        return recorder.trigger if recorder is not None else None
+
+    def _detect_input(self) -> CameraInput:
+        """The input with the detect role; else the lowest-resolution one known so far."""
+        source = self.config.input_for(Role.DETECT)
+        if source is not None:
+            return self.inputs[self.config.inputs.index(source)]
+        return min(self.inputs, key=_pixels)
+
+    def _lower_input(self, than: CameraInput) -> CameraInput | None:
+        """An input of fewer pixels than `than`, if the camera has one (and it streams)."""
+        mine = _pixels(than)
+        lower = [i for i in self.inputs if i.info is not None and _pixels(i) < mine]
+        return min(lower, key=_pixels) if lower else None
+
+    def _input_of(self, hub: object) -> CameraInput:
+        return next(i for i in self.inputs if i.hub is hub)
+
+    # ---- the governor's handles -----------------------------------------------------------
+
+    def detect_level(self) -> int | None:
+        """The detection level (0 = as configured), or None if the camera doesn't detect."""
+        detector = self.detector
+        return detector.level if detector is not None else None
+
+    def max_detect_level(self) -> int:
+        """The lowest step this camera has: 3 only where a lower-resolution input exists."""
+        detector = self.detector
+        if detector is None:
+            return 0
+        home = self._detect_input()
+        return MAX_LEVEL if self._lower_input(home) is not None else MAX_LEVEL - 1
+
+    def set_detect_level(self, level: int, reason: str) -> None:
+        """Step detection to `level` (see :mod:`vigil.pipeline.detector`); never recording."""
+        detector = self.detector
+        if detector is None:
+            return
+        home = self._detect_input()
+        target = self._lower_input(home) if level >= MAX_LEVEL else None
+        detector.switch((target or home).hub)
+        detector.set_level(level, reason)
+        self.log.info("governor: detection level %d (%s)", level, reason)
 
     def trigger_event(self, at: float) -> tuple[float, float]:
         """An outside trigger (doorbell, alarm panel): mark or record the footage around `at`."""
@@ -110,6 +178,10 @@ class CameraSupervisor:
             if self.recorder is not None:
                 workers.append(self.recorder)
                 self.recorder = None
+            if self.detector is not None:
+                self.detector.stop()
+                workers.append(self.detector)
+                self.detector = None
         return workers
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> list[threading.Thread]:
@@ -132,6 +204,8 @@ class CameraSupervisor:
         tids = [i.thread_id for i in self.inputs]
         if self.recorder is not None:
             tids.append(self.recorder.native_id)
+        if self.detector is not None:
+            tids.append(self.detector.native_id)
         return [tid for tid in tids if tid is not None]
 
     def tick(self, now: float) -> None:
@@ -141,6 +215,11 @@ class CameraSupervisor:
         self.cpu.sample(now, self.thread_ids())
         if not self._running:
             return
+        detector = self.detector
+        if detector is not None:
+            detector.sample(now)
+            if detector.level < MAX_LEVEL and self.config.input_for(Role.DETECT) is None:
+                detector.switch(self._detect_input().hub)  # resolutions became known
         grace = self.timing.stall * 1.5  # the reader's own read timeout should fire first
         for item in self.inputs:
             if item.state is State.STREAMING and now - item.counters.last_packet > grace:
@@ -159,21 +238,43 @@ class CameraSupervisor:
         errors = [s.last_error for s in inputs if s.last_error and s.state is not State.STREAMING]
         uptimes = [s.uptime for s in inputs if s.uptime is not None]
         cpu = self.cpu.percent()
+        detector = self.detector
+        detect: dict[str, object] | None = None
+        governor: dict[str, object] | None = None
+        if detector is not None:
+            governor = {"level": detector.level, "reason": detector.reason}
+            source = self._input_of(detector.hub)
+            detect = {
+                "input": source.index,
+                "mode": detector.stats.mode,
+                "hwaccel": detector.stats.hwaccel,
+                "events": detector.stats.events,
+                "idle_switches": detector.stats.idle_switches,
+                "catch_ups": detector.stats.catch_ups,
+                "frames": dict(detector.stats.frames),
+            }
         return CameraStatus(
             name=self.name,
             enabled=self.config.enabled,
             state=worst(s.state for s in inputs),
             inputs=inputs,
             fps_in=primary.fps,
-            fps_detect=None,
+            fps_detect=round(detector.fps(now), 2) if detector is not None else None,
             cpu_pct=round(cpu, 2) if cpu is not None else None,
             reconnects=sum(s.reconnects for s in inputs),
             dropped=sum(s.dropped for s in inputs),
             uptime=min(uptimes) if len(uptimes) == len(inputs) else None,
             last_error=errors[0] if errors else None,
-            governor=None,
+            governor=governor,
             hwaccel=self.config.hwaccel,
+            detect=detect,
         )
+
+
+def _pixels(item: CameraInput) -> int:
+    """An input's frame size; unknown (not connected yet) counts as the largest."""
+    info = item.info
+    return info.width * info.height if info is not None else 1 << 62
 
 
 def join_all(workers: list[threading.Thread], timeout: float) -> list[threading.Thread]:

@@ -4,6 +4,8 @@ DESIGN.md rule 4 says where decoding can be cut for camera streams (no B-frames,
 P-frame is a reference): only by not decoding P-frames at all (key frames only) and by
 skipping the loop filter. So:
 
+- the decoder is opened through :func:`~vigil.sources.hwaccel.open_decoder`, so the
+  camera's ``hwaccel`` is tried and software is the fallback;
 - the decoder runs with ``thread_count=1`` on the caller's thread (the camera's detect
   thread), where its CPU is counted, and with ``skip_loop_filter`` (harmless for motion);
 - ``fps`` only limits how many decoded frames are *processed*: a frame that is not due is
@@ -20,6 +22,7 @@ every saving can be checked.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +31,8 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+
+from vigil.sources.hwaccel import HwaccelChoice, open_decoder
 
 MAX_CATCH_UP = 600  # packets kept since the last key frame in key-frames-only mode
 
@@ -56,13 +61,25 @@ class DecodeCounts:
 class DetectDecoder:
     """Decodes one input's video into small gray frames; one per input, one thread."""
 
-    def __init__(self, video: Any, width: int, fps: float | None):
+    def __init__(
+        self,
+        video: Any,
+        width: int,
+        fps: float | None,
+        *,
+        hwaccel: HwaccelChoice = "none",
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+    ):
         source = video.codec_context
-        self._ctx: Any = av.CodecContext.create(source.name, "r")
-        if source.extradata:
-            self._ctx.extradata = source.extradata
-        self._ctx.thread_count = 1
-        self._ctx.options = {"skip_loop_filter": "all"}
+        self._ctx: Any
+        self._ctx, self.method = open_decoder(
+            source.name,
+            hwaccel,
+            thread_count=1,
+            options={"skip_loop_filter": "all"},
+            extradata=source.extradata or None,
+            **({"log": log} if log is not None else {}),
+        )
         self._base = float(video.time_base or 0)
         aspect = (source.height / source.width) if source.width and source.height else 9 / 16
         self.width = width // 2 * 2

@@ -54,7 +54,8 @@ class MotionUpdate:
     """What one frame did: its changed fraction, and any event that started or ended."""
 
     area: float
-    moving: bool
+    moving: bool  # motion, debounced
+    hit: bool = False  # this frame alone changed enough (before debouncing)
     started: MotionEvent | None = None
     ended: MotionEvent | None = None
 
@@ -115,7 +116,7 @@ class MotionDetector:
         if self._streak == 1:
             self._streak_start = at
         if self._streak < DEBOUNCE_FRAMES:
-            return self._idle(at, area)
+            return self._idle(at, area, bool(zones))
         return self._moving(at, area, zones, frame)
 
     def _reset(self, small: npt.NDArray[np.float32]) -> None:
@@ -144,14 +145,14 @@ class MotionDetector:
         if area > event.peak_area:
             event.peak_area = area
             event.peak_frame = frame.copy()
-        return MotionUpdate(area, True, started=started)
+        return MotionUpdate(area, True, True, started=started)
 
-    def _idle(self, at: float, area: float) -> MotionUpdate:
+    def _idle(self, at: float, area: float, hit: bool = False) -> MotionUpdate:
         event = self._event
         if event is not None and at - self._last_motion >= self.config.event_gap_seconds:
             self._event = None
-            return MotionUpdate(area, False, ended=event)
-        return MotionUpdate(area, False)
+            return MotionUpdate(area, False, hit, ended=event)
+        return MotionUpdate(area, False, hit)
 
     def finish(self) -> MotionEvent | None:
         """End the event under way (the camera stops); it ends at its last motion."""

@@ -20,9 +20,17 @@ HwaccelChoice = Literal["auto", "none", "cuda", "v4l2m2m"]
 AUTO_ORDER: tuple[str, ...] = ("cuda", "v4l2m2m")
 
 _log = logging.getLogger(__name__)
+# (method, codec) that "auto" found missing: not probed again in this process, and said once
+_auto_failed: set[tuple[str, str]] = set()
 
 
-def _open_hw(codec_name: str, method: str, thread_count: int) -> CodecContext:
+def _open_hw(
+    codec_name: str,
+    method: str,
+    thread_count: int,
+    options: dict[str, str],
+    extradata: bytes | None,
+) -> CodecContext:
     if method == "cuda":
         ctx = CodecContext.create(
             codec_name, "r", hwaccel=HWAccel("cuda", allow_software_fallback=False)
@@ -31,9 +39,19 @@ def _open_hw(codec_name: str, method: str, thread_count: int) -> CodecContext:
         ctx = CodecContext.create(f"{codec_name}_v4l2m2m", "r")
     else:
         raise ValueError(f"unknown hwaccel {method!r}")
-    ctx.thread_count = thread_count
-    ctx.open()
+    _configure(ctx, thread_count, options, extradata)
     return ctx
+
+
+def _configure(
+    ctx: CodecContext, thread_count: int, options: dict[str, str], extradata: bytes | None
+) -> None:
+    ctx.thread_count = thread_count
+    if options:
+        ctx.options = dict(options)
+    if extradata:
+        ctx.extradata = extradata
+    ctx.open()
 
 
 def open_decoder(
@@ -41,23 +59,35 @@ def open_decoder(
     choice: HwaccelChoice,
     *,
     thread_count: int = 1,
+    options: dict[str, str] | None = None,
+    extradata: bytes | None = None,
     log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _log,
 ) -> tuple[CodecContext, str]:
     """Open a decoder for `codec_name`; return it and the method used (``"software"``, ...).
 
-    A failed hardware attempt is logged once as E302 and software is used instead.
+    A failed hardware attempt is logged as E302 (a warning when asked for by name; for
+    ``auto``, where it is expected on most machines, once at info level, and not probed
+    again) and software is used instead.
+    `options` are the decoder's AVOptions (``skip_loop_filter``, ...); `extradata` the
+    stream's (avcC/hvcC), for sources that carry the parameter sets out of band.
     """
+    options = options or {}
     methods: tuple[str, ...] = (
         () if choice == "none" else (AUTO_ORDER if choice == "auto" else (choice,))
     )
+    if choice == "auto":
+        methods = tuple(m for m in methods if (m, codec_name) not in _auto_failed)
     failures: list[str] = []
     for method in methods:
         try:
-            return _open_hw(codec_name, method, thread_count), method
+            return _open_hw(codec_name, method, thread_count, options, extradata), method
         except (av.error.FFmpegError, OSError, ValueError) as err:
             failures.append(f"{method}: {getattr(err, 'strerror', None) or type(err).__name__}")
+            if choice == "auto":
+                _auto_failed.add((method, codec_name))
     if failures:
-        log.warning(
+        log.log(
+            logging.INFO if choice == "auto" else logging.WARNING,
             "%s",
             DecodeError(
                 f"hwaccel {choice} unavailable ({'; '.join(failures)}), decoding in software",
@@ -65,6 +95,5 @@ def open_decoder(
             ),
         )
     ctx = CodecContext.create(codec_name, "r")
-    ctx.thread_count = thread_count
-    ctx.open()
+    _configure(ctx, thread_count, options, extradata)
     return ctx, "software"

@@ -1,0 +1,377 @@
+"""The detect thread of one camera: packets of its detect input in, motion events out.
+
+    hub ──> DetectDecoder (this thread) ──> frame ring, frame bus
+                                       └──> MotionDetector (analysis pool) ──> events, triggers
+
+- It naps :data:`DETECT_NAP` seconds between batches of packets, so a 15 fps sub-stream
+  wakes it 5 times a second, not 15.
+- Decoding stays on this thread (its CPU shows in the camera's ``cpu_pct``); motion runs in
+  the shared, niced analysis pool, its CPU charged to the camera.
+- **Adaptive idle decoding**: after ``detect.idle_keyframes_after_seconds`` without motion
+  it decodes key frames only. The first key frame that shows a change makes it decode the
+  P-frames kept since that key frame and go back to full rate, so detection is late by at
+  most one GOP.
+- **Governor levels** (:mod:`vigil.pipeline.governor` sets them, nothing else changes):
+  0 as configured; 1 half the processing rate; 2 key frames only (no catching up);
+  3 the camera's lower-resolution input at half rate, where it has one.
+- Times: frames carry stream time; events are stored in wall time through the same
+  least-delay anchor the recorder uses (:class:`~vigil.recording.clock.StreamClock`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, Subscription
+from vigil.camera.stats import CpuMeter
+from vigil.config import DetectConfig
+from vigil.const import STATS_WINDOW
+from vigil.errors import DecodeError
+from vigil.framebus import FrameBusError, FrameBusWriter, bus_path
+from vigil.pipeline.decoder import DetectDecoder, DetectFrame
+from vigil.pipeline.jpeg import encode_gray
+from vigil.pipeline.motion import MotionDetector, MotionEvent, MotionUpdate
+from vigil.pipeline.pools import analysis_pool, run_charged
+from vigil.pipeline.ring import FrameRing
+from vigil.recording.clock import StreamClock
+from vigil.sources.hwaccel import HwaccelChoice
+from vigil.storage.index import Index
+
+TRIGGER_REFRESH = 5.0  # seconds between triggers to the recorder while motion goes on
+DETECT_NAP = 0.2  # seconds between batches: adds at most this to detection latency
+DETECT_QUEUE = 120  # packets queued for the decoder (8 s of a 15 fps sub-stream)
+LEVEL_NAMES = ("normal", "fewer frames", "key frames only", "lower-resolution input")
+MAX_LEVEL = len(LEVEL_NAMES) - 1
+
+
+@dataclass(slots=True)
+class DetectStats:
+    """What detection has done, for the API and the bench."""
+
+    mode: str = "full"  # full | keyframes
+    hwaccel: str = "none"
+    events: int = 0
+    idle_switches: int = 0  # times idle decoding began
+    catch_ups: int = 0  # times motion brought it back to full rate
+    governor_steps: int = 0
+    frames: dict[str, int] = field(default_factory=dict)  # decoder counts
+
+
+class Detector(threading.Thread):
+    """Motion detection of one camera, on its own thread."""
+
+    def __init__(
+        self,
+        camera: str,
+        hub: PacketHub,
+        config: DetectConfig,
+        *,
+        hwaccel: HwaccelChoice,
+        cpu: CpuMeter,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        index: Index | None = None,
+        trigger: Callable[[], Callable[[float], object] | None] = lambda: None,
+        bus_root: Path | None = None,
+        bus_dir: Path | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ):
+        super().__init__(name=f"vigil-detect-{camera}", daemon=True)
+        self.camera = camera
+        self.config = config
+        self.hwaccel = hwaccel
+        self.cpu = cpu
+        self.log = log
+        self.index = index
+        self.trigger = trigger
+        self.bus_root = bus_root
+        self.bus_dir = bus_dir
+        self.wall_clock = wall_clock
+        self.ring = FrameRing()
+        self.bus: FrameBusWriter | None = None
+        self.stats = DetectStats(hwaccel=hwaccel)
+        self.level = 0
+        self.reason = "as configured"
+        self._hub = hub
+        self._next_hub: PacketHub | None = None
+        self._sub: Subscription | None = hub.subscribe(f"detect:{camera}", DETECT_QUEUE)
+        self._stopping = threading.Event()
+        self._decoder: DetectDecoder | None = None
+        self._connection: int | None = None
+        self._clock = StreamClock()
+        self._motion = MotionDetector(config.motion)
+        self._last_motion: float | None = None  # stream time of the last motion (or start)
+        self._last_trigger = 0.0  # wall time of the last trigger sent to the recorder
+        self._pool = analysis_pool()
+        self._processed: deque[tuple[float, int]] = deque()
+        self._counts_lock = threading.Lock()
+
+    # ---- control, from other threads ---------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping.set()
+        sub = self._sub
+        if sub is not None:
+            sub.close()
+
+    def switch(self, hub: PacketHub) -> None:
+        """Detect on another input's packets from the next batch on."""
+        if hub is not self._hub:
+            self._next_hub = hub
+            sub = self._sub
+            if sub is not None:
+                sub.close()  # wake the thread up; it resubscribes
+
+    @property
+    def hub(self) -> PacketHub:
+        return self._next_hub or self._hub
+
+    def set_level(self, level: int, reason: str) -> None:
+        """The governor's step: see the module's doc for what each level does (the
+        supervisor switches the input for level 3)."""
+        self.level, self.reason = level, reason
+        self.stats.governor_steps += 1
+
+    def fps(self, now: float) -> float:
+        """Frames processed per second over the last window."""
+        with self._counts_lock:
+            samples = list(self._processed)
+        if len(samples) < 2 or samples[-1][0] - samples[0][0] <= 0:
+            return 0.0
+        (t0, n0), (t1, n1) = samples[0], samples[-1]
+        return (n1 - n0) / (t1 - t0)
+
+    def sample(self, now: float) -> None:
+        """Once a second from the monitor."""
+        processed = self._decoder.counts.processed if self._decoder else 0
+        with self._counts_lock:
+            if self._processed and processed < self._processed[-1][1]:
+                self._processed.clear()  # a new decoder counts from zero
+            self._processed.append((now, processed))
+            while len(self._processed) > 2 and now - self._processed[1][0] >= STATS_WINDOW:
+                self._processed.popleft()
+
+    # ---- the thread ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                sub = self._sub
+                if sub is None or self._next_hub is not None:
+                    sub = self._resubscribe()
+                closed = sub.wait_closed(DETECT_NAP)
+                self._take(sub)
+                if closed and self._next_hub is None:
+                    break  # the input stopped
+        except Exception:
+            self.log.exception("detection stopped on an unexpected error (E600)")
+        finally:
+            ended = self._motion.finish()
+            if ended is not None:
+                self._ended(ended)
+            if self.bus is not None:
+                self.bus.close()
+
+    def _resubscribe(self) -> Subscription:
+        old = self._sub
+        if old is not None:
+            self._hub.unsubscribe(old)
+        if self._next_hub is not None:
+            self._hub, self._next_hub = self._next_hub, None
+        self._decoder = None  # the next key frame opens a decoder for the new stream
+        self._connection = None
+        self._sub = self._hub.subscribe(f"detect:{self.camera}", DETECT_QUEUE)
+        return self._sub
+
+    def _take(self, sub: Subscription) -> None:
+        try:
+            items = sub.drain(0)
+        except EndOfStream:
+            return
+        for item in items:
+            if item.is_video:
+                self._packet(item)
+
+    def _packet(self, item: MediaPacket) -> None:
+        decoder = self._decoder_for(item)
+        if decoder is None:
+            return
+        packet = item.packet
+        if packet.dts is not None:
+            arrival = self.wall_clock() - (time.monotonic() - item.received)
+            self._clock.observe(arrival, float(packet.dts * packet.time_base))
+        self._apply_level(decoder)
+        for frame in decoder.feed(packet):
+            self._frame(decoder, frame)
+        self.stats.frames = _counts(decoder)
+
+    def _decoder_for(self, item: MediaPacket) -> DetectDecoder | None:
+        if self._decoder is not None and item.info.connection == self._connection:
+            return self._decoder
+        if not item.keyframe:
+            return None  # a new stream starts at a key frame
+        try:
+            decoder = DetectDecoder(
+                item.info.video,
+                self.config.width,
+                self.config.fps,
+                hwaccel=self.hwaccel,
+                log=self.log,
+            )
+        except Exception as err:  # a codec FFmpeg lacks: say so, keep recording
+            self.log.error(
+                "%s", DecodeError(f"cannot decode {item.info.codec}: {err}", code="E303")
+            )
+            self._connection = item.info.connection
+            return None
+        self.stats.hwaccel = decoder.method
+        self._decoder, self._connection = decoder, item.info.connection
+        self._clock.reset()
+        self._last_motion = None
+        return decoder
+
+    def _apply_level(self, decoder: DetectDecoder) -> None:
+        fps = self.config.fps / 2 if self.level in (1, 3) else self.config.fps
+        interval = 1.0 / fps
+        if decoder.interval != interval:
+            decoder.set_fps(fps)
+        if self.level == 2 and not decoder.keyframes_only:
+            decoder.keyframes()
+            self.stats.mode = "keyframes"
+        elif self.level != 2 and self.stats.mode == "keyframes" and not self._idle_allowed():
+            self._full_rate(decoder)
+
+    def _idle_allowed(self) -> bool:
+        return self.config.idle_keyframes_after_seconds is not None
+
+    def _full_rate(self, decoder: DetectDecoder) -> None:
+        self.stats.mode = "full"
+        for frame in decoder.full_rate():
+            self._frame(decoder, frame)
+
+    def _frame(self, decoder: DetectDecoder, frame: DetectFrame) -> None:
+        wall = self._clock.wall(frame.at)
+        self.ring.push(frame.gray, frame.at, wall)
+        if self.config.framebus:
+            self._publish(frame, wall)
+        update, seconds = run_charged(
+            self._pool, lambda: self._motion.process(frame.gray, frame.at)
+        )
+        self.cpu.charge(seconds)
+        if self._last_motion is None:
+            self._last_motion = frame.at  # idle time counts from the first frame
+        if update.hit and decoder.keyframes_only and self.level != 2:
+            self.stats.catch_ups += 1
+            self._full_rate(decoder)  # catch up on this GOP: the motion gets its frames
+        self._motion_update(update, frame.at)
+        idle_after = self.config.idle_keyframes_after_seconds
+        if (
+            idle_after is not None
+            and not decoder.keyframes_only
+            and self.level < 2
+            and self._motion.event is None
+            and frame.at - self._last_motion >= idle_after
+        ):
+            decoder.keyframes()
+            self.stats.mode = "keyframes"
+            self.stats.idle_switches += 1
+            self.log.debug("no motion for %.0f s: decoding key frames only", idle_after)
+
+    def _motion_update(self, update: MotionUpdate, at: float) -> None:
+        if update.moving:
+            self._last_motion = at
+        if update.started is not None:
+            self.log.info("motion started")
+            self._send_trigger(update.started.start)
+        elif update.moving:
+            wall = self._clock.wall(at)
+            if wall is not None and wall - self._last_trigger >= TRIGGER_REFRESH:
+                self._send_trigger(at)
+        if update.ended is not None:
+            self._ended(update.ended)
+
+    def _send_trigger(self, at: float) -> None:
+        wall = self._clock.wall(at)
+        trigger = self.trigger()
+        if wall is None or trigger is None:
+            return
+        self._last_trigger = wall
+        try:
+            trigger(wall)
+        except Exception:  # the recorder's trouble must not stop detection
+            self.log.exception("event trigger failed")
+
+    def _ended(self, event: MotionEvent) -> None:
+        self.stats.events += 1
+        start = self._clock.wall(event.start)
+        end = self._clock.wall(event.end)
+        self.log.info(
+            "motion event: %.1f s, peak %.1f %% of the frame, zones %s",
+            event.end - event.start,
+            event.peak_area * 100,
+            ",".join(sorted(event.zones)),
+        )
+        if start is None or end is None:
+            return
+        if end > self._last_trigger:
+            self._send_trigger(event.end)
+        if self.index is None:
+            return
+        thumbnail: bytes | None = None
+        if event.peak_frame is not None:
+            peak = event.peak_frame
+            thumbnail, seconds = run_charged(self._pool, lambda: encode_gray(peak))
+            self.cpu.charge(seconds)
+        try:
+            self.index.add_event(
+                camera=self.camera,
+                start=start,
+                end=end,
+                peak_area=event.peak_area,
+                zones=sorted(event.zones),
+                thumbnail=thumbnail,
+            )
+        except Exception:  # a database in trouble loses the event, not the camera
+            self.log.exception("could not store a motion event")
+
+    def _publish(self, frame: DetectFrame, wall: float | None) -> None:
+        height, width = frame.gray.shape
+        bus = self.bus
+        if bus is None or (bus.height, bus.width) != (height, width):
+            if bus is not None:
+                bus.close()
+            self.bus = bus = self._open_bus(width, height)
+            if bus is None:
+                self.config = self.config.model_copy(update={"framebus": False})
+                return
+        bus.write(frame.gray, frame.at, wall)
+
+    def _open_bus(self, width: int, height: int) -> FrameBusWriter | None:
+        """The bus in /dev/shm; if that is full or missing, in the storage dir (E305)."""
+        root = self.bus_root or Path(".")
+        places = [bus_path(root, self.camera, self.bus_dir)]
+        places.append(bus_path(root, self.camera, root / "framebus"))
+        for path in places:
+            try:
+                return FrameBusWriter(path, width, height)
+            except FrameBusError as err:
+                self.log.warning("%s", DecodeError(f"frame bus: {err.strerror}", code="E305"))
+        return None
+
+
+def _counts(decoder: DetectDecoder) -> dict[str, int]:
+    c = decoder.counts
+    return {
+        "decoded": c.decoded,
+        "decoded_keyframes_only": c.decoded_keyframes_only,
+        "processed": c.processed,
+        "processed_full": c.by_mode.get("full", 0),
+        "processed_keyframes": c.by_mode.get("keyframes", 0),
+        "skipped_packets": c.skipped_packets,
+        "errors": c.errors,
+    }
