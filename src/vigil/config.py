@@ -74,7 +74,10 @@ class GovernorConfig(_Model):
         80, gt=0, le=100, description="% of the whole machine past which detection steps down."
     )
     cpu_critical: float = Field(
-        85, gt=0, le=100, description="% of the whole machine past which it steps down faster."
+        85,
+        gt=0,
+        le=100,
+        description="% of the whole machine past which detection may move to a lower-res input.",
     )
     cpu_low: float = Field(
         60, gt=0, le=100, description="% of the whole machine below which it steps back up."

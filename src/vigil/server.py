@@ -68,7 +68,7 @@ def serve(config_path: Path) -> int:
     )
     retention = Retention(root, index, config)
     context = RecordingContext(root, index, on_disk_full=retention.trigger)
-    manager = CameraManager(config.cameras, recording=context)
+    manager = CameraManager(config.cameras, recording=context, governor=config.governor)
     app = create_app(manager, config_file, retention)
     server = _Server(
         uvicorn.Config(

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.supervisor import CameraStatus, CameraSupervisor, join_all
 from vigil.camera.worker import Timing
-from vigil.config import CameraConfig
+from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
 from vigil.errors import ApiError, CameraNotFound
+from vigil.pipeline.governor import Governor, system_cpu
 from vigil.recording.recorder import RecordingContext
 
 _log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class CameraManager:
         timing: Timing | None = None,
         clock: Callable[[], float] = time.monotonic,
         recording: RecordingContext | None = None,
+        governor: GovernorConfig | None = None,
+        cpu_sampler: Callable[[], float] | None = None,
     ):
         self._retry_policy = retry_policy
         self.recording = recording
@@ -45,6 +48,13 @@ class CameraManager:
         self._monitor: threading.Thread | None = None
         for name, config in (cameras or {}).items():
             self._cameras[name] = self._supervisor(name, config)
+        self.governor = Governor(
+            governor or GovernorConfig(), self._running_cameras, cpu_sampler or system_cpu
+        )
+
+    def _running_cameras(self) -> list[CameraSupervisor]:
+        with self._lock:
+            return [cam for cam in self._cameras.values() if cam.running]
 
     def _supervisor(self, name: str, config: CameraConfig) -> CameraSupervisor:
         return CameraSupervisor(
@@ -91,6 +101,10 @@ class CameraManager:
                     cam.tick(now)
                 except Exception:  # the monitor must outlive any one camera's bug
                     cam.log.exception("[E600] monitor tick failed")
+            try:
+                self.governor.tick(now)
+            except Exception:
+                _log.exception("[E600] governor tick failed")
 
     # ---- queries -------------------------------------------------------------------------
 

@@ -132,6 +132,10 @@ class CameraSupervisor:
 
     # ---- the governor's handles -----------------------------------------------------------
 
+    def cpu_percent(self) -> float | None:
+        """This camera's CPU, % of one core, over the last window."""
+        return self.cpu.percent()
+
     def detect_level(self) -> int | None:
         """The detection level (0 = as configured), or None if the camera doesn't detect."""
         detector = self.detector
