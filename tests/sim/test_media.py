@@ -39,6 +39,7 @@ def test_the_object_moves_only_inside_the_windows() -> None:
     assert moved(6.0, 8.0)
     assert not moved(10.0, 19.9)
     assert moved(26.0, 28.0)
+    assert not moved(19.9, 20.0)  # the loop point: no jump back
 
 
 def test_split_nals_handles_3_and_4_byte_start_codes() -> None:

@@ -7,13 +7,9 @@
   wakes it 5 times a second, not 15.
 - Decoding stays on this thread (its CPU shows in the camera's ``cpu_pct``); motion runs in
   the shared, niced analysis pool, its CPU charged to the camera.
-- **Adaptive idle decoding**: after ``detect.idle_keyframes_after_seconds`` without motion
-  it decodes key frames only. The first key frame that shows a change makes it decode the
-  P-frames kept since that key frame and go back to full rate, so detection is late by at
-  most one GOP.
-- **Governor levels** (:mod:`vigil.pipeline.governor` sets them, nothing else changes):
-  0 as configured; 1 half the processing rate; 2 key frames only (no catching up);
-  3 the camera's lower-resolution input at half rate, where it has one.
+- What is decoded (adaptive idle decoding, the governor's levels) is decided per stream by
+  :class:`~vigil.pipeline.stream.MotionPipeline`; this thread switches the input for
+  level 3 (the camera's lower-resolution input, where it has one).
 - Times: frames carry stream time; events are stored in wall time through the same
   least-delay anchor the recorder uses (:class:`~vigil.recording.clock.StreamClock`).
 """
@@ -39,6 +35,7 @@ from vigil.pipeline.jpeg import encode_gray
 from vigil.pipeline.motion import MotionDetector, MotionEvent, MotionUpdate
 from vigil.pipeline.pools import analysis_pool, run_charged
 from vigil.pipeline.ring import FrameRing
+from vigil.pipeline.stream import Job, MotionPipeline
 from vigil.recording.clock import StreamClock
 from vigil.sources.hwaccel import HwaccelChoice
 from vigil.storage.index import Index
@@ -101,11 +98,11 @@ class Detector(threading.Thread):
         self._next_hub: PacketHub | None = None
         self._sub: Subscription | None = hub.subscribe(f"detect:{camera}", DETECT_QUEUE)
         self._stopping = threading.Event()
-        self._decoder: DetectDecoder | None = None
+        self._pipeline: MotionPipeline | None = None
         self._connection: int | None = None
+        self._idle_base = self._catch_up_base = 0  # counts of the pipelines before this one
         self._clock = StreamClock()
-        self._motion = MotionDetector(config.motion)
-        self._last_motion: float | None = None  # stream time of the last motion (or start)
+        self._motion = MotionDetector(config.motion)  # kept across reconnects
         self._last_trigger = 0.0  # wall time of the last trigger sent to the recorder
         self._pool = analysis_pool()
         self._processed: deque[tuple[float, int]] = deque()
@@ -148,7 +145,8 @@ class Detector(threading.Thread):
 
     def sample(self, now: float) -> None:
         """Once a second from the monitor."""
-        processed = self._decoder.counts.processed if self._decoder else 0
+        pipeline = self._pipeline
+        processed = pipeline.decoder.counts.processed if pipeline is not None else 0
         with self._counts_lock:
             if self._processed and processed < self._processed[-1][1]:
                 self._processed.clear()  # a new decoder counts from zero
@@ -183,8 +181,7 @@ class Detector(threading.Thread):
             self._hub.unsubscribe(old)
         if self._next_hub is not None:
             self._hub, self._next_hub = self._next_hub, None
-        self._decoder = None  # the next key frame opens a decoder for the new stream
-        self._connection = None
+        self._connection = None  # the next key frame opens a pipeline for the new stream
         self._sub = self._hub.subscribe(f"detect:{self.camera}", DETECT_QUEUE)
         return self._sub
 
@@ -198,93 +195,66 @@ class Detector(threading.Thread):
                 self._packet(item)
 
     def _packet(self, item: MediaPacket) -> None:
-        decoder = self._decoder_for(item)
-        if decoder is None:
+        pipeline = self._pipeline_for(item)
+        if pipeline is None:
             return
         packet = item.packet
         if packet.dts is not None:
             arrival = self.wall_clock() - (time.monotonic() - item.received)
             self._clock.observe(arrival, float(packet.dts * packet.time_base))
-        self._apply_level(decoder)
-        for frame in decoder.feed(packet):
-            self._frame(decoder, frame)
-        self.stats.frames = _counts(decoder)
+        if pipeline.level != self.level:
+            pipeline.set_level(self.level)
+        for frame, update in pipeline.feed(packet):
+            self._frame(frame, update)
+        self._pipeline_stats(pipeline)
 
-    def _decoder_for(self, item: MediaPacket) -> DetectDecoder | None:
-        if self._decoder is not None and item.info.connection == self._connection:
-            return self._decoder
+    def _pipeline_for(self, item: MediaPacket) -> MotionPipeline | None:
+        if item.info.connection == self._connection:
+            return self._pipeline
         if not item.keyframe:
             return None  # a new stream starts at a key frame
+        self._connection = item.info.connection
+        self._pipeline = None
+        self._idle_base, self._catch_up_base = self.stats.idle_switches, self.stats.catch_ups
+        self._clock.reset()
         try:
-            decoder = DetectDecoder(
+            pipeline = MotionPipeline(
                 item.info.video,
-                self.config.width,
-                self.config.fps,
+                self.config,
+                self._motion,
                 hwaccel=self.hwaccel,
                 log=self.log,
+                run=self._run_in_pool,
             )
         except Exception as err:  # a codec FFmpeg lacks: say so, keep recording
             self.log.error(
                 "%s", DecodeError(f"cannot decode {item.info.codec}: {err}", code="E303")
             )
-            self._connection = item.info.connection
             return None
-        self.stats.hwaccel = decoder.method
-        self._decoder, self._connection = decoder, item.info.connection
-        self._clock.reset()
-        self._last_motion = None
-        return decoder
+        self.stats.hwaccel = pipeline.decoder.method
+        self._pipeline = pipeline
+        return pipeline
 
-    def _apply_level(self, decoder: DetectDecoder) -> None:
-        fps = self.config.fps / 2 if self.level in (1, 3) else self.config.fps
-        interval = 1.0 / fps
-        if decoder.interval != interval:
-            decoder.set_fps(fps)
-        if self.level == 2 and not decoder.keyframes_only:
-            decoder.keyframes()
-            self.stats.mode = "keyframes"
-        elif self.level != 2 and self.stats.mode == "keyframes" and not self._idle_allowed():
-            self._full_rate(decoder)
+    def _run_in_pool(self, job: Job) -> MotionUpdate:
+        update, seconds = run_charged(self._pool, job)
+        self.cpu.charge(seconds)
+        return update
 
-    def _idle_allowed(self) -> bool:
-        return self.config.idle_keyframes_after_seconds is not None
+    def _pipeline_stats(self, pipeline: MotionPipeline) -> None:
+        stats = self.stats
+        stats.mode = pipeline.mode
+        stats.frames = _counts(pipeline.decoder)
+        stats.idle_switches = self._idle_base + pipeline.idle_switches
+        stats.catch_ups = self._catch_up_base + pipeline.catch_ups
 
-    def _full_rate(self, decoder: DetectDecoder) -> None:
-        self.stats.mode = "full"
-        for frame in decoder.full_rate():
-            self._frame(decoder, frame)
-
-    def _frame(self, decoder: DetectDecoder, frame: DetectFrame) -> None:
+    def _frame(self, frame: DetectFrame, update: MotionUpdate) -> None:
         wall = self._clock.wall(frame.at)
         self.ring.push(frame.gray, frame.at, wall)
         if self.config.framebus:
             self._publish(frame, wall)
-        update, seconds = run_charged(
-            self._pool, lambda: self._motion.process(frame.gray, frame.at)
-        )
-        self.cpu.charge(seconds)
-        if self._last_motion is None:
-            self._last_motion = frame.at  # idle time counts from the first frame
-        if update.hit and decoder.keyframes_only and self.level != 2:
-            self.stats.catch_ups += 1
-            self._full_rate(decoder)  # catch up on this GOP: the motion gets its frames
         self._motion_update(update, frame.at)
-        idle_after = self.config.idle_keyframes_after_seconds
-        if (
-            idle_after is not None
-            and not decoder.keyframes_only
-            and self.level < 2
-            and self._motion.event is None
-            and frame.at - self._last_motion >= idle_after
-        ):
-            decoder.keyframes()
-            self.stats.mode = "keyframes"
-            self.stats.idle_switches += 1
-            self.log.debug("no motion for %.0f s: decoding key frames only", idle_after)
 
     def _motion_update(self, update: MotionUpdate, at: float) -> None:
-        if update.moving:
-            self._last_motion = at
         if update.started is not None:
             self.log.info("motion started")
             self._send_trigger(update.started.start)
@@ -358,7 +328,9 @@ class Detector(threading.Thread):
         places.append(bus_path(root, self.camera, root / "framebus"))
         for path in places:
             try:
-                return FrameBusWriter(path, width, height)
+                writer = FrameBusWriter(path, width, height)
+                self.log.info("frame bus at %s (docs/framebus.md)", path)
+                return writer
             except FrameBusError as err:
                 self.log.warning("%s", DecodeError(f"frame bus: {err.strerror}", code="E305"))
         return None

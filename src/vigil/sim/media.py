@@ -1,7 +1,8 @@
 """Synthetic camera media: a still, noisy scene with a burnt-in clock and a moving object.
 
-The object moves during :data:`MOTION_WINDOW` of every :data:`MOTION_PERIOD` seconds of clip
-time; :func:`motion_windows` is the ground truth for detection tests. Clips are encoded with
+The object moves across and back during :data:`MOTION_WINDOW` of every :data:`MOTION_PERIOD`
+seconds of clip time, and stands still at its start the rest of the time, so the clip loops
+without a jump; :func:`motion_windows` is the ground truth for detection tests. Clips are encoded with
 libx264 (no B-frames, fixed GOP, SPS/PPS before every key frame, like a camera) and cached.
 """
 
@@ -23,7 +24,7 @@ from vigil.sim.rtp import CLOCK_RATE, MAX_PAYLOAD, PreparedUnit
 
 MOTION_PERIOD = 20.0  # seconds
 MOTION_WINDOW = (5.0, 10.0)  # seconds into each period during which the object moves
-GENERATOR_VERSION = 2  # bump when the picture or the encoding changes, to refresh caches
+GENERATOR_VERSION = 3  # bump when the picture or the encoding changes, to refresh caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,10 @@ class Scene:
     def _object(self, luma: np.ndarray, t: float) -> None:
         phase = t % MOTION_PERIOD
         lo, hi = MOTION_WINDOW
-        progress = 0.0 if phase < lo else (1.0 if phase >= hi else (phase - lo) / (hi - lo))
+        # out and back within the window, so the clip loops with no jump (a jump would be
+        # motion outside the ground-truth windows)
+        through = 0.0 if phase < lo or phase >= hi else (phase - lo) / (hi - lo)
+        progress = 1.0 - abs(2.0 * through - 1.0)
         w, h = self.width, self.height
         size = max(8, h // 6)
         x = int(w * 0.1 + progress * (w * 0.8 - size))
