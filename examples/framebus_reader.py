@@ -21,9 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     with FrameReader(args.path) as reader:
         print(f"bus {reader.width}x{reader.height}, {reader.slots} slots", flush=True)
-        count = 0
-        for frame in reader.follow():
-            count += 1
+        for count, frame in enumerate(reader.follow(), 1):
             print(
                 f"frame {frame.number} at {frame.at:.3f} s (wall {frame.wall}), "
                 f"mean {frame.gray.mean():.1f}, missed so far {reader.missed}",

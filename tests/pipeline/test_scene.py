@@ -49,7 +49,7 @@ def detect(
             if packet.size:
                 events += [u.ended for _, u in pipeline.feed(packet) if u.ended is not None]
     last = pipeline.motion.finish()
-    return (events + [last] if last else events), pipeline
+    return ([*events, last] if last else events), pipeline
 
 
 def detected(windows: list[tuple[float, float]], events: list[MotionEvent], within: float) -> int:
