@@ -3,7 +3,8 @@
 The object moves across and back during :data:`MOTION_WINDOW` of every :data:`MOTION_PERIOD`
 seconds of clip time, and stands still at its start the rest of the time, so the clip loops
 without a jump; :func:`motion_windows` is the ground truth for detection tests. Clips are
-encoded with libx264 (no B-frames, fixed GOP, SPS/PPS before every key frame, like a camera) and cached.
+encoded with libx264 (no B-frames, fixed GOP, SPS/PPS before every key frame, like a camera)
+and cached.
 """
 
 from __future__ import annotations
