@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import pytest
 
 from tests.conftest import CAM_SECRET, CAM_USER, SMALL
@@ -352,5 +353,29 @@ def test_watchdog_restarts_an_input_stuck_while_streaming(silent_port: int) -> N
         assert status.last_error is not None and status.last_error["code"] == "E205"
         assert status.reconnects == 1
         assert item.thread_id != old_thread  # a fresh reader; the stuck one is abandoned
+    finally:
+        cam.stop()
+
+
+def test_tags_that_are_not_utf8_do_not_kill_the_reader(tmp_path: Path) -> None:
+    """Cameras (and garbage) can carry metadata in any encoding; PyAV's strict decoding of
+    it raised out of av.open and ended the reader thread."""
+    clean = make_video(tmp_path / "clean.mp4", seconds=2)
+    tagged = tmp_path / "tagged.mp4"
+    with av.open(str(clean)) as src, av.open(str(tagged), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        out.metadata["title"] = "ZZZZZZ"
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = tagged.read_bytes()
+    assert data.count(b"ZZZZZZ") == 1
+    tagged.write_bytes(data.replace(b"ZZZZZZ", b"Z\xe5Z\xffZZ"))  # not UTF-8
+    cam = camera(f"file://{tagged}")
+    cam.start()
+    try:
+        sample_until(cam, lambda s: s.state is State.STREAMING, 15, "streaming")
+        assert all(i.thread_id is not None for i in cam.inputs)
     finally:
         cam.stop()

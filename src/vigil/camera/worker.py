@@ -77,7 +77,11 @@ class InputWorker(threading.Thread):
         t0 = time.monotonic()
         try:
             container = av.open(
-                args.target, format=args.format, options=args.options, timeout=args.timeout
+                args.target,
+                format=args.format,
+                options=args.options,
+                timeout=args.timeout,
+                metadata_errors="replace",  # a camera's (or garbage's) non-UTF-8 tags
             )
         except _READ_ERRORS as err:
             limit = min(self.timing.open_timeout, self.timing.stall)
