@@ -104,6 +104,11 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "The hardware encoder (NVENC/QSV) could not be opened; vigil encodes in software "
         "instead. With no encoder at all for record.codec, that camera is not recorded.",
     ),
+    "E305": ErrorInfo(
+        "frame bus unavailable",
+        "Shared memory (/dev/shm) is full or missing: raise the container's --shm-size, or "
+        "turn detect.framebus off. Detection and recording go on.",
+    ),
     # E4xx: recording and storage
     "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),
     "E402": ErrorInfo(
