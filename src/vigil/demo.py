@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from vigil.server import serve
+from vigil.sim.media import CLOCK_REGION
 
 SIM_PORT = 8554
 SIM_READY_TIMEOUT = 300.0  # seconds; the first start encodes the media (then it is cached)
@@ -33,8 +34,16 @@ def demo_config(cameras: int, port: int, data: Path, sim_port: int = SIM_PORT) -
             "    # No footage by default: 4 such cameras write about 7 GB an hour.",
             "    # Set mode: continuous to try recording (retention: storage.retention).",
             '    record: {mode: "off"}',
+            "    detect:",
+            "      motion:",
+            "        # the simulator's burnt-in clock, masked as you would a camera's",
+            f"        masks: [{_polygon(CLOCK_REGION)}]",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _polygon(points: list[tuple[float, float]]) -> str:
+    return "[" + ", ".join(f"[{x}, {y}]" for x, y in points) + "]"
 
 
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vigil.sim.media import Scene
+from vigil.sim.media import CLOCK_REGION, Scene
 
 WIDTH, HEIGHT, FPS, GOP = 320, 180, 15, 30  # a camera's sub-stream, at test size
 # the burnt-in clock (top left), masked as a user would mask a camera's clock
-CLOCK_MASK = [(0.0, 0.0), (0.35, 0.0), (0.35, 0.2), (0.0, 0.2)]
+CLOCK_MASK = CLOCK_REGION
 
 
 class StillScene(Scene):

@@ -6,8 +6,10 @@ Per frame (``detect.width`` wide, 320 by default, gray, so about 58 k pixels):
    threshold of 25 is six standard deviations of a typical noisy sensor, and a still scene
    raises no event.
 2. Pixels that differ from a running-average background by more than ``threshold`` have
-   changed. The background follows the scene slowly (:data:`BACKGROUND_RATE` a frame), so a
-   parked car or a light switched on becomes background within seconds.
+   changed. The background follows the scene slowly (:data:`BACKGROUND_RATE` a frame), and
+   faster where a pixel holds still from one frame to the next (:data:`STILL_RATE`), so a
+   parked car, a light switched on, or the ghost an object leaves where it stood becomes
+   background within a second or two, while a moving object stays foreground.
 3. Changed pixels count inside the region that is watched: the ``zones`` (every one, if
    none is given, the whole frame) less the ``masks``. A zone is hit when at least
    ``min_area`` of the frame changed inside it.
@@ -31,6 +33,7 @@ import numpy.typing as npt
 from vigil.config import MotionConfig
 
 BACKGROUND_RATE = 0.05  # weight of each new frame in the background (a few seconds at 5 fps)
+STILL_RATE = 0.2  # ... where the pixel did not change since the previous frame
 DEBOUNCE_FRAMES = 2  # frames in a row with motion before it counts
 WHOLE_FRAME = "all"  # the zone name reported when no zones are configured
 
@@ -82,6 +85,7 @@ class MotionDetector:
     def __init__(self, config: MotionConfig):
         self.config = config
         self._background: npt.NDArray[np.float32] | None = None
+        self._previous: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
         self._zones: list[tuple[str, Mask]] = []
         self._size: tuple[int, int] | None = None
         self._streak = 0
@@ -103,9 +107,18 @@ class MotionDetector:
             self._reset(small)
             return self._idle(at, 0.0)
         assert self._background is not None
+        previous, self._previous = self._previous, small
         difference = small - self._background
         changed = np.abs(difference) > self.config.threshold
-        difference *= BACKGROUND_RATE
+        # Pixels that did not change since the last frame follow the scene faster: a ghost
+        # (the background revealed where an object stood) fades in about a second instead
+        # of five, and an event ends when the motion does.
+        rate = small - previous
+        np.abs(rate, out=rate)
+        still = rate <= self.config.threshold
+        np.multiply(still, STILL_RATE - BACKGROUND_RATE, out=rate)
+        rate += BACKGROUND_RATE
+        difference *= rate
         self._background += difference
         pixels = changed.size
         needed = self.config.min_area * pixels
@@ -122,6 +135,7 @@ class MotionDetector:
     def _reset(self, small: npt.NDArray[np.float32]) -> None:
         """A first frame, or a new size: start the background and the regions afresh."""
         self._background = small.copy()
+        self._previous = small
         self._size = (small.shape[0], small.shape[1])
         height, width = self._size
         ignored = np.zeros((height, width), dtype=bool)

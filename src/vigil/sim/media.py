@@ -25,6 +25,8 @@ from vigil.sim.rtp import CLOCK_RATE, MAX_PAYLOAD, PreparedUnit
 
 MOTION_PERIOD = 20.0  # seconds
 MOTION_WINDOW = (5.0, 10.0)  # seconds into each period during which the object moves
+# the burnt-in clock's corner in fractions of the frame (at every size): mask it for detection
+CLOCK_REGION = [(0.0, 0.0), (0.3, 0.0), (0.3, 0.17), (0.0, 0.17)]
 GENERATOR_VERSION = 3  # bump when the picture or the encoding changes, to refresh caches
 
 
