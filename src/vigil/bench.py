@@ -11,7 +11,15 @@ Profiles:
   is checked afterwards;
 - ``bare-demux``: the floor: plain PyAV threads demuxing the same streams, no vigil;
 - ``bare-demux-pyav-timeout``: the same with PyAV's ``timeout=(open, read)``, which vigil
-  avoids because of what this profile shows.
+  avoids because of what this profile shows;
+- ``detect``: the main stream recorded by copy and motion detection on the sub-stream
+  (``detect.fps`` 5, width 320, the simulator's clock masked), as the demo runs cameras;
+- ``detect-main``: one input, the main stream, recorded and detected (``--idle-after``
+  sets adaptive idle decoding; ``--sim-still`` serves a scene where nothing moves);
+- ``detect-floor`` and ``detect-frigate``: the same job as ``detect`` done by ffmpeg
+  processes (:mod:`vigil.bench_ffmpeg`): the floor, and Frigate's architecture;
+- ``detect-compare``: ``detect``, ``detect-floor`` and ``detect-frigate`` one after the
+  other against the same simulator, with the ratios.
 """
 
 from __future__ import annotations
@@ -32,14 +40,28 @@ import av
 import av.error
 import psutil
 
+from vigil.bench_ffmpeg import FfmpegLoad
 from vigil.camera.manager import CameraManager
 from vigil.camera.state import State
+from vigil.camera.supervisor import CameraStatus
 from vigil.config import validate_data
 from vigil.demo import wait_for_port
 from vigil.recording.recorder import RecordingContext
+from vigil.sim.media import CLOCK_REGION
 from vigil.storage.index import Index
 
-PROFILES = ("ingest", "record", "bare-demux", "bare-demux-pyav-timeout")
+PROFILES = (
+    "ingest",
+    "record",
+    "bare-demux",
+    "bare-demux-pyav-timeout",
+    "detect",
+    "detect-main",
+    "detect-floor",
+    "detect-frigate",
+    "detect-compare",
+)
+COMPARED = ("detect", "detect-floor", "detect-frigate")
 RECORD_SEGMENT_SECONDS = (
     10.0  # short by default, so segments close (and are remuxed) while measured
 )
@@ -67,6 +89,7 @@ class BenchResult:
     segments: int | None = None  # record: segments written
     segments_bad: int | None = None  # record: segments whose frames don't fill their length
     disk_mb_per_hour: float | None = None  # record: bytes written per hour of footage, a camera
+    detect: dict[str, object] | None = None  # detect profiles: rate, frames by mode, governor
 
 
 @dataclass
@@ -78,6 +101,7 @@ class LoadFigures:
     segments: int | None = None
     segments_bad: int | None = None
     disk_mb_per_hour: float | None = None
+    detect: dict[str, object] | None = None
 
 
 class Load(Protocol):
@@ -87,32 +111,60 @@ class Load(Protocol):
     def stop(self) -> None: ...
 
 
-class IngestLoad:
-    """vigil's camera manager with one RTSP input per camera, recording or not."""
+@dataclass(frozen=True)
+class DetectOptions:
+    """Detection settings of the detect profiles (defaults: the config's)."""
 
-    def __init__(
-        self,
-        cameras: int,
-        port: int,
-        record: bool = False,
-        segment_seconds: float = RECORD_SEGMENT_SECONDS,
-        record_options: dict[str, str] | None = None,
-    ):
-        record_config: dict[str, object] = {"segment_seconds": segment_seconds}
-        record_config.update(record_options or {})
-        cams = {
-            f"cam{n}": {
-                "inputs": [{"url": f"rtsp://127.0.0.1:{port}/cam{n}/main", "roles": ["record"]}],
-                "detect": {"enabled": False},
-                "record": record_config,
-            }
-            for n in range(1, cameras + 1)
+    idle_after: float | None = 60.0  # detect.idle_keyframes_after_seconds
+    event_gap: float = 10.0  # detect.motion.event_gap_seconds
+    fps: float = 5.0
+
+
+def camera_configs(
+    profile: str,
+    cameras: int,
+    port: int,
+    segment_seconds: float,
+    record_options: dict[str, str] | None,
+    detect: DetectOptions,
+) -> dict[str, dict[str, object]]:
+    """The cameras of a vigil profile, in the config file's shape."""
+    record_config: dict[str, object] = {"segment_seconds": segment_seconds}
+    record_config.update(record_options or {})
+    if profile == "ingest":
+        record_config["mode"] = "off"
+    detect_config: dict[str, object] = {
+        "fps": detect.fps,
+        "idle_keyframes_after_seconds": detect.idle_after,
+        "motion": {"masks": [CLOCK_REGION], "event_gap_seconds": detect.event_gap},
+    }
+    cams: dict[str, dict[str, object]] = {}
+    for n in range(1, cameras + 1):
+        main = f"rtsp://127.0.0.1:{port}/cam{n}/main"
+        if profile in ("ingest", "record"):
+            inputs: list[dict[str, object]] = [{"url": main, "roles": ["record"]}]
+        elif profile == "detect-main":
+            inputs = [{"url": main, "roles": ["record", "detect"]}]
+        else:
+            sub = f"rtsp://127.0.0.1:{port}/cam{n}/sub"
+            inputs = [{"url": main, "roles": ["record"]}, {"url": sub, "roles": ["detect"]}]
+        cams[f"cam{n}"] = {
+            "inputs": inputs,
+            "record": record_config,
+            "detect": detect_config if profile.startswith("detect") else {"enabled": False},
         }
+    return cams
+
+
+class IngestLoad:
+    """vigil's camera manager with the profile's cameras, recording or not."""
+
+    def __init__(self, cams: dict[str, dict[str, object]], record: bool = False):
         self.folder: tempfile.TemporaryDirectory[str] | None = None
         context = None
+        self.folder = tempfile.TemporaryDirectory(prefix="vigil-bench-")
+        root = Path(self.folder.name)
         if record:
-            self.folder = tempfile.TemporaryDirectory(prefix="vigil-bench-")
-            root = Path(self.folder.name)
             context = RecordingContext(root, Index(root / "vigil.db"))
         self.manager = CameraManager(validate_data({"cameras": cams}).cameras, recording=context)
         self.disk_mb_per_hour: float | None = None
@@ -129,15 +181,47 @@ class IngestLoad:
         return LoadFigures(
             dropped=sum(s.dropped for s in statuses),
             reconnects=sum(s.reconnects for s in statuses),
-            fps=[s.fps_in for s in statuses],
+            fps=[i.fps for s in statuses for i in s.inputs if "record" in i.roles]
+            or [s.fps_in for s in statuses],
             stream=f"{info.codec} {info.width}x{info.height}",
+            detect=self._detect_figures(statuses),
         )
+
+    def _detect_figures(self, statuses: list[CameraStatus]) -> dict[str, object] | None:
+        detecting = [(s, s.detect) for s in statuses if s.detect is not None]
+        if not detecting:
+            return None
+        frames: dict[str, int] = {}
+        for _, detect in detecting:
+            for key, value in detect.frames.items():
+                frames[key] = frames.get(key, 0) + value
+        first = detecting[0][0]
+        source = first.inputs[detecting[0][1].input]
+        config = self.manager.governor.config
+        governor = self.manager.governor
+        levels = sorted(int(str(s.governor["level"])) for s, _ in detecting if s.governor)
+        return {
+            "stream": f"{source.codec} {source.width}x{source.height} at {source.fps:.0f} fps",
+            "fps_detect_median": round(
+                statistics.median(s.fps_detect or 0 for s, _ in detecting), 2
+            ),
+            "frames_since_start": frames,
+            "events": sum(d.events for _, d in detecting),
+            "modes": sorted({d.mode for _, d in detecting}),
+            "governor": (
+                f"cpu_high {config.cpu_high:.0f} %, cpu_low {config.cpu_low:.0f} %, critical "
+                f"{config.cpu_critical:.0f} %, hold {config.hold_seconds:.0f} s; "
+                f"{governor.steps_down} steps down, {governor.steps_up} up; "
+                f"levels at the end {levels}"
+            ),
+        }
 
     def stop(self) -> None:
         self.manager.shutdown()
         context = self.manager.recording
-        if context is not None and self.folder is not None:
+        if context is not None:
             context.index.close()
+        if self.folder is not None:
             self.folder.cleanup()
 
     def check_segments(self) -> tuple[int, int]:
@@ -219,9 +303,15 @@ def _make_load(
     port: int,
     segment_seconds: float,
     record_options: dict[str, str] | None = None,
+    detect: DetectOptions | None = None,
 ) -> Load:
-    if profile in ("ingest", "record"):
-        return IngestLoad(cameras, port, profile == "record", segment_seconds, record_options)
+    if profile in ("detect-floor", "detect-frigate"):
+        return FfmpegLoad(cameras, port, frigate=profile == "detect-frigate")
+    if profile in ("ingest", "record", "detect", "detect-main"):
+        cams = camera_configs(
+            profile, cameras, port, segment_seconds, record_options, detect or DetectOptions()
+        )
+        return IngestLoad(cams, record=profile != "ingest")
     if profile.startswith("bare-demux"):
         return BareDemuxLoad(cameras, port, pyav_timeout=profile.endswith("pyav-timeout"))
     raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
@@ -235,9 +325,13 @@ def _progress(label: str, done: float, total: float) -> None:
     sys.stderr.flush()
 
 
-def _cpu_seconds(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return float(times.user + times.system)
+def _cpu_seconds(proc: psutil.Process, helpers: list[psutil.Process] | None = None) -> float:
+    """CPU seconds of `proc`, plus those of its `helpers` (the ffmpeg processes of a load)."""
+    total = 0.0
+    for each in [proc, *(helpers or [])]:
+        times = each.cpu_times()
+        total += float(times.user + times.system)
+    return total
 
 
 def run_bench(
@@ -250,6 +344,7 @@ def run_bench(
     sim_args: tuple[str, ...] = (),
     segment_seconds: float = RECORD_SEGMENT_SECONDS,
     record_options: dict[str, str] | None = None,
+    detect: DetectOptions | None = None,
 ) -> int:
     """Run one benchmark and print its result; the simulator runs in a child process."""
     if profile not in PROFILES:
@@ -273,23 +368,41 @@ def run_bench(
         ],
         stdout=subprocess.DEVNULL,
     )
+    results: list[BenchResult] = []
     try:
         wait_for_port(port, SIM_READY_TIMEOUT, sim)
-        load = _make_load(profile, cameras, port, segment_seconds, record_options)
-        result = _measure(load, profile, cameras, seconds, warmup, psutil.Process(sim.pid))
+        for each in COMPARED if profile == "detect-compare" else (profile,):
+            load = _make_load(each, cameras, port, segment_seconds, record_options, detect)
+            results.append(_measure(load, each, cameras, seconds, warmup, psutil.Process(sim.pid)))
     finally:
         sim.terminate()
         sim.wait(10)
     if as_json:
-        print(json.dumps(asdict(result), indent=2))
+        print(
+            json.dumps(
+                [asdict(r) for r in results] if len(results) > 1 else asdict(results[0]), indent=2
+            )
+        )
     else:
-        _print_table(result)
+        for result in results:
+            _print_table(result)
+            print()
+        if len(results) > 1:
+            _print_ratios(results)
     return 0
+
+
+def _print_ratios(results: list[BenchResult]) -> None:
+    by = {r.profile: r.cpu_pct_per_camera for r in results}
+    vigil, floor, frigate = by["detect"], by["detect-floor"], by["detect-frigate"]
+    print(f"vigil / floor    {vigil / floor:.2f}  ({vigil:.2f} / {floor:.2f} % per camera)")
+    print(f"vigil / frigate  {vigil / frigate:.2f}  ({vigil:.2f} / {frigate:.2f} % per camera)")
 
 
 def _measure(
     load: Load, profile: str, count: int, seconds: float, warmup: float, sim: psutil.Process
 ) -> BenchResult:
+    record_check = profile == "record"  # the detect profiles record too; checking is slow
     me = psutil.Process()
     rss_before = me.memory_info().rss
     load.start()
@@ -303,7 +416,8 @@ def _measure(
         while (elapsed := time.monotonic() - t0) < warmup:
             _progress("warm-up", elapsed, warmup)
             time.sleep(0.5)
-        cpu0, sim0, wall0 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
+        helpers = load.processes() if isinstance(load, FfmpegLoad) else []
+        cpu0, sim0, wall0 = _cpu_seconds(me, helpers), _cpu_seconds(sim), time.monotonic()
         rss_start = rss_max = me.memory_info().rss
         by_minute: list[float] = []
         while (elapsed := time.monotonic() - wall0) < seconds:
@@ -313,11 +427,11 @@ def _measure(
             rss_max = max(rss_max, rss)
             if time.monotonic() - wall0 >= 60 * (len(by_minute) + 1):
                 by_minute.append(round(rss / 2**20, 1))
-        cpu1, sim1, wall1 = _cpu_seconds(me), _cpu_seconds(sim), time.monotonic()
+        cpu1, sim1, wall1 = _cpu_seconds(me, helpers), _cpu_seconds(sim), time.monotonic()
         sys.stderr.write("\n")
         figures = load.figures()
         rss = me.memory_info().rss
-        if isinstance(load, IngestLoad) and load.manager.recording is not None:
+        if isinstance(load, IngestLoad) and load.manager.recording is not None and record_check:
             load.manager.shutdown()  # close the open segments before checking them all
             figures.segments, figures.segments_bad = load.check_segments()
             figures.disk_mb_per_hour = load.disk_mb_per_hour
@@ -338,7 +452,7 @@ def _measure(
         rss_mb_per_camera=round((rss - rss_before) / 2**20 / count, 2),
         dropped=figures.dropped,
         reconnects=figures.reconnects,
-        fps_in_median=round(statistics.median(figures.fps), 2),
+        fps_in_median=round(statistics.median(figures.fps), 2) if figures.fps else 0.0,
         sim_cpu_pct_per_stream=round(100.0 * (sim1 - sim0) / wall / count, 3),
         stream=figures.stream,
         segments=figures.segments,
@@ -346,6 +460,7 @@ def _measure(
         disk_mb_per_hour=(
             None if figures.disk_mb_per_hour is None else round(figures.disk_mb_per_hour)
         ),
+        detect=figures.detect,
     )
 
 
@@ -369,6 +484,8 @@ def _print_table(r: BenchResult) -> None:
         rows.append(("segments (bad)", f"{r.segments} ({r.segments_bad})"))
     if r.disk_mb_per_hour is not None:
         rows.append(("disk per camera", f"{r.disk_mb_per_hour:.0f} MB an hour"))
+    for key, value in (r.detect or {}).items():
+        rows.append((f"detect {key}", str(value)))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

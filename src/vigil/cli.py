@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--sub-gop", type=int, default=None, help="frames per GOP (2 x fps)")
     sim.add_argument("--sub-bitrate", type=int, default=500_000, help="bits per second")
     sim.add_argument("--seconds", type=float, default=20.0, help="clip length")
+    sim.add_argument("--still", action="store_true", help="a still scene: the object never moves")
     sim.add_argument(
         "--rtp-payload", type=int, default=1400, help="largest RTP payload in bytes (1400)"
     )
@@ -68,8 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--cameras", type=int, default=8)
     bench.add_argument("--seconds", type=float, default=30.0)
     bench.add_argument(
-        "--profile", default="ingest", help="ingest, record, bare-demux or bare-demux-pyav-timeout"
+        "--profile",
+        default="ingest",
+        help="ingest, record, detect, detect-main, detect-floor, detect-frigate, "
+        "detect-compare, bare-demux or bare-demux-pyav-timeout (docs/benchmarks.md)",
     )
+    bench.add_argument(
+        "--idle-after",
+        default="60",
+        help="detect profiles: detect.idle_keyframes_after_seconds, or 'off' (60)",
+    )
+    bench.add_argument(
+        "--event-gap", type=float, default=10.0, help="detect profiles: motion.event_gap_seconds"
+    )
+    bench.add_argument("--sim-still", action="store_true", help="a still scene: nothing moves")
     bench.add_argument(
         "--sim-size", default=None, help="WIDTHxHEIGHT of the simulated main streams (1920x1080)"
     )
@@ -140,13 +153,15 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.cameras, args.port, args.data, args.sim_port, args.sim_http_port)
 
 
-def _clip_spec(size: str, fps: int, gop: int | None, bitrate: int, seconds: float) -> ClipSpec:
+def _clip_spec(
+    size: str, fps: int, gop: int | None, bitrate: int, seconds: float, still: bool = False
+) -> ClipSpec:
     from vigil.sim.media import ClipSpec
 
     width, _, height = size.partition("x")
     if not (width.isdigit() and height.isdigit()):
         raise SystemExit(f"a size is WIDTHxHEIGHT, not {size!r}")
-    return ClipSpec(int(width), int(height), fps, gop or 2 * fps, bitrate, seconds)
+    return ClipSpec(int(width), int(height), fps, gop or 2 * fps, bitrate, seconds, still=still)
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -160,9 +175,11 @@ def _sim(args: argparse.Namespace) -> int:
     )
 
     main_spec = _clip_spec(
-        args.main_size, args.main_fps, args.main_gop, args.main_bitrate, args.seconds
+        args.main_size, args.main_fps, args.main_gop, args.main_bitrate, args.seconds, args.still
     )
-    sub_spec = _clip_spec(args.sub_size, args.sub_fps, args.sub_gop, args.sub_bitrate, args.seconds)
+    sub_spec = _clip_spec(
+        args.sub_size, args.sub_fps, args.sub_gop, args.sub_bitrate, args.seconds, args.still
+    )
     try:
         faults = [parse_fault(item) for item in args.fault]
         audio = parse_audio(args.audio)
@@ -193,7 +210,7 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from vigil.bench import run_bench
+    from vigil.bench import DetectOptions, run_bench
 
     sim_args: list[str] = []
     if args.sim_size:
@@ -202,6 +219,9 @@ def _bench(args: argparse.Namespace) -> int:
         sim_args += ["--main-fps", str(args.sim_fps)]
     if args.sim_rtp_payload:
         sim_args += ["--rtp-payload", str(args.sim_rtp_payload)]
+    if args.sim_still:
+        sim_args += ["--still"]
+    idle_after = None if args.idle_after == "off" else float(args.idle_after)
     for n in range(1, args.cameras + 1):
         if args.sim_audio:
             sim_args += ["--audio", f"cam{n}:{args.sim_audio}"]
@@ -225,6 +245,7 @@ def _bench(args: argparse.Namespace) -> int:
         sim_args=tuple(sim_args),
         segment_seconds=args.segment_seconds,
         record_options=record_options,
+        detect=DetectOptions(idle_after=idle_after, event_gap=args.event_gap),
     )
 
 

@@ -77,8 +77,8 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
 
         status = manager.status("door")
         assert status.detect is not None
-        assert status.detect["hwaccel"] == "software"
-        assert status.detect["events"] >= 1
+        assert status.detect.hwaccel == "software"
+        assert status.detect.events >= 1
         assert status.fps_detect is not None and status.fps_detect > 0
 
         # the governor's lowest step moves detection to the sub-stream; recording stays
@@ -95,7 +95,8 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
             10,
             "frames from the sub-stream",
         )
-        assert manager.status("door").detect["input"] == 1  # type: ignore[index]
+        detect = manager.status("door").detect
+        assert detect is not None and detect.input == 1
         assert manager.status("door").governor == {"level": 3, "reason": "test"}
         assert cam.recorder is recorder and recorder is not None and recorder.is_alive()
     finally:

@@ -15,7 +15,7 @@ from vigil.camera.worker import Timing, make_logger
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import ApiError, SourceError
-from vigil.pipeline.detector import MAX_LEVEL, Detector
+from vigil.pipeline.detector import MAX_LEVEL, Detector, DetectStatus
 from vigil.recording.recorder import Recorder, RecordingContext
 
 
@@ -36,7 +36,7 @@ class CameraStatus:
     last_error: dict[str, str] | None
     governor: dict[str, object] | None
     hwaccel: str
-    detect: dict[str, object] | None = None
+    detect: DetectStatus | None = None
 
 
 class CameraSupervisor:
@@ -243,20 +243,21 @@ class CameraSupervisor:
         uptimes = [s.uptime for s in inputs if s.uptime is not None]
         cpu = self.cpu.percent()
         detector = self.detector
-        detect: dict[str, object] | None = None
+        detect: DetectStatus | None = None
         governor: dict[str, object] | None = None
         if detector is not None:
             governor = {"level": detector.level, "reason": detector.reason}
             source = self._input_of(detector.hub)
-            detect = {
-                "input": source.index,
-                "mode": detector.stats.mode,
-                "hwaccel": detector.stats.hwaccel,
-                "events": detector.stats.events,
-                "idle_switches": detector.stats.idle_switches,
-                "catch_ups": detector.stats.catch_ups,
-                "frames": dict(detector.stats.frames),
-            }
+            stats = detector.stats
+            detect = DetectStatus(
+                input=source.index,
+                mode=stats.mode,
+                hwaccel=stats.hwaccel,
+                events=stats.events,
+                idle_switches=stats.idle_switches,
+                catch_ups=stats.catch_ups,
+                frames=dict(stats.frames),
+            )
         return CameraStatus(
             name=self.name,
             enabled=self.config.enabled,

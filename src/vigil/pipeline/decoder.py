@@ -13,8 +13,11 @@ skipping the loop filter. So:
 - in key-frames-only mode P-frames are not even handed to the decoder. They are kept from
   the last key frame on, so that :meth:`DetectDecoder.full_rate` can decode them to catch
   up the moment full rate is wanted again (the first motion after an idle spell);
-- scaling to ``width`` and to gray is one swscale call (``frame.reformat``), with no BGR
-  round trip.
+- scaling to ``width`` and to gray is one swscale call, with no BGR round trip, through
+  one :class:`~av.video.reformatter.VideoReformatter` per decoder: ``frame.reformat`` builds
+  a new swscale context every call, which cost 3x the scaling itself (456 against 159 µs
+  a 640x360 frame), and AREA averaging, the right filter for a large downscale (a 1080p
+  frame in 387 µs, against 644 with the default bicubic).
 
 The counters (:class:`DecodeCounts`) tell decoded from processed frames per mode, so that
 every saving can be checked.
@@ -25,12 +28,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 from vigil.sources.hwaccel import HwaccelChoice, open_decoder
 
@@ -87,6 +91,7 @@ class DetectDecoder:
         self.interval = 1.0 / fps if fps else 0.0  # seconds between processed frames
         self.keyframes_only = False
         self.counts = DecodeCounts()
+        self._scaler = VideoReformatter()
         self._next_due: float | None = None
         self._last_at: float | None = None
         self._since_key: list[Any] = []  # key-frames-only mode: packets from the last key
@@ -141,7 +146,10 @@ class DetectDecoder:
                 continue  # not due: dropped before scaling
             # due again one interval on, less a tenth of it for timestamp jitter
             self._next_due = at + self.interval * 0.9 if self.interval else None
-            gray = frame.reformat(self.width, self.height, "gray").to_ndarray()
+            small = self._scaler.reformat(
+                frame, self.width, self.height, "gray", interpolation="AREA"
+            )
+            gray = cast("npt.NDArray[np.uint8]", small.to_ndarray())
             self.counts.processed += 1
             mode = "keyframes" if keyframes_only else "full"
             self.counts.by_mode[mode] = self.counts.by_mode.get(mode, 0) + 1

@@ -47,6 +47,19 @@ LEVEL_NAMES = ("normal", "fewer frames", "key frames only", "lower-resolution in
 MAX_LEVEL = len(LEVEL_NAMES) - 1
 
 
+@dataclass(frozen=True, slots=True)
+class DetectStatus:
+    """A snapshot of a camera's detection for the API."""
+
+    input: int  # index of the input decoded
+    mode: str  # full | keyframes
+    hwaccel: str  # software, cuda, v4l2m2m
+    events: int
+    idle_switches: int
+    catch_ups: int
+    frames: dict[str, int]
+
+
 @dataclass(slots=True)
 class DetectStats:
     """What detection has done, for the API and the bench."""
@@ -190,23 +203,25 @@ class Detector(threading.Thread):
             items = sub.drain(0)
         except EndOfStream:
             return
+        # one clock reading a batch: a packet's arrival is its monotonic time on this base
+        base = self.wall_clock() - time.monotonic()
         for item in items:
             if item.is_video:
-                self._packet(item)
+                self._packet(item, base)
+        if self._pipeline is not None:
+            self._pipeline_stats(self._pipeline)
 
-    def _packet(self, item: MediaPacket) -> None:
+    def _packet(self, item: MediaPacket, base: float) -> None:
         pipeline = self._pipeline_for(item)
         if pipeline is None:
             return
         packet = item.packet
         if packet.dts is not None:
-            arrival = self.wall_clock() - (time.monotonic() - item.received)
-            self._clock.observe(arrival, float(packet.dts * packet.time_base))
+            self._clock.observe(base + item.received, float(packet.dts * packet.time_base))
         if pipeline.level != self.level:
             pipeline.set_level(self.level)
         for frame, update in pipeline.feed(packet):
             self._frame(frame, update)
-        self._pipeline_stats(pipeline)
 
     def _pipeline_for(self, item: MediaPacket) -> MotionPipeline | None:
         if item.info.connection == self._connection:

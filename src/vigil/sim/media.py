@@ -41,6 +41,7 @@ class ClipSpec:
     bitrate: int = 4_000_000  # bits per second
     seconds: float = 20.0
     codec: str = "h264"
+    still: bool = False  # the object stays parked: a still scene (clock and noise only)
 
     def key(self) -> str:
         text = json.dumps({**asdict(self), "v": GENERATOR_VERSION}, sort_keys=True)
@@ -150,7 +151,7 @@ _DIGITS = {  # 7-segment: a b c d e f g
 class Scene:
     """Renders frames of the scene at one size, in yuv420p."""
 
-    def __init__(self, width: int, height: int, seed: int = 7):
+    def __init__(self, width: int, height: int, seed: int = 7, still: bool = False):
         rng = np.random.default_rng(seed)
         yy, xx = np.mgrid[0:height, 0:width]
         base = 60 + 80 * (xx / width) + 40 * (yy / height)
@@ -159,6 +160,7 @@ class Scene:
         self.background = base.astype(np.int16)
         self.noise = [rng.integers(-3, 4, size=(height, width), dtype=np.int16) for _ in range(4)]
         self.width, self.height = width, height
+        self.still = still
         self.chroma = np.full((height // 2 * 2 // 2, width), 128, dtype=np.uint8)
 
     def render(self, index: int, fps: int) -> np.ndarray:
@@ -169,7 +171,7 @@ class Scene:
         return np.vstack([np.clip(luma, 0, 255).astype(np.uint8), self.chroma])
 
     def _object(self, luma: np.ndarray, t: float) -> None:
-        phase = t % MOTION_PERIOD
+        phase = 0.0 if self.still else t % MOTION_PERIOD
         lo, hi = MOTION_WINDOW
         # out and back within the window, so the clip loops with no jump (a jump would be
         # motion outside the ground-truth windows)
@@ -232,7 +234,7 @@ def encode(spec: ClipSpec, progress: Progress | None = None) -> list[bytes]:
         "preset": "superfast",  # CABAC and deblocking on, like a camera; 2x faster than veryfast
         "x264-params" if codec == "libx264" else "x265-params": params,
     }
-    scene = Scene(spec.width, spec.height)
+    scene = Scene(spec.width, spec.height, still=spec.still)
     units: list[bytes] = []
     total = spec.frame_count
     for index in range(total):
