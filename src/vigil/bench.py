@@ -19,7 +19,9 @@ Profiles:
 - ``detect-floor`` and ``detect-frigate``: the same job as ``detect`` done by ffmpeg
   processes (:mod:`vigil.bench_ffmpeg`): the floor, and Frigate's architecture;
 - ``detect-compare``: ``detect``, ``detect-floor`` and ``detect-frigate`` one after the
-  other against the same simulator, with the ratios.
+  other against the same simulator, with the ratios;
+- ``detect-main-floor``: ffmpeg copying the main stream and decoding every frame of it: the
+  floor of ``detect-main`` without idle decoding.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ PROFILES = (
     "detect-floor",
     "detect-frigate",
     "detect-compare",
+    "detect-main-floor",
 )
 COMPARED = ("detect", "detect-floor", "detect-frigate")
 RECORD_SEGMENT_SECONDS = (
@@ -118,6 +121,7 @@ class DetectOptions:
     idle_after: float | None = 60.0  # detect.idle_keyframes_after_seconds
     event_gap: float = 10.0  # detect.motion.event_gap_seconds
     fps: float = 5.0
+    governor_hold: float = 30.0  # governor.hold_seconds
 
 
 def camera_configs(
@@ -159,14 +163,20 @@ def camera_configs(
 class IngestLoad:
     """vigil's camera manager with the profile's cameras, recording or not."""
 
-    def __init__(self, cams: dict[str, dict[str, object]], record: bool = False):
+    def __init__(
+        self,
+        cams: dict[str, dict[str, object]],
+        record: bool = False,
+        governor: dict[str, float] | None = None,
+    ):
         self.folder: tempfile.TemporaryDirectory[str] | None = None
         context = None
         self.folder = tempfile.TemporaryDirectory(prefix="vigil-bench-")
         root = Path(self.folder.name)
         if record:
             context = RecordingContext(root, Index(root / "vigil.db"))
-        self.manager = CameraManager(validate_data({"cameras": cams}).cameras, recording=context)
+        config = validate_data({"cameras": cams, "governor": governor or {}})
+        self.manager = CameraManager(config.cameras, recording=context, governor=config.governor)
         self.disk_mb_per_hour: float | None = None
 
     def start(self) -> None:
@@ -305,13 +315,14 @@ def _make_load(
     record_options: dict[str, str] | None = None,
     detect: DetectOptions | None = None,
 ) -> Load:
-    if profile in ("detect-floor", "detect-frigate"):
-        return FfmpegLoad(cameras, port, frigate=profile == "detect-frigate")
+    if profile in ("detect-floor", "detect-frigate", "detect-main-floor"):
+        decode = "main" if profile == "detect-main-floor" else "sub"
+        return FfmpegLoad(cameras, port, frigate=profile == "detect-frigate", decode=decode)
     if profile in ("ingest", "record", "detect", "detect-main"):
-        cams = camera_configs(
-            profile, cameras, port, segment_seconds, record_options, detect or DetectOptions()
-        )
-        return IngestLoad(cams, record=profile != "ingest")
+        detect = detect or DetectOptions()
+        cams = camera_configs(profile, cameras, port, segment_seconds, record_options, detect)
+        governor = {"hold_seconds": detect.governor_hold}
+        return IngestLoad(cams, record=profile != "ingest", governor=governor)
     if profile.startswith("bare-demux"):
         return BareDemuxLoad(cameras, port, pyav_timeout=profile.endswith("pyav-timeout"))
     raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")

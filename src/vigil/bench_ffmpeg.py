@@ -1,7 +1,8 @@
 """Reference loads for ``vigil bench``: the same job done with the ffmpeg program.
 
 - ``floor``: per camera, one ffmpeg copying the main stream into 10 s MP4 segments and one
-  ffmpeg decoding every frame of the sub-stream into nothing. No NVR does less.
+  ffmpeg decoding every frame of the sub-stream (or of the main stream, for
+  ``detect-main-floor``) into nothing. No NVR that looks at every frame does less.
 - ``frigate``: Frigate's architecture. The same copy, and an ffmpeg decoding the sub-stream
   at the detection rate, scaled to the detection width, as raw gray frames down a pipe to
   this process, where a thread per camera runs vigil's own motion detector on them.
@@ -46,8 +47,9 @@ def ffmpeg_exe() -> str:
 class FfmpegLoad:
     """`cameras` cameras, each an ffmpeg copy of main plus an ffmpeg decode of sub."""
 
-    def __init__(self, cameras: int, port: int, frigate: bool):
+    def __init__(self, cameras: int, port: int, frigate: bool, decode: str = "sub"):
         self.exe = ffmpeg_exe()
+        self.decode = decode  # the stream decoded: "sub", or "main" (detect-main-floor)
         self.port = port
         self.cameras = cameras
         self.frigate = frigate
@@ -103,7 +105,7 @@ class FfmpegLoad:
                 self.readers.append(reader)
                 reader.start()
             else:
-                decode = [*base, "-i", self._url(n, "sub"), "-an", "-f", "null", "-"]
+                decode = [*base, "-i", self._url(n, self.decode), "-an", "-f", "null", "-"]
                 proc = subprocess.Popen(decode, stdout=subprocess.DEVNULL)  # noqa: S603
             self.procs.append(proc)
 
@@ -132,7 +134,7 @@ class FfmpegLoad:
         from vigil.bench import LoadFigures
 
         if not self.frigate:  # nothing here counts the frames ffmpeg decodes
-            return LoadFigures(0, 0, [], "ffmpeg: copy main, decode sub")
+            return LoadFigures(0, 0, [], f"ffmpeg: copy main, decode {self.decode}")
         fps = [n / self.elapsed() for n in self.frames]
         return LoadFigures(0, 0, fps, "ffmpeg: copy main, decode sub at 5 fps to motion")
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import faulthandler
+import io
 import logging
 import os
 import sys
@@ -72,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="ingest",
         help="ingest, record, detect, detect-main, detect-floor, detect-frigate, "
-        "detect-compare, bare-demux or bare-demux-pyav-timeout (docs/benchmarks.md)",
+        "detect-compare, detect-main-floor, bare-demux or bare-demux-pyav-timeout "
+        "(docs/benchmarks.md)",
     )
     bench.add_argument(
         "--idle-after",
@@ -83,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
         "--event-gap", type=float, default=10.0, help="detect profiles: motion.event_gap_seconds"
     )
     bench.add_argument("--sim-still", action="store_true", help="a still scene: nothing moves")
+    bench.add_argument(
+        "--governor-hold", type=float, default=30.0, help="governor.hold_seconds (30)"
+    )
     bench.add_argument(
         "--sim-size", default=None, help="WIDTHxHEIGHT of the simulated main streams (1920x1080)"
     )
@@ -114,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # a crash in native code (FFmpeg, numpy) prints every thread's Python stack to stderr
+    with contextlib.suppress(io.UnsupportedOperation, ValueError):  # stderr without a file
+        faulthandler.enable()
     from vigil.log import setup_logging
 
     setup_logging(args.log_level.upper())
@@ -245,7 +255,9 @@ def _bench(args: argparse.Namespace) -> int:
         sim_args=tuple(sim_args),
         segment_seconds=args.segment_seconds,
         record_options=record_options,
-        detect=DetectOptions(idle_after=idle_after, event_gap=args.event_gap),
+        detect=DetectOptions(
+            idle_after=idle_after, event_gap=args.event_gap, governor_hold=args.governor_hold
+        ),
     )
 
 

@@ -185,7 +185,10 @@ class MotionConfig(_Model):
 class DetectConfig(_Model):
     enabled: bool = Field(True, description="Run motion detection.")
     fps: float = Field(
-        5, gt=0, le=60, description="Frames processed per second; at most half the source rate."
+        5,
+        gt=0,
+        le=60,
+        description="Frames processed per second; never more than every 2nd source frame.",
     )
     width: int = Field(320, ge=64, le=1920, description="Width frames are scaled to.")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion settings.")

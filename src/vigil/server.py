@@ -14,6 +14,7 @@ import uvicorn
 
 from vigil.api.app import create_app
 from vigil.camera.manager import CameraManager
+from vigil.config import VigilConfig
 from vigil.config_file import ConfigFile
 from vigil.const import SHUTDOWN_TIMEOUT
 from vigil.recording.recorder import RecordingContext
@@ -42,12 +43,19 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def apply_nice(config: VigilConfig) -> None:
+    """`server.nice`: lower the whole process's priority, the seed plan's ``renice`` done
+    from inside. Called before any thread starts, so every thread inherits it (a thread
+    that already runs keeps its own value on Linux)."""
+    if config.server.nice:
+        os.nice(config.server.nice)
+
+
 def serve(config_path: Path) -> int:
     """Run the service; SIGINT/SIGTERM stop cameras and the server within 10 s."""
     config_file = ConfigFile(config_path)
     config = config_file.load()
-    if config.server.nice:
-        os.nice(config.server.nice)  # before any thread starts, so every thread inherits it
+    apply_nice(config)
     root = Path(config.storage.path)
     db_path = Path(config.storage.database)
     if is_network(db_path.parent):

@@ -138,3 +138,37 @@ def test_the_example_script_reads_a_bus(tmp_path: Path) -> None:
     assert proc.returncode == 0
     lines = [line for line in out.splitlines() if line.startswith("frame")]
     assert len(lines) == 5
+
+
+def test_the_detector_falls_back_to_the_storage_folder_with_e305(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from vigil.camera.hub import PacketHub
+    from vigil.camera.stats import CpuMeter
+    from vigil.config import DetectConfig
+    from vigil.pipeline.detector import Detector
+
+    shm = tmp_path / "shm"
+    shm.write_text("not a directory: like a /dev/shm that can't be used")
+    detector = Detector(
+        "door",
+        PacketHub("door"),
+        DetectConfig(framebus=True),
+        hwaccel="none",
+        cpu=CpuMeter(),
+        log=logging.getLogger("vigil.camera.door"),
+        bus_root=tmp_path / "store",
+        bus_dir=shm,
+    )
+    caplog.set_level(logging.INFO)
+    bus = detector._open_bus(WIDTH, HEIGHT)
+    assert bus is not None
+    assert bus.path.is_relative_to(tmp_path / "store" / "framebus")
+    assert any(r.getMessage().startswith("[E305]") for r in caplog.records)
+    bus.write(frame(1), 0.1, None)
+    with FrameReader(bus.path) as reader:
+        latest = reader.latest()
+        assert latest is not None and latest.number == 1
+    bus.close()

@@ -55,7 +55,7 @@ def run(gov: Governor, load: Load, value: float, seconds: int, start: float) -> 
 def make(cams: list[FakeCamera]) -> tuple[Governor, Load]:
     load = Load()
     config = GovernorConfig(cpu_high=80, cpu_critical=90, cpu_low=60, hold_seconds=HOLD)
-    return Governor(config, lambda: cams, load), load
+    return Governor(config, lambda: cams, load, cores=2), load
 
 
 def test_steps_down_busiest_first_one_per_hold_and_never_past_keyframes_below_critical() -> None:
@@ -127,3 +127,15 @@ def test_cameras_that_do_not_detect_are_left_alone() -> None:
     run(gov, load, 99, 100, 0)
     assert recorder_only.history == []
     assert gov.steps_down == 0
+
+
+def test_many_cameras_step_as_many_as_use_the_excess_then_come_back() -> None:
+    cams = [FakeCamera(f"cam{n}", 4.0 + n * 0.001) for n in range(48)]  # 2 % of the machine each
+    gov, load = make(cams)
+    now = run(gov, load, 95, int(HOLD) + 1, 0)
+    stepped = [c for c in cams if c.level == 1]
+    assert len(stepped) == 8  # 15 % over cpu_high, 2 % each: the 8 busiest
+    assert {c.name for c in stepped} == {f"cam{n}" for n in range(40, 48)}
+    now = run(gov, load, 50, int(SMOOTHING + HOLD) + 1, now)  # 10 % of headroom
+    assert sum(c.level == 1 for c in cams) == 7  # one comes back (8 % at 4x its cost)
+    assert gov.steps_up == 1

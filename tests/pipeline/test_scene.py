@@ -138,3 +138,10 @@ def test_a_zone_away_from_the_motion_raises_nothing_and_one_on_it_does(motion_cl
     events, _ = detect(motion_clip, cfg)
     assert len(events) == 10
     assert all(e.zones == {"path"} for e in events)
+
+
+def test_processing_never_takes_more_than_every_second_source_frame(motion_clip: Path) -> None:
+    cfg = config(fps=30, idle_keyframes_after_seconds=None)  # asks for every frame of 15 fps
+    _, pipeline = detect(motion_clip, cfg)
+    assert pipeline.rate(0) == FPS / 2
+    assert pipeline.decoder.counts.processed == pytest.approx(MOTION_SECONDS * FPS / 2, rel=0.02)

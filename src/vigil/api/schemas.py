@@ -26,6 +26,7 @@ class DetectInfo(_Out):
     events: int
     idle_switches: int
     catch_ups: int
+    governor_steps: int  # level changes the governor made
     frames: dict[str, int]  # decoded / processed counts by mode
 
 

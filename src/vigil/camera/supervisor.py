@@ -256,6 +256,7 @@ class CameraSupervisor:
                 events=stats.events,
                 idle_switches=stats.idle_switches,
                 catch_ups=stats.catch_ups,
+                governor_steps=stats.governor_steps,
                 frames=dict(stats.frames),
             )
         return CameraStatus(

@@ -57,6 +57,7 @@ class DetectStatus:
     events: int
     idle_switches: int
     catch_ups: int
+    governor_steps: int
     frames: dict[str, int]
 
 

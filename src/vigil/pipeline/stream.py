@@ -3,10 +3,11 @@
 :class:`MotionPipeline` joins the decoder and the motion detector and decides what to
 decode: the governor's level and **adaptive idle decoding**.
 
-- After ``detect.idle_keyframes_after_seconds`` of stream time without motion, only key
-  frames are decoded. The first key frame that shows a change makes the decoder catch up on
-  the P-frames kept since that key frame, then stay at full rate. Detection is then late by
-  at most one GOP (plus processing); the recording's pre-buffer keeps the footage.
+- After ``detect.idle_keyframes_after_seconds`` of stream time without motion (counted from
+  the last motion, not from the end of its event), only key frames are decoded. The first
+  key frame that shows a change makes the decoder catch up on the P-frames kept since that
+  key frame, then stay at full rate. Detection is then late by at most one GOP (plus
+  processing); the recording's pre-buffer keeps the footage.
 - Levels (set by the governor through the camera's detect thread): 0 as configured; 1 half
   the processing rate; 2 key frames only, with no catching up; 3 is level 1 on the camera's
   lower-resolution input (the detect thread switches the input).
@@ -50,7 +51,9 @@ class MotionPipeline:
         run: Runner = run_here,
     ):
         self.config = config
-        self.decoder = DetectDecoder(video, config.width, config.fps, hwaccel=hwaccel, log=log)
+        rate = video.average_rate or video.guessed_rate
+        self.source_fps = float(rate) if rate else None
+        self.decoder = DetectDecoder(video, config.width, self.rate(0), hwaccel=hwaccel, log=log)
         self.motion = motion
         self.run = run
         self.log = log
@@ -63,10 +66,15 @@ class MotionPipeline:
     def mode(self) -> str:
         return "keyframes" if self.decoder.keyframes_only else "full"
 
+    def rate(self, level: int) -> float:
+        """Frames processed a second at `level`: ``detect.fps`` (halved at levels 1 and 3),
+        and never more than every 2nd frame of the source (the seed plan's rule)."""
+        fps = self.config.fps / 2 if level in (1, 3) else self.config.fps
+        return min(fps, self.source_fps / 2) if self.source_fps else fps
+
     def set_level(self, level: int) -> None:
         self.level = level
-        fps = self.config.fps / 2 if level in (1, 3) else self.config.fps
-        self.decoder.set_fps(fps)
+        self.decoder.set_fps(self.rate(level))
         if level == KEYFRAMES_LEVEL:
             self.decoder.keyframes()
 
@@ -88,8 +96,11 @@ class MotionPipeline:
     def _frame(self, frame: DetectFrame) -> Iterator[tuple[DetectFrame, MotionUpdate]]:
         update = self.run(lambda: self.motion.process(frame.gray, frame.at))
         yield frame, update
-        if self._last_motion is None or update.moving or self.motion.event is not None:
-            self._last_motion = frame.at  # idle time counts from the first frame, or motion
+        if self._last_motion is None or update.moving:
+            # idle time counts from the last motion (or the first frame), not from the end of
+            # the event: an event still open when decoding goes idle goes on on key frames,
+            # and a change seen on one brings full rate back
+            self._last_motion = frame.at
         decoder = self.decoder
         if decoder.keyframes_only:
             if update.hit and self.level != KEYFRAMES_LEVEL:
