@@ -48,3 +48,40 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
         assert figures["segments"] >= 2  # one per camera at least, closed at the end
         assert figures["segments_bad"] == 0
         assert figures["disk_mb_per_hour"] > 0  # what each camera's footage takes
+
+
+def test_detect_compare_measures_vigil_the_ffmpeg_floor_and_frigate_in_one_run() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "--log-level",
+            "WARNING",
+            "bench",
+            "--profile",
+            "detect-compare",
+            "--cameras",
+            "1",
+            "--seconds",
+            "3",
+            "--warmup",
+            "2",
+            "--sim-size",
+            "320x180",
+            "--sim-fps",
+            "15",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["profile"] for r in runs] == ["detect", "detect-floor", "detect-frigate"]
+    assert all(r["cpu_pct_per_camera"] > 0 for r in runs)
+    vigil, _, frigate = runs
+    assert vigil["detect"]["fps_detect_median"] > 0  # detection ran on the sub-stream
+    assert vigil["detect"]["stream"].startswith("h264 640x360")
+    assert frigate["fps_in_median"] > 0  # frames came down the pipe to motion
