@@ -9,9 +9,11 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("profile", ["ingest", "record", "bare-demux"])
-def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
-    result = subprocess.run(
+def bench(
+    profile: str, cameras: int, seconds: float, warmup: float, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`vigil bench --json` on tiny simulated streams (320x180 at 15 fps)."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -22,11 +24,11 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
             "--profile",
             profile,
             "--cameras",
-            "2",
+            str(cameras),
             "--seconds",
-            "2",
+            str(seconds),
             "--warmup",
-            "1",
+            str(warmup),
             "--sim-size",
             "320x180",
             "--sim-fps",
@@ -35,8 +37,13 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
+
+
+@pytest.mark.parametrize("profile", ["ingest", "record", "bare-demux"])
+def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
+    result = bench(profile, cameras=2, seconds=2, warmup=1, timeout=180)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["profile"] == profile and figures["cameras"] == 2
@@ -51,32 +58,7 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
 
 
 def test_detect_compare_measures_vigil_the_ffmpeg_floor_and_frigate_in_one_run() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vigil.cli",
-            "--log-level",
-            "WARNING",
-            "bench",
-            "--profile",
-            "detect-compare",
-            "--cameras",
-            "1",
-            "--seconds",
-            "3",
-            "--warmup",
-            "2",
-            "--sim-size",
-            "320x180",
-            "--sim-fps",
-            "15",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = bench("detect-compare", cameras=1, seconds=3, warmup=2, timeout=300)
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout)
     assert [r["profile"] for r in runs] == ["detect", "detect-floor", "detect-frigate"]
