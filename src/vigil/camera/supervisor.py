@@ -157,8 +157,7 @@ class CameraSupervisor:
         home = self._detect_input()
         target = self._lower_input(home) if level >= MAX_LEVEL else None
         detector.switch((target or home).hub)
-        detector.set_level(level, reason)
-        self.log.info("governor: detection level %d (%s)", level, reason)
+        detector.set_level(level, reason)  # the governor logs the step and its reason
 
     def trigger_event(self, at: float) -> tuple[float, float]:
         """An outside trigger (doorbell, alarm panel): mark or record the footage around `at`."""

@@ -31,9 +31,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from vigil.config import GovernorConfig
+from vigil.pipeline.stream import KEYFRAMES_LEVEL  # the lowest level below cpu_critical
 
 SMOOTHING = 5.0  # seconds of CPU samples averaged
-KEYFRAMES_LEVEL = 2  # the lowest level below cpu_critical
 
 _log = logging.getLogger(__name__)
 
