@@ -19,10 +19,15 @@ from vigil.storage.index import Index
 
 
 def record(url: str, root: Path, **record: object) -> list[tuple[Path, float, str]]:
-    """Record until two segments are closed; (path, duration, codec) of each."""
+    """Record until two segments are closed; (path, duration, codec) of each. Detection is
+    off: these cameras only record, and its decoding would only add load to the timings."""
     ctx = RecordingContext(root, Index(root / "vigil.db"))
     config = CameraConfig.model_validate(
-        {"inputs": [{"url": url}], "record": {"segment_seconds": 2, **record}}
+        {
+            "inputs": [{"url": url}],
+            "record": {"segment_seconds": 2, **record},
+            "detect": {"enabled": False},
+        }
     )
     cam = CameraSupervisor("yard", config, recording=ctx)
     cam.start()
