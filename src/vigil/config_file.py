@@ -12,7 +12,7 @@ import io
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,30 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from vigil.config import VigilConfig, expand_vars, parse_yaml, plain, validate_data
 from vigil.errors import ConfigError, FieldError
+from vigil.sources.url import redact
 
 
 class ConfigFile:
     """The config file on disk and its round-trip tree; thread-safe edits of cameras."""
 
-    def __init__(self, path: str | Path, env: Mapping[str, str] | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None, env: Mapping[str, str] | None = None):
+        self.path = Path(path) if path is not None else None
         self._env = env if env is not None else os.environ
         self._lock = threading.Lock()
         self._yaml = YAML(typ="rt")
         self._yaml.preserve_quotes = True
         self._doc: Any = None
 
+    @classmethod
+    def in_memory(cls, data: Mapping[str, Any]) -> ConfigFile:
+        """A config that is never written (an app built without a file, as in tests)."""
+        config_file = cls(None)
+        config_file._doc = _to_yaml(data)
+        return config_file
+
     def load(self) -> VigilConfig:
         """Read and validate the file; keep its tree for later edits."""
+        assert self.path is not None
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as err:
@@ -62,8 +71,15 @@ class ConfigFile:
             mapping = max(2, indent - dash_offset) if dash_offset else indent
             self._yaml.indent(mapping=mapping, sequence=indent, offset=dash_offset)
 
-    def set_camera(self, name: str, fields: Mapping[str, Any]) -> VigilConfig:
-        """Add or replace camera `name` with `fields`, validate, and write the file."""
+    def set_camera(
+        self,
+        name: str,
+        fields: Mapping[str, Any],
+        check: Callable[[VigilConfig], None] | None = None,
+    ) -> VigilConfig:
+        """Add or replace camera `name` with `fields`, validate, and write the file.
+
+        `check` sees the validated config before anything is written, and may raise."""
         with self._lock:
             doc = copy.deepcopy(self._doc)
             cameras = doc.get("cameras")
@@ -72,11 +88,11 @@ class ConfigFile:
             old = cameras.get(name)
             new = dict(fields)
             if old is not None:
-                new = _keep_passwords(old, new)
+                new = _keep_credentials(old, new, self._env)
                 cameras[name] = _merge(old, new, self._env)
             else:
                 cameras[name] = _to_yaml(new)
-            return self._commit(doc)
+            return self._commit(doc, check)
 
     def remove_camera(self, name: str) -> VigilConfig:
         """Remove camera `name` and write the file."""
@@ -93,11 +109,14 @@ class ConfigFile:
             cam = (self._doc.get("cameras") or {}).get(name)
             return None if cam is None else plain(cam)
 
-    def _commit(self, doc: Any) -> VigilConfig:
-        config = validate_data(doc, str(self.path), self._env)
-        buf = io.StringIO()
-        self._yaml.dump(doc, buf)
-        write_atomic(self.path, buf.getvalue())
+    def _commit(self, doc: Any, check: Callable[[VigilConfig], None] | None = None) -> VigilConfig:
+        config = validate_data(doc, str(self.path or "<api>"), self._env)
+        if check is not None:
+            check(config)
+        if self.path is not None:
+            buf = io.StringIO()
+            self._yaml.dump(doc, buf)
+            write_atomic(self.path, buf.getvalue())
         self._doc = doc
         return config
 
@@ -128,19 +147,29 @@ def write_atomic(path: Path, text: str) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def _keep_passwords(old: Any, new: dict[str, Any]) -> dict[str, Any]:
-    """A PUT without a password keeps the stored one of the input at the same place."""
+def _keep_credentials(old: Any, new: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """A PUT without a password keeps the stored one of the input at the same place, and a
+    URL sent back as the API showed it (credentials redacted) keeps the stored URL."""
     old_inputs = old.get("inputs") or []
     new_inputs = new.get("inputs")
     if not isinstance(new_inputs, list):
         return new
     kept = []
     for index, item in enumerate(new_inputs):
+        if not isinstance(item, Mapping):
+            kept.append(item)
+            continue
         item = dict(item)
-        if item.get("password") is None and index < len(old_inputs):
-            stored = old_inputs[index].get("password")
+        stored_item = old_inputs[index] if index < len(old_inputs) else {}
+        if item.get("password") is None:
+            stored = stored_item.get("password")
             if stored is not None:
                 item["password"] = stored
+        stored_url = stored_item.get("url")
+        if isinstance(stored_url, str) and isinstance(item.get("url"), str):
+            expanded, _ = expand_vars(stored_url, env)
+            if item["url"] != expanded and item["url"] == redact(expanded):
+                item["url"] = expanded
         if item.get("password") is None:
             item.pop("password", None)
         kept.append(item)

@@ -154,6 +154,10 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "camera is not recording",
         "Events mark or record footage: start the camera, with record.mode continuous or events.",
     ),
+    "E608": ErrorInfo(
+        "local source refused",
+        "file:// and usb:// sources come only from the config file, never through the API.",
+    ),
     "E607": ErrorInfo(
         "export too long",
         "Ask for at most record.export_max_minutes, or raise it in the camera's config; "

@@ -7,12 +7,17 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 
 from vigil import __version__
 from vigil.api import cameras, events, health, recordings
 from vigil.api.errors import install_error_handlers
+from vigil.api.schemas import CameraIn
+from vigil.camera.changes import CameraChanges, stored_fields
 from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
 from vigil.recording.export import clear_exports
@@ -49,9 +54,20 @@ def create_app(
             if manager.recording is not None:
                 manager.recording.index.close()
 
-    app = FastAPI(title="vigil", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="vigil",
+        version=__version__,
+        lifespan=lifespan,
+        description="The vigil camera system's API; a walk-through with curl is in docs/api.md.",
+    )
+    if config_file is None:  # no file to write back to: changes live in memory
+        config_file = ConfigFile.in_memory(
+            {"cameras": {n: stored_fields(manager.get(n).config) for n in manager.names()}}
+        )
     app.state.manager = manager
     app.state.config_file = config_file
+    app.state.changes = CameraChanges(manager, config_file)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.recording = manager.recording
     app.state.started = time.monotonic()
     install_error_handlers(app)
@@ -61,3 +77,20 @@ def create_app(
     app.include_router(recordings.export_router)
     app.include_router(events.router)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, plus the camera body (validated by hand, so declared by hand)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        _, defs = models_json_schema(
+            [(CameraIn, "validation")], ref_template="#/components/schemas/{model}"
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        app.openapi_schema = schema
+    return app.openapi_schema

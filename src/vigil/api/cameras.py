@@ -1,33 +1,117 @@
-"""``/api/cameras``: the cameras and their live figures."""
+"""``/api/cameras``: the cameras, their live figures, and changes to them.
+
+Changes (POST, PUT, DELETE) go through :class:`~vigil.camera.changes.CameraChanges`: the
+body is validated as part of the whole config (errors with ``check-config``'s codes and
+paths), written back to the config file, then applied to that one camera.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from pydantic import BaseModel
 
 from vigil.api.deps import ManagerDep, current_user
-from vigil.api.schemas import CameraList, CameraOut
+from vigil.api.schemas import CAMERA_BODY, CameraList, CameraOut, camera_out, error_responses
+from vigil.camera.changes import CameraChanges
 from vigil.const import CAMERA_NAME_PATTERN
+from vigil.errors import ApiError, FieldError
 
 CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 
-router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/cameras",
+    tags=["cameras"],
+    dependencies=[Depends(current_user)],
+    responses=error_responses(404, 422),
+)
 
 
 @router.get("")
 def list_cameras(manager: ManagerDep) -> CameraList:
     """Every camera with its state, inputs and figures (never a password)."""
-    return CameraList(cameras=[CameraOut.model_validate(s) for s in manager.statuses()])
+    return CameraList(cameras=[camera_out(manager, s) for s in manager.statuses()])
 
 
 @router.get("/{name}")
 def get_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
     """One camera; 404 with E601 if there is none of that name."""
-    return CameraOut.model_validate(manager.status(name))
+    return camera_out(manager, manager.status(name))
+
+
+def get_changes(request: Request) -> CameraChanges:
+    changes: CameraChanges = request.app.state.changes
+    return changes
+
+
+ChangesDep = Annotated[CameraChanges, Depends(get_changes)]
+CameraBody = Annotated[dict[str, Any], Body(openapi_examples=CAMERA_BODY.examples)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=CAMERA_BODY.openapi("with `name`"),
+    responses=error_responses(403, 409),
+)
+def add_camera(body: CameraBody, changes: ChangesDep, manager: ManagerDep) -> CameraOut:
+    """Add a camera: `name` plus the camera's config fields (as in the config file).
+
+    It starts at once and is written to the config file. 409 (E603) if the name is taken,
+    422 (E602, with check-config's codes and paths in `errors`) if a field is bad, 403
+    (E608) for a local source."""
+    fields = dict(body)
+    name = fields.pop("name", None)
+    if not isinstance(name, str) or not re.fullmatch(CAMERA_NAME_PATTERN, name):
+        error = FieldError("name", "E114" if name is not None else "E104", "a camera name")
+        raise ApiError("the camera needs a valid name", status=422, code="E602", errors=[error])
+    changes.add(name, fields)
+    return camera_out(manager, manager.status(name))
+
+
+@router.put(
+    "/{name}", openapi_extra=CAMERA_BODY.openapi("without `name`"), responses=error_responses(403)
+)
+def replace_camera(
+    name: CameraPath, body: CameraBody, changes: ChangesDep, manager: ManagerDep
+) -> CameraOut:
+    """Replace the camera's config (restarting only this camera); written to the file.
+
+    A missing `password` keeps the stored one, and so does a URL sent back as
+    `GET` shows it (credentials redacted)."""
+    manager.get(name)  # 404 (E601) first
+    fields = dict(body)
+    if fields.pop("name", name) != name:
+        error = FieldError("name", "E103", "a PUT can't rename: POST the new name, DELETE the old")
+        raise ApiError("the name in the body differs", status=422, code="E602", errors=[error])
+    changes.replace(name, fields)
+    return camera_out(manager, manager.status(name))
+
+
+@router.delete("/{name}", status_code=204)
+def delete_camera(name: CameraPath, changes: ChangesDep) -> Response:
+    """Stop and remove the camera, and remove it from the config file. Its recordings stay."""
+    changes.remove(name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/start")
+def start_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
+    """Start a stopped camera (until the service restarts; the config's `enabled` decides
+    then)."""
+    manager.start_camera(name)
+    return camera_out(manager, manager.status(name))
+
+
+@router.post("/{name}/stop")
+def stop_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
+    """Stop a camera: its segment is closed, its inputs disconnect."""
+    manager.stop_camera(name)
+    return camera_out(manager, manager.status(name))
 
 
 class EventOut(BaseModel):
@@ -36,7 +120,7 @@ class EventOut(BaseModel):
     end: datetime
 
 
-@router.post("/{name}/events", status_code=202)
+@router.post("/{name}/events", status_code=202, responses=error_responses(409))
 def trigger_event(name: CameraPath, manager: ManagerDep) -> EventOut:
     """An outside trigger (a doorbell, an alarm panel, Home Assistant): the footage from
     ``pre_seconds`` before to ``post_seconds`` after now is marked as holding an event, or,

@@ -37,6 +37,7 @@ class CameraStatus:
     governor: dict[str, object] | None
     hwaccel: str
     detect: DetectStatus | None = None
+    viewers: int = 0
 
 
 class CameraSupervisor:
