@@ -39,6 +39,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerThread:
+    """A real uvicorn server for an app, in a thread (for streaming responses and sockets)."""
+
+    def __init__(self, app: Any):
+        import uvicorn
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="test-http", daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), 20, "server up")
+        assert self.server.started, "the server didn't start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
 class SimThread:
     """The simulator on its own event loop in a thread (tests only)."""
 

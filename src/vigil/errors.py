@@ -143,6 +143,21 @@ CATALOGUE: dict[str, ErrorInfo] = {
     ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message."),
+    "E502": ErrorInfo(
+        "no frame",
+        "The camera gave no frame in time: it is stopped, connecting or failing. See its "
+        "state and last_error in GET /api/cameras/{name}.",
+    ),
+    "E503": ErrorInfo(
+        "WebRTC needs H.264",
+        "The live input isn't H.264 (H.265, MJPEG): watch it as MJPEG, or give the camera an "
+        "H.264 input with the live role.",
+    ),
+    "E504": ErrorInfo(
+        "too many WebRTC sessions",
+        "live.webrtc_max_sessions viewers already watch this camera; close one or raise it.",
+    ),
+    "E505": ErrorInfo("bad SDP offer", "Send a WebRTC SDP offer (application/sdp) with video."),
     # E6xx: API and auth
     "E600": ErrorInfo("internal error", "A bug: please report it with the log around it."),
     "E601": ErrorInfo("camera not found", "Check the camera name with GET /api/cameras."),

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from vigil import __version__
-from vigil.api import cameras, events, health, recordings
+from vigil.api import cameras, events, health, live, recordings
 from vigil.api.errors import install_error_handlers
 from vigil.api.schemas import CameraIn
 from vigil.camera.changes import CameraChanges, stored_fields
@@ -73,6 +73,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cameras.router)
+    app.include_router(live.router)
     app.include_router(recordings.router)
     app.include_router(recordings.export_router)
     app.include_router(events.router)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import av
+
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.input import CameraInput, InputStatus
 from vigil.camera.state import State, worst
@@ -17,6 +19,8 @@ from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import ApiError, SourceError
 from vigil.pipeline.detector import MAX_LEVEL, Detector, DetectStatus
 from vigil.recording.recorder import Recorder, RecordingContext
+from vigil.streaming.decoder import LiveDecoder
+from vigil.streaming.live import FRAMES, LiveFeed
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,12 @@ class CameraSupervisor:
             for i, item in enumerate(config.inputs)
         ]
         self.cpu = CpuMeter()
+        self.live = LiveFeed(name, config.live, self.cpu)
+        self.live.hook = self._live_hook
+        self._live_decoder: LiveDecoder | None = None
+        self._connected = False  # inputs started (an on-demand camera connects for viewers)
         self._running = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def running(self) -> bool:
@@ -75,6 +83,13 @@ class CameraSupervisor:
     def state(self) -> State:
         return worst(i.state for i in self.inputs)
 
+    @property
+    def on_demand(self) -> bool:
+        """Only watched live (no recording, no detection): connects for viewers only."""
+        config = self.config
+        records = config.record.mode != "off" and config.input_for(Role.RECORD) is not None
+        return not records and not config.detect.enabled
+
     def start(self) -> None:
         with self._lock:
             if self._running:
@@ -82,9 +97,78 @@ class CameraSupervisor:
             self._running = True
             self._start_recorder()
             self._start_detector()
-            for item in self.inputs:
-                item.start(self.timing)
-        self.log.info("started with %d input(s)", len(self.inputs))
+            if self.on_demand and not self.live.viewers:
+                self._park()
+            else:
+                self._connect()
+            if self.live.wants_frames:
+                self._start_live_frames()
+        self.log.info(
+            "started with %d input(s)%s",
+            len(self.inputs),
+            "; connects when watched" if not self._connected else "",
+        )
+
+    def _connect(self) -> None:
+        for item in self.inputs:
+            item.start(self.timing)
+        self._connected = True
+
+    def _park(self) -> None:
+        """An on-demand camera without viewers: disconnected, state ``idle``."""
+        for item in self.inputs:
+            item.stop()
+            item.state = State.IDLE
+        self._connected = False
+
+    # ---- live view -------------------------------------------------------------------------
+
+    def _live_hook(self, kind: str, wanted: bool) -> None:
+        """The first viewer of a kind came (`wanted`) or the last one left."""
+        with self._lock:
+            if not self._running:
+                return
+            if wanted and not self._connected:
+                self.log.info("a viewer came: connecting")
+                self._connect()
+            if kind == FRAMES:
+                if wanted:
+                    self._start_live_frames()
+                else:
+                    self._stop_live_frames()
+
+    def live_input(self) -> CameraInput:
+        """The input live view shows: the ``live`` one, else the one detection decodes."""
+        source = self.config.input_for(Role.LIVE)
+        if source is not None:
+            return self.inputs[self.config.inputs.index(source)]
+        detector = self.detector
+        return self._input_of(detector.hub) if detector is not None else self.inputs[0]
+
+    def _start_live_frames(self) -> None:
+        """Decode the live input for live view: the detect decoder's frames when it decodes
+        that input, else a decoder of its own."""
+        hub = self.live_input().hub
+        detector = self.detector
+        if detector is not None and detector.hub is hub:
+            detector.set_tap(self.live.offer)
+        elif self._live_decoder is None:
+            self._live_decoder = LiveDecoder(
+                self.name, hub, self.live, hwaccel=self.config.hwaccel, log=self.log
+            )
+            self._live_decoder.start()
+
+    def _stop_live_frames(self) -> None:
+        if self.detector is not None:
+            self.detector.set_tap(None)
+        if self._live_decoder is not None:
+            self._live_decoder.stop()  # it ends at its next batch; nothing waits for it
+            self._live_decoder = None
+
+    def last_frame(self) -> tuple[av.VideoFrame, float] | None:
+        """The last frame detection decoded (colour), for snapshots; None if it decodes none."""
+        detector = self.detector
+        return detector.last_frame() if detector is not None and self._running else None
 
     def _start_recorder(self) -> None:
         source = self.config.input_for(Role.RECORD)
@@ -179,6 +263,11 @@ class CameraSupervisor:
             ]
             for item in self.inputs:
                 item.hub.close()
+            self._connected = False
+            if self._live_decoder is not None:
+                self._live_decoder.stop()
+                workers.append(self._live_decoder)
+                self._live_decoder = None
             if self.recorder is not None:
                 workers.append(self.recorder)
                 self.recorder = None
@@ -210,6 +299,8 @@ class CameraSupervisor:
             tids.append(self.recorder.native_id)
         if self.detector is not None:
             tids.append(self.detector.native_id)
+        if self._live_decoder is not None:
+            tids.append(self._live_decoder.native_id)
         return [tid for tid in tids if tid is not None]
 
     def tick(self, now: float) -> None:
@@ -218,6 +309,21 @@ class CameraSupervisor:
             item.rates.sample(now, item.counters)
         self.cpu.sample(now, self.thread_ids())
         if not self._running:
+            return
+        live = self.live
+        if (
+            self.on_demand
+            and self._connected
+            and not live.viewers
+            and time.monotonic() - live.last_viewer_left >= self.config.live.idle_stop_seconds
+        ):
+            with self._lock:
+                if self._running and self._connected and not live.viewers:
+                    self.log.info(
+                        "no viewer for %.0f s: disconnecting (idle)",
+                        self.config.live.idle_stop_seconds,
+                    )
+                    self._park()
             return
         detector = self.detector
         if detector is not None:
@@ -274,6 +380,7 @@ class CameraSupervisor:
             governor=governor,
             hwaccel=self.config.hwaccel,
             detect=detect,
+            viewers=self.live.viewers,
         )
 
 

@@ -26,7 +26,8 @@ every saving can be checked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -95,6 +96,11 @@ class DetectDecoder:
         self._next_due: float | None = None
         self._last_at: float | None = None
         self._since_key: list[Any] = []  # key-frames-only mode: packets from the last key
+        # live view: every decoded frame goes to `tap` while set (the camera's live feed,
+        # when its live input is this one); `last` keeps the last processed frame in colour,
+        # with its time.monotonic(), for snapshots (a reference, no copy)
+        self.tap: Callable[[av.VideoFrame], None] | None = None
+        self.last: tuple[av.VideoFrame, float] | None = None
 
     def set_fps(self, fps: float | None) -> None:
         """Process at most `fps` frames a second (None: every decoded frame)."""
@@ -142,6 +148,9 @@ class DetectDecoder:
             if self._next_due is not None and self._last_at is not None and at < self._last_at:
                 self._next_due = None  # timestamps went back (a new connection, a jump)
             self._last_at = at
+            tap = self.tap
+            if tap is not None:
+                tap(frame)
             if self._next_due is not None and at < self._next_due:
                 continue  # not due: dropped before scaling
             # due again one interval on, less a tenth of it for timestamp jitter
@@ -150,6 +159,7 @@ class DetectDecoder:
                 frame, self.width, self.height, "gray", interpolation="AREA"
             )
             gray = cast("npt.NDArray[np.uint8]", small.to_ndarray())
+            self.last = (frame, time.monotonic())
             self.counts.processed += 1
             mode = "keyframes" if keyframes_only else "full"
             self.counts.by_mode[mode] = self.counts.by_mode.get(mode, 0) + 1

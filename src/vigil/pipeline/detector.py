@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, Subscription
 from vigil.camera.stats import CpuMeter
 from vigil.config import DetectConfig
@@ -42,6 +44,7 @@ from vigil.storage.index import Index
 
 TRIGGER_REFRESH = 5.0  # seconds between triggers to the recorder while motion goes on
 DETECT_NAP = 0.2  # seconds between batches: adds at most this to detection latency
+LIVE_NAP = 0.04  # ... while its frames also feed live view (smooth MJPEG, not bursts)
 DETECT_QUEUE = 120  # packets queued for the decoder (8 s of a 15 fps sub-stream)
 LEVEL_NAMES = ("normal", "fewer frames", "key frames only", "lower-resolution input")
 MAX_LEVEL = len(LEVEL_NAMES) - 1
@@ -121,6 +124,7 @@ class Detector(threading.Thread):
         self._pool = analysis_pool()
         self._processed: deque[tuple[float, int]] = deque()
         self._counts_lock = threading.Lock()
+        self.tap: Callable[[av.VideoFrame], None] | None = None  # live view, see set_tap
 
     # ---- control, from other threads ---------------------------------------------------
 
@@ -141,6 +145,18 @@ class Detector(threading.Thread):
     @property
     def hub(self) -> PacketHub:
         return self._next_hub or self._hub
+
+    def set_tap(self, tap: Callable[[av.VideoFrame], None] | None) -> None:
+        """Hand every decoded frame to `tap` (the live feed) from now on; None stops it."""
+        self.tap = tap
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.decoder.tap = tap
+
+    def last_frame(self) -> tuple[av.VideoFrame, float] | None:
+        """The last frame processed, in colour, and its time.monotonic(); for snapshots."""
+        pipeline = self._pipeline
+        return pipeline.decoder.last if pipeline is not None else None
 
     def set_level(self, level: int, reason: str) -> None:
         """The governor's step: see the module's doc for what each level does (the
@@ -176,7 +192,7 @@ class Detector(threading.Thread):
                 sub = self._sub
                 if sub is None or self._next_hub is not None:
                     sub = self._resubscribe()
-                closed = sub.wait_closed(DETECT_NAP)
+                closed = sub.wait_closed(DETECT_NAP if self.tap is None else LIVE_NAP)
                 self._take(sub)
                 if closed and self._next_hub is None:
                     break  # the input stopped
@@ -248,6 +264,7 @@ class Detector(threading.Thread):
             )
             return None
         self.stats.hwaccel = pipeline.decoder.method
+        pipeline.decoder.tap = self.tap
         self._pipeline = pipeline
         return pipeline
 

@@ -8,6 +8,8 @@ decode: the governor's level and **adaptive idle decoding**.
   key frame that shows a change makes the decoder catch up on the P-frames kept since that
   key frame, then stay at full rate. Detection is then late by at most one GOP (plus
   processing); the recording's pre-buffer keeps the footage.
+- While the input is watched live (the decoder has a tap), it is not idle: live view needs
+  every frame. The governor's key-frames level still applies.
 - Levels (set by the governor through the camera's detect thread): 0 as configured; 1 half
   the processing rate; 2 key frames only, with no catching up; 3 is level 1 on the camera's
   lower-resolution input (the detect thread switches the input).
@@ -63,6 +65,11 @@ class MotionPipeline:
         self._last_motion: float | None = None  # stream time of the last motion (or start)
 
     @property
+    def watched(self) -> bool:
+        """Someone watches this input live (MJPEG): no idle decoding meanwhile."""
+        return self.decoder.tap is not None
+
+    @property
     def mode(self) -> str:
         return "keyframes" if self.decoder.keyframes_only else "full"
 
@@ -83,9 +90,9 @@ class MotionPipeline:
         if (
             self.level != KEYFRAMES_LEVEL
             and self.decoder.keyframes_only
-            and self.config.idle_keyframes_after_seconds is None
+            and (self.config.idle_keyframes_after_seconds is None or self.watched)
         ):
-            yield from self._catch_up()  # the governor stepped back up: full rate again
+            yield from self._catch_up()  # the governor stepped back up, or a live viewer came
         for frame in self.decoder.feed(packet):
             yield from self._frame(frame)
 
@@ -108,7 +115,9 @@ class MotionPipeline:
                 yield from self._catch_up()  # this GOP's frames: the motion gets them all
             return
         idle_after = self.config.idle_keyframes_after_seconds
-        if idle_after is not None and frame.at - self._last_motion >= idle_after:
+        if self.watched:
+            self._last_motion = frame.at  # live view wants every frame: idle waits for its end
+        elif idle_after is not None and frame.at - self._last_motion >= idle_after:
             decoder.keyframes()
             self.idle_switches += 1
             if self.log is not None:

@@ -1,0 +1,101 @@
+"""Live view routes: snapshots, MJPEG (and WebRTC in :mod:`vigil.api.webrtc`).
+
+A snapshot is, in this order:
+
+1. the live feed's newest JPEG, while MJPEG viewers keep it fresh;
+2. the last frame detection decoded, encoded once however many ask (a grid of cameras
+   polling snapshots costs one encode per camera per frame decoded, not per request);
+3. else the next frame decoded on demand: the request counts as a viewer, which starts the
+   live input's decoder (and connects an on-demand camera), for at most
+   :data:`SNAPSHOT_WAIT` seconds.
+
+The ``Age`` header says how many seconds old the frame is (RFC 9111's delta-seconds).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+from fastapi.responses import StreamingResponse
+
+from vigil.api.deps import ManagerDep, current_user
+from vigil.api.schemas import error_responses
+from vigil.camera.supervisor import CameraSupervisor
+from vigil.const import CAMERA_NAME_PATTERN
+from vigil.errors import ApiError
+from vigil.streaming.live import FRAMES, LiveFrame
+from vigil.streaming.mjpeg import MEDIA_TYPE, mjpeg_stream
+
+SNAPSHOT_WAIT = 10.0  # seconds to wait for a frame on demand (connect + one GOP)
+FRESH = 2.0  # a feed frame younger than this is served as is
+
+CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
+
+router = APIRouter(
+    prefix="/api/cameras",
+    tags=["live"],
+    dependencies=[Depends(current_user)],
+    responses=error_responses(404, 422),
+)
+
+
+async def snapshot_frame(cam: CameraSupervisor) -> LiveFrame:
+    """The camera's latest frame as JPEG (see the module's doc for where it comes from)."""
+    live = cam.live
+    latest = live.latest
+    if latest is not None and live.wants_frames and latest.age() < FRESH:
+        return latest
+    decoded = cam.last_frame()
+    if decoded is not None and time.monotonic() - decoded[1] < FRESH:
+        return await live.still(*decoded)
+    if cam.running:
+        async with live.watch(FRAMES):
+            fresh = await live.next_frame(latest.seq if latest else 0, SNAPSHOT_WAIT)
+        if fresh is not None:
+            return fresh
+    decoded = cam.last_frame()
+    candidates = [f for f in (live.latest,) if f is not None]
+    if decoded is not None:
+        candidates.append(await live.still(*decoded))
+    if candidates:  # nothing new came: the newest there is, its Age tells how old
+        return min(candidates, key=lambda f: f.age())
+    state = cam.state if cam.running else "stopped"
+    raise ApiError(f"camera {cam.name!r} has no frame ({state})", status=503, code="E502")
+
+
+@router.get(
+    "/{name}/snapshot.jpg",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the frame; `Age` says how old"},
+        **error_responses(503),
+    },
+)
+async def snapshot(name: CameraPath, manager: ManagerDep) -> Response:
+    """The camera's latest frame as JPEG, at most `live.mjpeg_width` wide, with an `Age`
+    header (seconds). A camera that decodes nothing now decodes its next key frame for it
+    (503 with E502 if none comes within 10 s)."""
+    frame = await snapshot_frame(manager.get(name))
+    return Response(
+        frame.jpeg,
+        media_type="image/jpeg",
+        headers={"Age": str(int(frame.age())), "Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/{name}/mjpeg",
+    response_class=StreamingResponse,
+    responses={200: {"content": {MEDIA_TYPE: {}}, "description": "JPEG parts, endless"}},
+)
+async def mjpeg(name: CameraPath, manager: ManagerDep) -> StreamingResponse:
+    """Live view as `multipart/x-mixed-replace` (an `<img src>` shows it): at most
+    `live.mjpeg_fps` frames a second, `live.mjpeg_width` wide. One encode per frame is
+    shared by every viewer, and made only while someone watches. A slow client skips frames;
+    nothing queues for it."""
+    cam = manager.get(name)
+    return StreamingResponse(
+        mjpeg_stream(cam.live), media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"}
+    )

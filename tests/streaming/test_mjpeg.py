@@ -1,0 +1,200 @@
+"""MJPEG and snapshots over a real HTTP server: one encode per frame shared by every viewer,
+the rate and size caps, slow and gone clients, snapshots with an Age header."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import av
+import httpx2 as httpx
+import pytest
+
+from tests.helpers import ServerThread, SimThread, wait_for
+from tests.streaming.mjpeg_client import MjpegClient, Part
+from vigil.api import create_app
+from vigil.camera.manager import CameraManager
+from vigil.config import LiveConfig, validate_data
+from vigil.streaming.live import LiveFeed, LiveFrame
+from vigil.streaming.mjpeg import mjpeg_stream
+
+MJPEG_FPS = 5
+MJPEG_WIDTH = 160  # the simulator's frames are 320x180
+
+
+def jpeg_size(jpeg: bytes) -> tuple[int, int]:
+    with av.open(io.BytesIO(jpeg)) as container:
+        frame = next(container.decode(video=0))
+        return frame.width, frame.height
+
+
+@pytest.fixture
+def server(sim: SimThread) -> Iterator[tuple[ServerThread, CameraManager]]:
+    live = {"mjpeg_fps": MJPEG_FPS, "mjpeg_width": MJPEG_WIDTH}
+    config = validate_data(
+        {
+            "cameras": {
+                # detect and live on one input: live view taps the detect decoder
+                "front": {
+                    "inputs": [{"url": sim.url("cam1")}],
+                    "record": {"mode": "off"},
+                    "live": live,
+                },
+                # live on its own input: a live decoder runs while watched
+                "split": {
+                    "inputs": [
+                        {"url": sim.url("cam2"), "roles": ["detect"]},
+                        {"url": sim.url("cam4"), "roles": ["live"]},
+                    ],
+                    "record": {"mode": "off"},
+                    "live": live,
+                },
+            }
+        }
+    )
+    manager = CameraManager(config.cameras)
+    with ServerThread(create_app(manager)) as srv:
+        wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "streaming")
+        yield srv, manager
+
+
+def read_parts(client: MjpegClient, seconds: float) -> list[Part]:
+    parts: list[Part] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        parts.append(client.part())
+    return parts
+
+
+@pytest.mark.parametrize("camera", ["front", "split"])
+def test_viewers_share_one_encode_per_frame_at_the_capped_rate_and_size(
+    server: tuple[ServerThread, CameraManager], camera: str
+) -> None:
+    srv, manager = server
+    feed = manager.get(camera).live
+    before = feed.encodes
+    clients = [MjpegClient(srv.port, f"/api/cameras/{camera}/mjpeg") for _ in range(4)]
+    assert all(c.status == 200 and "multipart/x-mixed-replace" in c.headers for c in clients)
+    results: dict[int, list[Part]] = {}
+
+    def read(i: int, client: MjpegClient) -> None:
+        client.part()  # the first frame can take one GOP
+        results[i] = read_parts(client, 3.0)
+
+    threads = [threading.Thread(target=read, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    wait_for(lambda: manager.status(camera).viewers == 4, 5, "4 viewers counted")
+    for client in clients:
+        client.close()
+    wait_for(lambda: manager.status(camera).viewers == 0, 2, "viewers gone within 2 s")
+    stopped_at = feed.encodes
+    time.sleep(1.0)  # nothing encodes without viewers (a second at 5 fps would be 5 frames)
+    assert feed.encodes == stopped_at
+    assert len(results) == 4
+    for parts in results.values():
+        rate = (len(parts) - 1) / (parts[-1].received - parts[0].received)
+        assert MJPEG_FPS * 0.7 <= rate <= MJPEG_FPS * 1.2, rate
+        assert jpeg_size(parts[0].jpeg) == (MJPEG_WIDTH, 90)
+    sent = {p.jpeg for parts in results.values() for p in parts}  # distinct frames sent
+    encodes = stopped_at - before
+    per_viewer = max(len(parts) for parts in results.values())
+    # one encode per frame, not per frame and viewer: the frames the viewers got, plus the
+    # few made before their first read and after their last
+    assert len(sent) <= encodes <= per_viewer + 2 * MJPEG_FPS
+    assert encodes < 2 * per_viewer
+
+
+def test_a_client_that_reads_nothing_slows_no_one(
+    server: tuple[ServerThread, CameraManager],
+) -> None:
+    srv, manager = server
+    stuck = MjpegClient(srv.port, "/api/cameras/front/mjpeg", rcvbuf=4096)
+    fast = MjpegClient(srv.port, "/api/cameras/front/mjpeg")
+    fast.part()
+    parts = read_parts(fast, 3.0)  # the stuck one reads nothing meanwhile
+    rate = (len(parts) - 1) / (parts[-1].received - parts[0].received)
+    assert rate >= MJPEG_FPS * 0.7, rate
+    stuck.part()  # and it still gets frames when it reads again
+    stuck.close()
+    fast.close()
+    wait_for(lambda: manager.status("front").viewers == 0, 2, "both gone")
+
+
+def test_a_slow_viewer_gets_the_newest_frame_and_skips_the_rest() -> None:
+    """What a viewer is sent when it is ready again (its send finished): the newest frame,
+    not each one made meanwhile; so nothing queues per viewer."""
+    feed = LiveFeed("cam", LiveConfig())
+
+    async def scenario() -> list[int]:
+        stream = mjpeg_stream(feed)
+        got = []
+        feed._publish(LiveFrame(b"1", 1, time.monotonic(), 2, 2))
+        got.append(await anext(stream))
+        for seq in range(2, 11):  # nine frames while the viewer is busy sending
+            feed._publish(LiveFrame(str(seq).encode(), seq, time.monotonic(), 2, 2))
+        got.append(await anext(stream))
+        assert feed.viewers == 1
+        await stream.aclose()  # the client went
+        assert feed.viewers == 0
+        return [int(part.rsplit(b"\r\n\r\n", 1)[1][:-2]) for part in got]
+
+    assert asyncio.run(scenario()) == [1, 10]
+
+
+def test_a_gone_client_is_cleaned_up(server: tuple[ServerThread, CameraManager]) -> None:
+    srv, manager = server
+    client = MjpegClient(srv.port, "/api/cameras/split/mjpeg")
+    client.part()
+    cam = manager.get("split")
+    assert cam.status().viewers == 1
+    assert any(t.name == "vigil-live-split" for t in threading.enumerate())
+    client.close()
+    wait_for(lambda: cam.status().viewers == 0, 2, "the viewer counted out")
+    wait_for(
+        lambda: not any(t.name == "vigil-live-split" for t in threading.enumerate()),
+        2,
+        "the live decoder stopped",
+    )
+
+
+def test_snapshot_has_an_age_and_is_encoded_once_for_many_requests(
+    server: tuple[ServerThread, CameraManager],
+) -> None:
+    srv, manager = server
+    feed = manager.get("front").live
+    with httpx.Client() as client:
+        response = client.get(srv.url("/api/cameras/front/snapshot.jpg"))
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/jpeg"
+        assert int(response.headers["age"]) <= 2
+        assert jpeg_size(response.content) == (MJPEG_WIDTH, 90)
+        before = feed.encodes
+        answers: list[Any] = []
+
+        def get() -> None:
+            answers.append(client.get(srv.url("/api/cameras/front/snapshot.jpg")))
+
+        threads = [threading.Thread(target=get) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert [r.status_code for r in answers] == [200] * 10
+        distinct = {r.content for r in answers}
+        assert feed.encodes - before == len(distinct) <= 3  # detection decodes 5 frames a second
+
+
+def test_unknown_camera_is_404(server: tuple[ServerThread, CameraManager]) -> None:
+    srv, _ = server
+    with httpx.Client() as client:
+        for path in ("snapshot.jpg", "mjpeg"):
+            response = client.get(srv.url(f"/api/cameras/nope/{path}"))
+            assert response.status_code == 404
+            assert response.json()["code"] == "E601"
