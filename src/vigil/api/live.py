@@ -25,11 +25,10 @@ from vigil.api.schemas import error_responses
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.errors import ApiError
-from vigil.streaming.live import FRAMES, LiveFrame
+from vigil.streaming.live import FRAMES, FRESH, LiveFrame
 from vigil.streaming.mjpeg import MEDIA_TYPE, mjpeg_stream
 
 SNAPSHOT_WAIT = 10.0  # seconds to wait for a frame on demand (connect + one GOP)
-FRESH = 2.0  # a feed frame younger than this is served as is
 
 CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 

@@ -36,6 +36,7 @@ from vigil.pipeline.pools import analysis_pool, run_charged, timed
 
 FRAMES = "frames"  # MJPEG and snapshot viewers: want decoded frames
 PACKETS = "packets"  # WebRTC viewers: want the camera's packets only
+FRESH = 2.0  # seconds: a frame younger than this is shown as is to a new viewer
 
 
 @dataclass(frozen=True, slots=True)

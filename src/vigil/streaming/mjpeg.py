@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from vigil.streaming.live import FRAMES, LiveFeed, LiveFrame
+from vigil.streaming.live import FRAMES, FRESH, LiveFeed, LiveFrame
 
 BOUNDARY = "vigilframe"
 MEDIA_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
@@ -28,7 +28,8 @@ def part(frame: LiveFrame) -> bytes:
 async def mjpeg_stream(feed: LiveFeed) -> AsyncIterator[bytes]:
     """The parts of one viewer's stream, until the client goes."""
     async with feed.watch(FRAMES):
-        seq = 0
+        latest = feed.latest
+        seq = 0 if latest is None or latest.age() < FRESH else latest.seq  # no stale first
         while True:
             frame = await feed.next_frame(seq, RESEND_SECONDS)
             if frame is None:
