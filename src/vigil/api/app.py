@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from vigil import __version__
-from vigil.api import cameras, events, health, live, recordings
+from vigil.api import cameras, events, health, live, recordings, webrtc
 from vigil.api.errors import install_error_handlers
 from vigil.api.schemas import CameraIn
 from vigil.camera.changes import CameraChanges, stored_fields
@@ -22,12 +22,14 @@ from vigil.camera.manager import CameraManager
 from vigil.config_file import ConfigFile
 from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
+from vigil.streaming.webrtc import WebRtcSessions
 
 
 def create_app(
     manager: CameraManager,
     config_file: ConfigFile | None = None,
     retention: Retention | None = None,
+    ice_servers: list[str] | None = None,
 ) -> FastAPI:
     """Build the app around `manager`; the lifespan starts it and stops it on shutdown.
 
@@ -47,6 +49,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.webrtc.close_all()
             await asyncio.to_thread(manager.shutdown)
             if retention is not None:
                 await asyncio.to_thread(retention.stop)
@@ -67,6 +70,7 @@ def create_app(
     app.state.manager = manager
     app.state.config_file = config_file
     app.state.changes = CameraChanges(manager, config_file)
+    app.state.webrtc = WebRtcSessions(ice_servers)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.recording = manager.recording
     app.state.started = time.monotonic()
@@ -74,6 +78,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(cameras.router)
     app.include_router(live.router)
+    app.include_router(webrtc.router)
     app.include_router(recordings.router)
     app.include_router(recordings.export_router)
     app.include_router(events.router)

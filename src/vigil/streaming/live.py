@@ -84,6 +84,10 @@ class LiveFeed:
         return self._viewers[FRAMES] + self._viewers[PACKETS]
 
     @property
+    def frame_viewers(self) -> int:
+        return self._viewers[FRAMES]
+
+    @property
     def wants_frames(self) -> bool:
         return self._viewers[FRAMES] > 0
 

@@ -1,0 +1,140 @@
+"""WebRTC, WHEP-style: ``POST`` an SDP offer, get the answer and a session URL; ``DELETE``
+that URL to end the session. The camera's H.264 packets pass through (see
+:mod:`vigil.streaming.webrtc`); the server encodes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from vigil.api.deps import ManagerDep, current_user
+from vigil.api.schemas import error_responses
+from vigil.camera.hub import StreamInfo
+from vigil.camera.supervisor import CameraSupervisor
+from vigil.const import CAMERA_NAME_PATTERN
+from vigil.errors import ApiError
+from vigil.streaming.live import PACKETS
+from vigil.streaming.webrtc import OfferError, WebRtcSessions
+
+CONNECT_WAIT = 10.0  # seconds to wait for an idle camera's live input to connect
+MAX_OFFER = 64 * 1024  # bytes: an SDP offer is a few kB
+
+CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
+SessionPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="session id")]
+
+router = APIRouter(
+    prefix="/api/cameras",
+    tags=["live"],
+    dependencies=[Depends(current_user)],
+    responses=error_responses(404, 422),
+)
+
+
+def get_sessions(request: Request) -> WebRtcSessions:
+    sessions: WebRtcSessions = request.app.state.webrtc
+    return sessions
+
+
+SessionsDep = Annotated[WebRtcSessions, Depends(get_sessions)]
+
+
+async def _live_info(cam: CameraSupervisor) -> StreamInfo | None:
+    deadline = time.monotonic() + CONNECT_WAIT
+    while True:
+        info = cam.live_input().info
+        if info is not None or time.monotonic() > deadline or not cam.running:
+            return info
+        await asyncio.sleep(0.1)
+
+
+@router.post(
+    "/{name}/webrtc",
+    status_code=201,
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/sdp": {"schema": {"type": "string"}}},
+            "description": "the viewer's SDP offer, with a video section",
+        }
+    },
+    responses={
+        201: {
+            "content": {"application/sdp": {}},
+            "description": "the SDP answer; `Location` is the session's URL",
+        },
+        **error_responses(400, 409, 503),
+    },
+)
+async def webrtc_offer(
+    name: CameraPath, request: Request, manager: ManagerDep, sessions: SessionsDep
+) -> Response:
+    """Start a WebRTC session: an `application/sdp` offer in, the answer out (201), with the
+    session's URL in `Location`. H.264 only: a camera whose live input is another codec is
+    409 (E503; watch it as MJPEG). At most `live.webrtc_max_sessions` per camera (503,
+    E504). A body that isn't an SDP offer is 400 (E505)."""
+    cam = manager.get(name)
+    body = await request.body()
+    try:
+        offer = body[:MAX_OFFER].decode("utf-8")
+    except UnicodeDecodeError:
+        offer = ""
+    if len(body) > MAX_OFFER or not offer.lstrip().startswith("v=0") or "m=video" not in offer:
+        raise ApiError("the body isn't an SDP offer with video", status=400, code="E505")
+    if not cam.running:
+        raise ApiError(f"camera {name!r} is stopped", status=503, code="E502")
+    if not sessions.reserve(name, cam.config.live.webrtc_max_sessions):
+        limit = cam.config.live.webrtc_max_sessions
+        raise ApiError(f"camera {name!r} has {limit} WebRTC viewers", status=503, code="E504")
+    live = cam.live
+    live.add_viewer(PACKETS)  # connects an idle camera, starts the relay
+    try:
+        info = await _live_info(cam)
+        if info is None:
+            raise ApiError(
+                f"camera {name!r}: the live input isn't connected, its codec is unknown",
+                status=503,
+                code="E503",
+            )
+        if info.codec != "h264":
+            raise ApiError(
+                f"camera {name!r}: WebRTC needs H.264, the live input is {info.codec}; "
+                "watch it as MJPEG",
+                status=409,
+                code="E503",
+            )
+        relay = cam.webrtc_relay
+        if relay is None:
+            raise ApiError(f"camera {name!r} is stopped", status=503, code="E502")
+        session, answer = await sessions.answer(
+            name, offer, relay, on_close=lambda: live.remove_viewer(PACKETS)
+        )
+    except OfferError as err:
+        live.remove_viewer(PACKETS)
+        raise ApiError(str(err), status=400, code="E505") from None
+    except BaseException:
+        live.remove_viewer(PACKETS)
+        raise
+    finally:
+        sessions.release(name)
+    return Response(
+        answer,
+        status_code=201,
+        media_type="application/sdp",
+        headers={"Location": f"/api/cameras/{name}/webrtc/{session.id}"},
+    )
+
+
+@router.delete("/{name}/webrtc/{session}", status_code=204, response_class=Response)
+async def webrtc_close(
+    name: CameraPath, session: SessionPath, manager: ManagerDep, sessions: SessionsDep
+) -> Response:
+    """End a WebRTC session (its URL is the `Location` of the answer)."""
+    manager.get(name)
+    if sessions.get(name, session) is None:
+        raise ApiError("no such WebRTC session", status=404, code="E604")
+    await sessions.close(session)
+    return Response(status_code=204)

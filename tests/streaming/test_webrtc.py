@@ -1,0 +1,256 @@
+"""WebRTC with a real aiortc client in the test process: it receives decodable frames of the
+camera's size while the server encodes nothing; bad offers and limits change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx2 as httpx
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs import h264
+
+from tests.conftest import SMALL
+from tests.helpers import ServerThread, SimThread, wait_for
+from vigil.api import create_app
+from vigil.camera.manager import CameraManager
+from vigil.config import validate_data
+from vigil.sim.server import build_cameras
+from vigil.streaming.webrtc import TRACK_QUEUE, PacketTrack, _has_sps
+
+
+@pytest.fixture(scope="module")
+def sim265() -> Iterator[SimThread]:
+    with SimThread(build_cameras(2, SMALL, None, quiet=True, h265=["cam2"])) as sim:
+        yield sim
+
+
+@pytest.fixture
+def server(sim265: SimThread, video_file: Path) -> Iterator[tuple[ServerThread, CameraManager]]:
+    config = validate_data(
+        {
+            "cameras": {
+                # an MP4 file: H.264 as avcC, which WebRTC needs as Annex B
+                "clip": {"inputs": [{"url": f"file://{video_file}"}], "record": {"mode": "off"}},
+                "front": {
+                    "inputs": [{"url": sim265.url("cam1")}],
+                    "record": {"mode": "off"},
+                    "live": {"webrtc_max_sessions": 1},
+                },
+                "hevc": {"inputs": [{"url": sim265.url("cam2")}], "record": {"mode": "off"}},
+            }
+        }
+    )
+    manager = CameraManager(config.cameras)
+    with ServerThread(create_app(manager)) as srv:
+        wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "up")
+        yield srv, manager
+
+
+class Viewer:
+    """An aiortc viewer: offers to receive video, collects decoded frames."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.frames: list[Any] = []
+        self.location = ""
+        self.readers: list[asyncio.Future[None]] = []
+
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            self.readers.append(asyncio.ensure_future(self._read(track)))
+
+    async def _read(self, track: Any) -> None:
+        while True:
+            try:
+                self.frames.append(await track.recv())
+            except Exception:
+                return
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def connect(self, url: str) -> httpx.Response:
+        sdp = await self.offer()
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(
+                url, content=sdp, headers={"content-type": "application/sdp"}
+            )
+        if response.status_code == 201:
+            self.location = response.headers["location"]
+            answer = RTCSessionDescription(sdp=response.text, type="answer")
+            await self.pc.setRemoteDescription(answer)
+        return response
+
+    async def wait_frames(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.frames) < count:
+            assert time.monotonic() < deadline, f"only {len(self.frames)} frames"
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def codec_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts of aiortc's H.264 encodes (must stay 0) and packet passthroughs."""
+    calls = {"encode": 0, "pack": 0}
+    encode, pack = h264.H264Encoder.encode, h264.H264Encoder.pack
+
+    def counted_encode(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["encode"] += 1
+        return encode(self, *args, **kwargs)
+
+    def counted_pack(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["pack"] += 1
+        return pack(self, *args, **kwargs)
+
+    monkeypatch.setattr(h264.H264Encoder, "encode", counted_encode)
+    monkeypatch.setattr(h264.H264Encoder, "pack", counted_pack)
+    return calls
+
+
+def relay_running(camera: str) -> bool:
+    return any(t.name == f"vigil-webrtc-{camera}" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("camera", ["front", "clip"])
+def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
+    server: tuple[ServerThread, CameraManager], codec_calls: dict[str, int], camera: str
+) -> None:
+    srv, manager = server
+
+    async def scenario() -> None:
+        viewer = Viewer()
+        started = time.monotonic()
+        response = await viewer.connect(srv.url(f"/api/cameras/{camera}/webrtc"))
+        assert response.status_code == 201, response.text
+        assert response.headers["content-type"].startswith("application/sdp")
+        assert "H264" in response.text and "VP8" not in response.text  # H.264 only
+        await viewer.wait_frames(15, 20)
+        first_picture = time.monotonic() - started
+        assert first_picture < 5  # the cached GOP: no wait for the camera's next key frame
+        assert {(f.width, f.height) for f in viewer.frames} == {(320, 180)}
+        assert manager.status(camera).viewers == 1
+        assert relay_running(camera)
+        async with httpx.AsyncClient() as client:
+            ended = await client.delete(srv.url(viewer.location))
+            assert ended.status_code == 204
+            again = await client.delete(srv.url(viewer.location))
+            assert again.status_code == 404
+        await viewer.pc.close()
+
+    asyncio.run(scenario())
+    assert codec_calls["encode"] == 0  # nothing encoded: the packets passed through
+    assert codec_calls["pack"] >= 15
+    assert manager.status(camera).viewers == 0
+    wait_for(lambda: not relay_running(camera), 2, "the relay stopped with its last viewer")
+
+
+def test_a_peer_that_goes_ends_its_session(server: tuple[ServerThread, CameraManager]) -> None:
+    srv, manager = server
+
+    async def scenario() -> None:
+        viewer = Viewer()
+        assert (await viewer.connect(srv.url("/api/cameras/front/webrtc"))).status_code == 201
+        await viewer.wait_frames(3, 20)
+        await viewer.pc.close()  # no DELETE: the peer just goes
+
+    asyncio.run(scenario())
+    wait_for(lambda: manager.status("front").viewers == 0, 15, "the session ended")
+
+
+def test_sessions_are_capped(server: tuple[ServerThread, CameraManager]) -> None:
+    srv, manager = server
+
+    async def scenario() -> None:
+        first, second = Viewer(), Viewer()
+        assert (await first.connect(srv.url("/api/cameras/front/webrtc"))).status_code == 201
+        refused = await second.connect(srv.url("/api/cameras/front/webrtc"))
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "E504"
+        assert manager.status("front").viewers == 1
+        async with httpx.AsyncClient() as client:
+            await client.delete(srv.url(first.location))
+        await first.pc.close()
+        await second.pc.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "body", [b"garbage", b"v=0\r\nthis is not sdp\r\nm=video", b"\xff\xfe\x00", b""]
+)
+def test_garbage_sdp_is_400_and_changes_nothing(
+    server: tuple[ServerThread, CameraManager], body: bytes
+) -> None:
+    srv, manager = server
+    with httpx.Client() as client:
+        response = client.post(
+            srv.url("/api/cameras/front/webrtc"),
+            content=body,
+            headers={"content-type": "application/sdp"},
+        )
+    assert response.status_code == 400
+    assert response.json()["code"] == "E505"
+    assert manager.status("front").viewers == 0
+    assert not relay_running("front")
+
+
+def test_h265_live_input_is_refused_with_e503(server: tuple[ServerThread, CameraManager]) -> None:
+    srv, manager = server
+
+    async def scenario() -> httpx.Response:
+        viewer = Viewer()
+        try:
+            return await viewer.connect(srv.url("/api/cameras/hevc/webrtc"))
+        finally:
+            await viewer.pc.close()
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 409
+    assert response.json()["code"] == "E503"
+    assert manager.status("hevc").viewers == 0
+    with httpx.Client() as client:  # MJPEG still works for it
+        snapshot = client.get(srv.url("/api/cameras/hevc/snapshot.jpg"), timeout=20)
+    assert snapshot.status_code == 200
+
+
+def test_unknown_camera_and_session_are_404(server: tuple[ServerThread, CameraManager]) -> None:
+    srv, _ = server
+    with httpx.Client() as client:
+        response = client.post(srv.url("/api/cameras/nope/webrtc"), content=b"v=0")
+        assert response.status_code == 404 and response.json()["code"] == "E601"
+        response = client.delete(srv.url("/api/cameras/front/webrtc/" + "0" * 32))
+        assert response.status_code == 404 and response.json()["code"] == "E604"
+
+
+def test_a_viewer_that_falls_behind_skips_to_the_next_key_frame() -> None:
+    def packet(key: bool) -> tuple[Any, bool]:
+        return av.Packet(b"\x00\x00\x01\x65" if key else b"\x00\x00\x01\x41"), key
+
+    async def scenario() -> PacketTrack:
+        track = PacketTrack()
+        track.put([packet(True)] + [packet(False) for _ in range(TRACK_QUEUE - 1)])
+        assert len(track.queue) == TRACK_QUEUE
+        track.put([packet(False) for _ in range(5)])  # full: all dropped up to a key frame
+        assert len(track.queue) == 0
+        track.put([packet(False), packet(True), packet(False)])
+        assert len(track.queue) == 2  # it starts again at the key frame
+        assert bytes(await track.recv())[3] == 0x65  # the key frame first
+        return track
+
+    track = asyncio.run(scenario())
+    assert track.dropped == TRACK_QUEUE + 5 + 1
+
+
+def test_sps_detection() -> None:
+    assert _has_sps(b"\x00\x00\x00\x01\x67\x42\x00\x00\x00\x01\x68\xce\x00\x00\x01\x65")
+    assert not _has_sps(b"\x00\x00\x00\x01\x65\x88\x84")
+    assert not _has_sps(b"")
