@@ -42,6 +42,11 @@ class ServerConfig(_Model):
     nice: int = Field(
         0, ge=0, le=19, description="Process niceness, applied before any thread starts."
     )
+    webrtc_ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN/TURN URLs for WebRTC (stun:host:port); none by default, for "
+        "offline networks: viewers on the same network need none.",
+    )
 
 
 class RetentionConfig(_Model):

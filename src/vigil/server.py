@@ -77,7 +77,7 @@ def serve(config_path: Path) -> int:
     retention = Retention(root, index, config)
     context = RecordingContext(root, index, on_disk_full=retention.trigger)
     manager = CameraManager(config.cameras, recording=context, governor=config.governor)
-    app = create_app(manager, config_file, retention)
+    app = create_app(manager, config_file, retention, config.server.webrtc_ice_servers)
     server = _Server(
         uvicorn.Config(
             app,

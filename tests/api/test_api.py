@@ -135,3 +135,39 @@ def test_every_route_depends_on_current_user() -> None:
         for path, method in api:
             response = test_client.request(method.upper(), path.replace("{name}", "cam"))
             assert response.status_code == 401, (method, path)
+
+
+def test_metrics_parse_with_prometheus_client(client: TestClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wait_for(lambda: client.get("/api/cameras/front").json()["state"] == "streaming", 20, "up")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    per_camera = {
+        "vigil_camera_state",
+        "vigil_camera_input_fps",
+        "vigil_camera_detect_fps",
+        "vigil_camera_dropped_packets",  # counters are named without _total by the parser
+        "vigil_camera_reconnects",
+        "vigil_camera_cpu_seconds",
+        "vigil_camera_recorded_bytes",
+        "vigil_camera_viewers",
+        "vigil_camera_governor_level",
+    }
+    assert per_camera | {"vigil_process_cpu_seconds", "vigil_process_resident_memory_bytes"} <= set(
+        families
+    )
+    for name in per_camera:
+        cameras = {s.labels["camera"] for s in families[name].samples}
+        assert cameras == {"front", "secret", "wrong"}, name
+    states = {
+        s.labels["state"]: s.value
+        for s in families["vigil_camera_state"].samples
+        if s.labels["camera"] == "front"
+    }
+    assert states["streaming"] == 1 and sum(states.values()) == 1
+    rss = families["vigil_process_resident_memory_bytes"].samples[0].value
+    assert rss > 10_000_000
+    assert CAM_SECRET not in response.text

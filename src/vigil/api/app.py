@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from vigil import __version__
-from vigil.api import cameras, events, health, live, recordings, webrtc
+from vigil.api import cameras, events, health, live, metrics, recordings, webrtc
 from vigil.api.errors import install_error_handlers
 from vigil.api.schemas import CameraIn
 from vigil.camera.changes import CameraChanges, stored_fields
@@ -82,6 +82,7 @@ def create_app(
     app.include_router(recordings.router)
     app.include_router(recordings.export_router)
     app.include_router(events.router)
+    app.include_router(metrics.router)
     return app
 
 

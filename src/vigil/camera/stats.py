@@ -101,6 +101,10 @@ class CpuMeter:
         while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
             self._samples.popleft()
 
+    def seconds(self) -> float:
+        """CPU seconds used so far (as of the last sample), pool work included."""
+        return self._total / CLOCK_TICKS + self._charged
+
     def percent(self) -> float | None:
         """None until a full window has been sampled."""
         if len(self._samples) < 2:

@@ -69,6 +69,7 @@ class CameraSupervisor:
             for i, item in enumerate(config.inputs)
         ]
         self.cpu = CpuMeter()
+        self.recorded_bytes = 0  # of the segments closed, over every recorder of the camera
         self.live = LiveFeed(name, config.live, self.cpu)
         self.live.hook = self._live_hook
         self._live_decoder: LiveDecoder | None = None
@@ -190,7 +191,11 @@ class CameraSupervisor:
             return
         hub = self.inputs[self.config.inputs.index(source)].hub
         self.recorder = Recorder(self.name, hub, self.config.record, self.recording, self.log)
+        self.recorder.on_segment = self._recorded
         self.recorder.start()
+
+    def _recorded(self, size: int) -> None:
+        self.recorded_bytes += size
 
     def _start_detector(self) -> None:
         if not self.config.detect.enabled:

@@ -72,6 +72,8 @@ class Recorder(threading.Thread):
         self.clock = clock
         self.subscription = hub.subscribe("recorder", RECORDER_QUEUE)
         self.segments_written = 0
+        self.bytes_written = 0  # of the segments closed
+        self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
         self._info: StreamInfo | None = None
         self._next_start: float | None = None
@@ -290,6 +292,8 @@ class Recorder(threading.Thread):
         event = self.event_mode or self._touches_event(segment.start, end)
         index_segment(self.context.index, self.context.root, self.camera, segment, event)
         self.segments_written += 1
+        self.bytes_written += segment.bytes
+        self.on_segment(segment.bytes)
         self.log.info(
             "segment %s: %.1f s, %d bytes", segment.path.name, segment.duration, segment.bytes
         )
