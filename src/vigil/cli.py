@@ -75,8 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="ingest",
         help="ingest, record, detect, detect-main, detect-floor, detect-frigate, "
-        "detect-compare, detect-main-floor, bare-demux or bare-demux-pyav-timeout "
+        "detect-compare, detect-main-floor, bare-demux, bare-demux-pyav-timeout or live "
         "(docs/benchmarks.md)",
+    )
+    bench.add_argument(
+        "--viewers", type=int, default=10, help="live profile: MJPEG viewers at once (10)"
     )
     bench.add_argument(
         "--idle-after",
@@ -237,6 +240,16 @@ def _bench(args: argparse.Namespace) -> int:
             sim_args += ["--audio", f"cam{n}:{args.sim_audio}"]
         if args.sim_h265:
             sim_args += ["--h265", f"cam{n}"]
+    if args.profile == "live":
+        from vigil.bench_live import run_live_bench
+
+        return run_live_bench(
+            seconds=args.seconds,
+            viewers=args.viewers,
+            warmup=args.warmup,
+            as_json=args.json,
+            sim_args=tuple(sim_args),
+        )
     record_options = {
         key: value
         for key, value in (
