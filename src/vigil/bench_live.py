@@ -1,7 +1,10 @@
 """``vigil bench --profile live``: what live viewers cost the server.
 
-One camera (detection on its sub-stream, live view on its main stream), served by the real
-app over HTTP. The same camera is measured in phases, each for ``--seconds``:
+One camera laid out as DESIGN.md's example (main stream ``record``, sub-stream ``detect`` and
+``live``, so MJPEG takes the detect decoder's frames), or with ``--live-input main`` live view
+on the main stream (decoded for MJPEG by a decoder of its own). Recording is off: only the
+viewers' cost is measured. Served by the real app over HTTP. The same camera is measured in
+phases, each for ``--seconds``:
 
 - ``none``: nobody watches (ingest and detection only);
 - ``mjpeg-1`` and ``mjpeg-N``: one, then ``--viewers`` MJPEG viewers;
@@ -64,7 +67,13 @@ def _viewer_command(url: str, kind: str, count: int, seconds: float) -> list[str
 
 
 def run_live_bench(
-    *, seconds: float, viewers: int, warmup: float, as_json: bool, sim_args: tuple[str, ...]
+    *,
+    seconds: float,
+    viewers: int,
+    warmup: float,
+    as_json: bool,
+    sim_args: tuple[str, ...],
+    live_input: str = "sub",
 ) -> int:
     """Measure the phases and print them (see the module's doc)."""
     import uvicorn
@@ -72,6 +81,8 @@ def run_live_bench(
     from vigil.api.app import create_app
     from vigil.bench import _free_port, _progress
 
+    main_roles = ["live"] if live_input == "main" else ["record"]
+    sub_live = ["live"] if live_input == "sub" else []
     sim_port, http_port = _free_port(), _free_port()
     command = [sys.executable, "-m", "vigil.cli", "--log-level", "WARNING", "sim"]
     command += ["--port", str(sim_port), "--http-port", "0", "--cameras", "1", *sim_args]
@@ -88,8 +99,8 @@ def run_live_bench(
                 "cameras": {
                     "cam1": {
                         "inputs": [
-                            {"url": f"{base}/main", "roles": ["live"]},
-                            {"url": f"{base}/sub", "roles": ["detect"]},
+                            {"url": f"{base}/main", "roles": main_roles},
+                            {"url": f"{base}/sub", "roles": ["detect", *sub_live]},
                         ],
                         "record": {"mode": "off"},
                         "detect": {"motion": {"masks": [CLOCK_REGION]}},

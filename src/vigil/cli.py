@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         "(docs/benchmarks.md)",
     )
     bench.add_argument(
+        "--live-input",
+        choices=["sub", "main"],
+        default="sub",
+        help="live profile: the stream watched (sub: shares the detect decoder)",
+    )
+    bench.add_argument(
         "--viewers", type=int, default=10, help="live profile: MJPEG viewers at once (10)"
     )
     bench.add_argument(
@@ -249,6 +255,7 @@ def _bench(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             as_json=args.json,
             sim_args=tuple(sim_args),
+            live_input=args.live_input,
         )
     record_options = {
         key: value

@@ -4,7 +4,6 @@ camera's size while the server encodes nothing; bad offers and limits change not
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,8 +115,10 @@ def codec_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return calls
 
 
-def relay_running(camera: str) -> bool:
-    return any(t.name == f"vigil-webrtc-{camera}" for t in threading.enumerate())
+def relay_running(manager: CameraManager, camera: str) -> bool:
+    """Whether the camera's live input hands packets to a WebRTC relay."""
+    hub = manager.get(camera).live_input().hub
+    return any(s.name == f"webrtc:{camera}" for s in hub.subscriptions)
 
 
 @pytest.mark.parametrize("camera", ["front", "clip"])
@@ -138,7 +139,7 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
         assert first_picture < 5  # the cached GOP: no wait for the camera's next key frame
         assert {(f.width, f.height) for f in viewer.frames} == {(320, 180)}
         assert manager.status(camera).viewers == 1
-        assert relay_running(camera)
+        assert relay_running(manager, camera)
         async with httpx.AsyncClient() as client:
             ended = await client.delete(srv.url(viewer.location))
             assert ended.status_code == 204
@@ -150,7 +151,9 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
     assert codec_calls["encode"] == 0  # nothing encoded: the packets passed through
     assert codec_calls["pack"] >= 15
     assert manager.status(camera).viewers == 0
-    wait_for(lambda: not relay_running(camera), 2, "the relay stopped with its last viewer")
+    wait_for(
+        lambda: not relay_running(manager, camera), 2, "the relay stopped with its last viewer"
+    )
 
 
 def test_a_peer_that_goes_ends_its_session(server: tuple[ServerThread, CameraManager]) -> None:
@@ -200,7 +203,7 @@ def test_garbage_sdp_is_400_and_changes_nothing(
     assert response.status_code == 400
     assert response.json()["code"] == "E505"
     assert manager.status("front").viewers == 0
-    assert not relay_running("front")
+    assert not relay_running(manager, "front")
 
 
 def test_h265_live_input_is_refused_with_e503(server: tuple[ServerThread, CameraManager]) -> None:

@@ -90,7 +90,7 @@ async def webrtc_offer(
         limit = cam.config.live.webrtc_max_sessions
         raise ApiError(f"camera {name!r} has {limit} WebRTC viewers", status=503, code="E504")
     live = cam.live
-    live.add_viewer(PACKETS)  # connects an idle camera, starts the relay
+    live.add_viewer(PACKETS)  # connects an idle camera
     try:
         info = await _live_info(cam)
         if info is None:
@@ -106,11 +106,12 @@ async def webrtc_offer(
                 status=409,
                 code="E503",
             )
-        relay = cam.webrtc_relay
-        if relay is None:
-            raise ApiError(f"camera {name!r} is stopped", status=503, code="E502")
         session, answer = await sessions.answer(
-            name, offer, relay, on_close=lambda: live.remove_viewer(PACKETS)
+            name,
+            offer,
+            cam.live_input().hub,
+            on_close=lambda: live.remove_viewer(PACKETS),
+            log=cam.log,
         )
     except OfferError as err:
         live.remove_viewer(PACKETS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,14 +125,51 @@ class Subscription:
         self._closed_event.set()
 
 
+class Tap:
+    """A consumer that is handed each packet by the reader thread itself, with no queue or
+    thread of its own: for consumers that only pass packets on (the WebRTC relay hands them
+    to its event loop). `deliver` must return at once; `ended` is called when the hub closes.
+    """
+
+    def __init__(
+        self, name: str, deliver: Callable[[MediaPacket], None], ended: Callable[[], None]
+    ):
+        self.name = name
+        self.dropped = 0  # counted by the consumer, which is where packets can be lost
+        self._deliver = deliver
+        self._ended = ended
+        self._closed = False
+
+    def offer(self, item: MediaPacket) -> None:
+        if not self._closed:
+            self._deliver(item)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._ended()
+
+    def __len__(self) -> int:
+        return 0
+
+
 class PacketHub:
     """The fan-out point of one input."""
 
     def __init__(self, name: str):
         self.name = name
         self._lock = threading.Lock()
-        self._subs: tuple[Subscription, ...] = ()
+        self._subs: tuple[Subscription | Tap, ...] = ()
         self._owner: object | None = None
+
+    def tap(
+        self, name: str, deliver: Callable[[MediaPacket], None], ended: Callable[[], None]
+    ) -> Tap:
+        """A consumer called by the reader thread with each packet (see :class:`Tap`)."""
+        tap = Tap(name, deliver, ended)
+        with self._lock:
+            self._subs = (*self._subs, tap)
+        return tap
 
     def subscribe(
         self, name: str, maxsize: int = HUB_QUEUE_PACKETS, *, resync: bool = True
@@ -142,13 +180,13 @@ class PacketHub:
             self._subs = (*self._subs, sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription | Tap) -> None:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not sub)
         sub.close()
 
     @property
-    def subscriptions(self) -> tuple[Subscription, ...]:
+    def subscriptions(self) -> tuple[Subscription | Tap, ...]:
         return self._subs
 
     @property

@@ -21,7 +21,6 @@ from vigil.pipeline.detector import MAX_LEVEL, Detector, DetectStatus
 from vigil.recording.recorder import Recorder, RecordingContext
 from vigil.streaming.decoder import LiveDecoder
 from vigil.streaming.live import FRAMES, LiveFeed
-from vigil.streaming.webrtc import H264Relay
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +72,6 @@ class CameraSupervisor:
         self.live = LiveFeed(name, config.live, self.cpu)
         self.live.hook = self._live_hook
         self._live_decoder: LiveDecoder | None = None
-        self.webrtc_relay: H264Relay | None = None  # while anyone watches over WebRTC
         self._connected = False  # inputs started (an on-demand camera connects for viewers)
         self._running = False
         self._lock = threading.RLock()
@@ -106,8 +104,6 @@ class CameraSupervisor:
                 self._connect()
             if self.live.wants_frames:
                 self._start_live_frames()
-            if self.live.viewers > self.live.frame_viewers:
-                self._start_relay()
         self.log.info(
             "started with %d input(s)%s",
             len(self.inputs),
@@ -141,16 +137,8 @@ class CameraSupervisor:
                     self._start_live_frames()
                 else:
                     self._stop_live_frames()
-            elif wanted:
-                self._start_relay()
-            elif self.webrtc_relay is not None:
-                self.webrtc_relay.stop()
-                self.webrtc_relay = None
-
-    def _start_relay(self) -> None:
-        if self.webrtc_relay is None:
-            self.webrtc_relay = H264Relay(self.name, self.live_input().hub, self.log)
-            self.webrtc_relay.start()
+            # WebRTC viewers (PACKETS) need the connection only: their relay lives with
+            # their sessions, on the event loop (vigil.streaming.webrtc)
 
     def live_input(self) -> CameraInput:
         """The input live view shows: the ``live`` one, else the one detection decodes."""
@@ -287,10 +275,6 @@ class CameraSupervisor:
                 self._live_decoder.stop()
                 workers.append(self._live_decoder)
                 self._live_decoder = None
-            if self.webrtc_relay is not None:
-                self.webrtc_relay.stop()
-                workers.append(self.webrtc_relay)
-                self.webrtc_relay = None
             if self.recorder is not None:
                 workers.append(self.recorder)
                 self.recorder = None
@@ -324,8 +308,6 @@ class CameraSupervisor:
             tids.append(self.detector.native_id)
         if self._live_decoder is not None:
             tids.append(self._live_decoder.native_id)
-        if self.webrtc_relay is not None:
-            tids.append(self.webrtc_relay.native_id)
         return [tid for tid in tids if tid is not None]
 
     def tick(self, now: float) -> None:

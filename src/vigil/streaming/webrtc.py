@@ -1,6 +1,6 @@
 """WebRTC live view: the camera's own H.264 packets to each viewer, never decoded or re-encoded.
 
-    live input's hub ──> H264Relay (a thread per camera, while anyone watches over WebRTC)
+    live input's hub ──> H264Relay (per camera, on the event loop, while anyone watches)
                            Annex B, SPS/PPS before each IDR, the current GOP cached
                                └──> PacketTrack (one per viewer, on the event loop)
                                         └──> aiortc: RTP packetisation, SRTP, ICE
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -42,10 +41,9 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub
+from vigil.camera.hub import MediaPacket, PacketHub
 
-RELAY_NAP = 0.02  # seconds between batches (at most this much latency added)
-RELAY_QUEUE = 300  # packets queued in the hub for the relay thread
+RELAY_BACKLOG = 300  # packets handed to the event loop and not yet taken; then it drops
 TRACK_QUEUE = 150  # packets queued per viewer (5 s at 30 fps); then it waits for a key frame
 MAX_GOP = 600  # packets cached since the last key frame (a 20 s GOP at 30 fps)
 ANSWER_TIMEOUT = 10.0  # seconds for the answer (ICE gathering of local addresses)
@@ -98,83 +96,99 @@ class PacketTrack(MediaStreamTrack):
         return self.queue.popleft()
 
 
-class H264Relay(threading.Thread):
-    """The live input's packets made ready for WebRTC, and fanned out to the viewers."""
+class H264Relay:
+    """The live input's packets made ready for WebRTC and fanned out to the viewers.
+
+    It lives on the event loop. The input's reader thread hands it each video packet
+    through a hub :class:`~vigil.camera.hub.Tap` and ``call_soon_threadsafe`` (no thread or
+    queue of its own: a wake-up of the loop per packet, which sends them at once). If the
+    loop falls :data:`RELAY_BACKLOG` packets behind, packets are dropped up to the next key
+    frame.
+    """
 
     def __init__(
         self,
         camera: str,
         hub: PacketHub,
+        loop: asyncio.AbstractEventLoop,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _log,
     ):
-        super().__init__(name=f"vigil-webrtc-{camera}", daemon=True)
+        self.camera = camera
+        self.hub = hub
         self.log = log
         self.packets = 0  # packets relayed (each one to every viewer)
-        self._hub = hub
-        self._sub = hub.subscribe(f"webrtc:{camera}", RELAY_QUEUE)
-        self._lock = threading.Lock()
-        self._tracks: dict[PacketTrack, asyncio.AbstractEventLoop] = {}
+        self.dropped = 0  # packets dropped because the loop fell behind
+        self.ended = False
+        self._loop = loop
+        self._tracks: set[PacketTrack] = set()
         self._gop: list[tuple[Pkt, bool]] = []
         self._connection: int | None = None
         self._bsf: Any = None
         self._params = b""  # Annex B SPS + PPS from the extradata
-        self._stopping = threading.Event()
+        self._backlog = 0  # packets handed to the loop, not yet taken (reader thread's view)
+        self._skipping = False
+        self._tap = hub.tap(f"webrtc:{camera}", self._from_reader, self._hub_closed)
 
-    # ---- viewers (called on their event loop) ----------------------------------------------
+    # ---- the reader thread --------------------------------------------------------------
+
+    def _from_reader(self, item: MediaPacket) -> None:
+        if not item.is_video:
+            return
+        if self._skipping or self._backlog >= RELAY_BACKLOG:
+            if not item.keyframe:
+                self._skipping = True
+                self.dropped += 1
+                return
+            self._skipping = False
+        self._backlog += 1
+        with suppress(RuntimeError):  # the loop has closed: the service is stopping
+            self._loop.call_soon_threadsafe(self._on_packet, item)
+
+    def _hub_closed(self) -> None:
+        with suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._end)
+
+    # ---- the event loop -------------------------------------------------------------------
 
     def add(self, track: PacketTrack) -> None:
         """A new viewer: it gets the current GOP at once, then every packet."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            self._tracks[track] = loop
-            gop = list(self._gop)
-        if gop:
-            track.put(gop)
+        self._tracks.add(track)
+        if self._gop:
+            track.put(list(self._gop))
 
     def remove(self, track: PacketTrack) -> None:
-        with self._lock:
-            self._tracks.pop(track, None)
+        self._tracks.discard(track)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._hub.unsubscribe(self._sub)
+    @property
+    def viewers(self) -> int:
+        return len(self._tracks)
 
-    # ---- the thread ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop taking packets (the last viewer left)."""
+        self.hub.unsubscribe(self._tap)
 
-    def run(self) -> None:
+    def _end(self) -> None:
+        """The input stopped (the camera was stopped or replaced): every viewer's track ends."""
+        self.ended = True
+        for track in list(self._tracks):
+            track.end()
+        self._tracks.clear()
+
+    def _on_packet(self, item: MediaPacket) -> None:
+        self._backlog -= 1
         try:
-            while not self._stopping.is_set():
-                closed = self._sub.wait_closed(RELAY_NAP)
-                try:
-                    items = self._sub.drain(0)
-                except EndOfStream:
-                    break
-                ready = [p for item in items if item.is_video for p in self._convert(item)]
-                if ready:
-                    self._deliver(ready)
-                if closed:
-                    break
-        except Exception:
-            self.log.exception("WebRTC relay stopped on an unexpected error (E600)")
-        finally:
-            with self._lock:
-                tracks, self._tracks = dict(self._tracks), {}
-            for track, loop in tracks.items():
-                with suppress(RuntimeError):  # a closed loop: its viewers are gone
-                    loop.call_soon_threadsafe(track.end)
-
-    def _deliver(self, ready: list[tuple[Pkt, bool]]) -> None:
-        with self._lock:  # the GOP and the viewers change together (see add)
-            for packet, key in ready:
-                if key:
-                    self._gop = []
-                if len(self._gop) < MAX_GOP:
-                    self._gop.append((packet, key))
-            targets = list(self._tracks.items())
-            self.packets += len(ready)
-            for track, loop in targets:
-                with suppress(RuntimeError):
-                    loop.call_soon_threadsafe(track.put, ready)
+            ready = self._convert(item)
+        except Exception:  # a packet the filter refuses: drop it, not the relay
+            self.log.exception("WebRTC: a packet could not be converted")
+            return
+        for packet, key in ready:
+            if key:
+                self._gop = []
+            if len(self._gop) < MAX_GOP:
+                self._gop.append((packet, key))
+        self.packets += len(ready)
+        for track in self._tracks:
+            track.put(ready)
 
     def _convert(self, item: MediaPacket) -> list[tuple[Pkt, bool]]:
         """One hub packet as Annex B packets with pts and time_base (a key frame with its
@@ -200,8 +214,7 @@ class H264Relay(threading.Thread):
         self._connection = item.info.connection
         self._bsf = None
         self._params = b""
-        with self._lock:
-            self._gop = []
+        self._gop = []
         extradata = bytes(item.info.video.codec_context.extradata or b"")
         if extradata[:1] == b"\x01":  # avcC (MP4): length-prefixed NAL units
             self._bsf = av.BitStreamFilterContext("h264_mp4toannexb", item.info.video)
@@ -254,6 +267,31 @@ class WebRtcSessions:
         self.ice_servers = list(ice_servers or [])
         self._sessions: dict[str, Session] = {}
         self._pending: dict[str, int] = {}  # offers being answered, by camera
+        self._relays: dict[str, H264Relay] = {}  # by camera, while it has viewers
+
+    def relay(self, camera: str) -> H264Relay | None:
+        return self._relays.get(camera)
+
+    def _relay_for(
+        self,
+        camera: str,
+        hub: PacketHub,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    ) -> H264Relay:
+        relay = self._relays.get(camera)
+        if relay is None or relay.ended or relay.hub is not hub:
+            if relay is not None:
+                relay.close()
+            relay = H264Relay(camera, hub, asyncio.get_running_loop(), log)
+            self._relays[camera] = relay
+        return relay
+
+    def _leave(self, relay: H264Relay, track: PacketTrack) -> None:
+        relay.remove(track)
+        if not relay.viewers:
+            relay.close()
+            if self._relays.get(relay.camera) is relay:
+                del self._relays[relay.camera]
 
     def count(self, camera: str) -> int:
         """Sessions of `camera`, with the offers being answered."""
@@ -278,10 +316,12 @@ class WebRtcSessions:
         self,
         camera: str,
         offer_sdp: str,
-        relay: H264Relay,
+        hub: PacketHub,
         on_close: Callable[[], None],
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _log,
     ) -> tuple[Session, str]:
-        """A session answering `offer_sdp` with H.264 only; OfferError if it can't."""
+        """A session sending `hub`'s packets, answering `offer_sdp` with H.264 only;
+        OfferError if it can't."""
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
         pc = RTCPeerConnection(configuration=config)
         track = PacketTrack()
@@ -312,19 +352,17 @@ class WebRtcSessions:
             await pc.close()
             raise
         self._sessions[session.id] = session
+        relay = self._relay_for(camera, hub, log)
         relay.add(track)
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                relay.remove(track)
                 await self.close(session.id)
 
-        original = session.on_close
-
         def closed() -> None:
-            relay.remove(track)
-            original()
+            self._leave(relay, track)
+            on_close()
 
         session.on_close = closed
         return session, pc.localDescription.sdp
