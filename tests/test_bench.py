@@ -67,3 +67,44 @@ def test_detect_compare_measures_vigil_the_ffmpeg_floor_and_frigate_in_one_run()
     assert vigil["detect"]["fps_detect_median"] > 0  # detection ran on the sub-stream
     assert vigil["detect"]["stream"].startswith("h264 640x360")
     assert frigate["fps_in_median"] > 0  # frames came down the pipe to motion
+
+
+def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "--log-level",
+            "WARNING",
+            "bench",
+            "--profile",
+            "live",
+            "--viewers",
+            "3",
+            "--seconds",
+            "2",
+            "--warmup",
+            "1",
+            "--sim-size",
+            "320x180",
+            "--sim-fps",
+            "15",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    phases = {p["name"]: p for p in figures["phases"]}
+    assert list(phases) == ["none", "mjpeg-1", "mjpeg-3", "webrtc-1"]
+    assert phases["none"]["viewer_fps"] == []
+    assert len(phases["mjpeg-3"]["viewer_fps"]) == 3
+    for rate in phases["mjpeg-1"]["viewer_fps"] + phases["mjpeg-3"]["viewer_fps"]:
+        assert 8 <= rate <= 11  # live.mjpeg_fps is 10
+    assert phases["mjpeg-3"]["encodes_per_s"] <= 11  # one encode a frame, not a viewer
+    assert phases["webrtc-1"]["encodes_per_s"] == 0  # WebRTC encodes nothing
+    assert phases["webrtc-1"]["viewer_fps"][0] >= 10  # the sub-stream's 15 fps, received
+    assert {"mjpeg_ratio_total", "mjpeg_ratio_marginal", "webrtc_marginal_pct"} <= set(figures)
