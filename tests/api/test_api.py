@@ -171,3 +171,32 @@ def test_metrics_parse_with_prometheus_client(client: TestClient) -> None:
     rss = families["vigil_process_resident_memory_bytes"].samples[0].value
     assert rss > 10_000_000
     assert CAM_SECRET not in response.text
+
+
+def test_openapi_describes_the_models_and_the_error_answers() -> None:
+    app = create_app(CameraManager({}))
+    with TestClient(app) as test_client:
+        schema = test_client.get("/openapi.json").json()
+        assert test_client.get("/docs").status_code == 200
+    components = schema["components"]["schemas"]
+    assert {"CameraIn", "CameraOut", "ErrorOut", "InputConfig", "Health"} <= set(components)
+    assert components["CameraIn"]["properties"]["inputs"]["description"]
+    paths = schema["paths"]
+    body = paths["/api/cameras"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/CameraIn"}
+    for path, method, status in [
+        ("/api/cameras/{name}", "get", "404"),
+        ("/api/cameras", "post", "409"),
+        ("/api/cameras", "post", "422"),
+        ("/api/cameras/{name}/webrtc", "post", "400"),
+        ("/api/cameras/{name}/snapshot.jpg", "get", "503"),
+        ("/api/cameras/{name}/export", "get", "400"),
+        ("/api/events", "get", "422"),
+    ]:
+        answer = paths[path][method]["responses"][status]
+        ref = answer["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/ErrorOut", (path, method, status)
+    assert (
+        "application/sdp" in paths["/api/cameras/{name}/webrtc"]["post"]["requestBody"]["content"]
+    )
+    assert "/metrics" in paths

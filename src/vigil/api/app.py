@@ -99,5 +99,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             [(CameraIn, "validation")], ref_template="#/components/schemas/{model}"
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        for operations in schema["paths"].values():  # the declared body, not dict's schema
+            for operation in operations.values():
+                content = operation.get("requestBody", {}).get("content", {})
+                body = content.get("application/json", {}).get("schema", {})
+                if "$ref" in body:
+                    content["application/json"]["schema"] = {"$ref": body["$ref"]}
         app.openapi_schema = schema
     return app.openapi_schema

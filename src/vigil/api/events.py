@@ -10,10 +10,16 @@ from pydantic import BaseModel, Field
 
 from vigil.api.deps import TimeRangeDep, current_user
 from vigil.api.recordings import RecordingDep
+from vigil.api.schemas import error_responses
 from vigil.errors import ApiError
 from vigil.storage.index import EventRow
 
-router = APIRouter(prefix="/api/events", tags=["events"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/events",
+    tags=["events"],
+    dependencies=[Depends(current_user)],
+    responses=error_responses(404, 422),
+)
 
 
 class Event(BaseModel):

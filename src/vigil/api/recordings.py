@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from vigil.api.deps import ManagerDep, TimeRangeDep, current_user, unix
+from vigil.api.schemas import error_responses
 from vigil.config import RecordConfig
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.errors import ApiError, CameraNotFound, StorageError
@@ -24,7 +25,10 @@ from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import SegmentRow
 
 router = APIRouter(
-    prefix="/api/recordings", tags=["recordings"], dependencies=[Depends(current_user)]
+    prefix="/api/recordings",
+    tags=["recordings"],
+    dependencies=[Depends(current_user)],
+    responses=error_responses(404, 422),
 )
 
 
@@ -86,7 +90,10 @@ def recording_file(recording: RecordingDep, recording_id: int) -> FileResponse:
 
 
 export_router = APIRouter(
-    prefix="/api/cameras", tags=["recordings"], dependencies=[Depends(current_user)]
+    prefix="/api/cameras",
+    tags=["recordings"],
+    dependencies=[Depends(current_user)],
+    responses=error_responses(400, 404, 422),
 )
 EXPORT_WORKERS = 2  # exports are disk-bound; two at once keep one from starving the other
 
