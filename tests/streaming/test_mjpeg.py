@@ -187,8 +187,16 @@ def test_snapshot_has_an_age_and_is_encoded_once_for_many_requests(
         for t in threads:
             t.join(10)
         assert [r.status_code for r in answers] == [200] * 10
-        distinct = {r.content for r in answers}
-        assert feed.encodes - before == len(distinct) <= 3  # detection decodes 5 frames a second
+        # the frames (ETag) sent that weren't before: each encoded once, for all requests
+        new = {r.headers["etag"] for r in answers} - {response.headers["etag"]}
+        assert feed.encodes - before == len(new) <= 3  # detection decodes 5 frames a second
+        again = client.get(
+            srv.url("/api/cameras/front/snapshot.jpg"),
+            headers={"If-None-Match": answers[-1].headers["etag"]},
+        )
+        assert again.status_code in (200, 304)  # 304 while that frame is still the latest
+        if again.status_code == 304:
+            assert again.content == b""
 
 
 def test_unknown_camera_is_404(server: tuple[ServerThread, CameraManager]) -> None:
@@ -198,3 +206,23 @@ def test_unknown_camera_is_404(server: tuple[ServerThread, CameraManager]) -> No
             response = client.get(srv.url(f"/api/cameras/nope/{path}"))
             assert response.status_code == 404
             assert response.json()["code"] == "E601"
+
+
+def test_viewers_streams_end_when_the_camera_is_removed(
+    server: tuple[ServerThread, CameraManager],
+) -> None:
+    srv, _ = server
+    client = MjpegClient(srv.port, "/api/cameras/split/mjpeg")
+    client.part()
+    with httpx.Client() as http:
+        assert http.delete(srv.url("/api/cameras/split")).status_code == 204
+    started = time.monotonic()
+
+    def read_to_the_end() -> None:
+        for _ in range(100):  # what was in flight, then the end of the stream
+            client.part()
+
+    with pytest.raises(ConnectionError):
+        read_to_the_end()
+    assert time.monotonic() - started < 5
+    client.close()

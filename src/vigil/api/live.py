@@ -9,7 +9,9 @@ A snapshot is, in this order:
    live input's decoder (and connects an on-demand camera), for at most
    :data:`SNAPSHOT_WAIT` seconds.
 
-The ``Age`` header says how many seconds old the frame is (RFC 9111's delta-seconds).
+The ``Age`` header says how many seconds old the frame is (RFC 9111's delta-seconds), and
+the ``ETag`` names the frame, so a grid polling with ``If-None-Match`` gets ``304`` (no
+body) while nothing new was decoded.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Header, Path, Response
 from fastapi.responses import StreamingResponse
 
 from vigil.api.deps import ManagerDep, current_user
@@ -72,16 +74,25 @@ async def snapshot_frame(cam: CameraSupervisor) -> LiveFrame:
         **error_responses(503),
     },
 )
-async def snapshot(name: CameraPath, manager: ManagerDep) -> Response:
+async def snapshot(
+    name: CameraPath,
+    manager: ManagerDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
     """The camera's latest frame as JPEG, at most `live.mjpeg_width` wide, with an `Age`
-    header (seconds). A camera that decodes nothing now decodes its next key frame for it
-    (503 with E502 if none comes within 10 s)."""
-    frame = await snapshot_frame(manager.get(name))
-    return Response(
-        frame.jpeg,
-        media_type="image/jpeg",
-        headers={"Age": str(int(frame.age())), "Cache-Control": "no-store"},
-    )
+    header (seconds) and an `ETag` naming the frame: a client polling with `If-None-Match`
+    gets 304 until there is a new one. A camera that decodes nothing now decodes its next
+    key frame for it (503 with E502 if none comes within 10 s)."""
+    cam = manager.get(name)
+    frame = await snapshot_frame(cam)
+    headers = {
+        "Age": str(int(frame.age())),
+        "ETag": f'"{cam.live.epoch}-{frame.seq}"',
+        "Cache-Control": "no-cache",
+    }
+    if if_none_match is not None and headers["ETag"] in if_none_match:
+        return Response(status_code=304, headers=headers)
+    return Response(frame.jpeg, media_type="image/jpeg", headers=headers)
 
 
 @router.get(

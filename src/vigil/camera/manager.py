@@ -144,6 +144,7 @@ class CameraManager:
             cam = self._cameras.pop(name, None)
         if cam is None:
             raise CameraNotFound(name)
+        cam.live.close()
         cam.stop()
 
     def replace(self, name: str, config: CameraConfig) -> CameraSupervisor:
@@ -153,6 +154,7 @@ class CameraManager:
             if old is None:
                 raise CameraNotFound(name)
             new = self._cameras[name] = self._supervisor(name, config)
+        old.live.close()  # its viewers' streams end; they reconnect to the new camera
         old.stop()
         if config.enabled:
             new.start()

@@ -86,10 +86,11 @@ class CameraSupervisor:
 
     @property
     def on_demand(self) -> bool:
-        """Only watched live (no recording, no detection): connects for viewers only."""
+        """Live view only (every input's only role is ``live``, detection off): it connects
+        for viewers only. A camera that records or detects never idles."""
         config = self.config
-        records = config.record.mode != "off" and config.input_for(Role.RECORD) is not None
-        return not records and not config.detect.enabled
+        live_only = all(item.roles == [Role.LIVE] for item in config.inputs)
+        return live_only and not config.detect.enabled
 
     def start(self) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ class LiveFeed:
         self.encodes = 0  # JPEG encodes made (one per frame sent, whatever the viewers)
         self.hook: Hook = lambda kind, wanted: None
         self.last_viewer_left = time.monotonic()
+        self.closed = False  # the camera was removed or replaced: viewers' streams end
+        self.epoch = uuid.uuid4().hex[:8]  # with a frame's seq, an ETag unique across restarts
         self._viewers = {FRAMES: 0, PACKETS: 0}
         self._lock = threading.Lock()
         self._waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
@@ -149,6 +152,15 @@ class LiveFeed:
             with suppress(RuntimeError):  # a closed loop: its viewers are gone
                 loop.call_soon_threadsafe(_wake, futures)
 
+    def close(self) -> None:
+        """End every viewer's stream (the camera is gone or replaced by a new one)."""
+        with self._lock:
+            self.closed = True
+            waiters, self._waiters = self._waiters, {}
+        for loop, futures in waiters.items():
+            with suppress(RuntimeError):
+                loop.call_soon_threadsafe(_wake, futures)
+
     # ---- consumers -----------------------------------------------------------------------
 
     async def next_frame(self, after: int, timeout: float) -> LiveFrame | None:
@@ -156,6 +168,8 @@ class LiveFeed:
         latest = self.latest
         if latest is not None and latest.seq > after:
             return latest
+        if self.closed:
+            return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._lock:
@@ -183,7 +197,7 @@ class LiveFeed:
                 small = frame.reformat(width, height, "yuvj420p", interpolation="AREA")
                 jpeg = JpegEncoder().encode(small)
                 self.encodes += 1
-                out = LiveFrame(jpeg, 0, taken, width, height)
+                out = LiveFrame(jpeg, self._next_seq(), taken, width, height)
                 self._still = (frame, out)
                 return out
 

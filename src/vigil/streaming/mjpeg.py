@@ -7,6 +7,7 @@ never queued for it: it takes the newest one when it is ready. The server's flow
 viewer to one part. A client that goes away cancels its generator (Starlette listens for
 the disconnect), which counts the viewer out; without frames, a part is sent again every
 :data:`RESEND_SECONDS` so that a stalled camera still shows and a dead socket is noticed.
+The stream ends when the camera is removed or replaced (its feed closes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ async def mjpeg_stream(feed: LiveFeed) -> AsyncIterator[bytes]:
     async with feed.watch(FRAMES):
         latest = feed.latest
         seq = 0 if latest is None or latest.age() < FRESH else latest.seq  # no stale first
-        while True:
+        while not feed.closed:
             frame = await feed.next_frame(seq, RESEND_SECONDS)
             if frame is None:
                 frame = feed.latest  # nothing new: send the last again (keeps the socket honest)
