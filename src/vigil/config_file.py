@@ -210,5 +210,8 @@ def _to_yaml(value: Any) -> Any:
             out[key] = _to_yaml(item)
         return out
     if isinstance(value, list | tuple):
-        return CommentedSeq(_to_yaml(v) for v in value)
+        seq = CommentedSeq(_to_yaml(v) for v in value)
+        if all(not isinstance(v, Mapping | list | tuple) for v in value):
+            seq.fa.set_flow_style()  # roles: [detect, live], as people write them
+        return seq
     return value

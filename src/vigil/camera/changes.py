@@ -84,10 +84,11 @@ def _refuse_local(name: str, config: VigilConfig) -> None:
 
 
 def public_config(config: CameraConfig) -> dict[str, Any]:
-    """The camera's config as the API shows it: no password, credentials in URLs redacted.
-
-    Sent back unchanged in a PUT, it keeps the stored credentials."""
-    data = config.model_dump(mode="python")
+    """The camera's config as the API shows it: the fields set (in the file or by the API;
+    defaults left out, as docs/config.md gives them), no password, credentials in URLs
+    redacted. Sent back unchanged in a PUT, it keeps the stored credentials, and the file
+    keeps its shape."""
+    data = config.model_dump(mode="python", exclude_unset=True)
     for item in data["inputs"]:
         item.pop("password", None)
         item["url"] = redact(item["url"])
