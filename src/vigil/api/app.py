@@ -11,10 +11,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
-from vigil import __version__
-from vigil.api import cameras, events, health, live, metrics, recordings, webrtc
+from vigil import __version__, web
+from vigil.api import cameras, events, health, live, metrics, recordings, system, webrtc
 from vigil.api.errors import install_error_handlers
 from vigil.api.schemas import CameraIn
 from vigil.camera.changes import CameraChanges, stored_fields
@@ -83,6 +84,9 @@ def create_app(
     app.include_router(recordings.export_router)
     app.include_router(events.router)
     app.include_router(metrics.router)
+    app.include_router(system.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     return app
 
 

@@ -1,0 +1,79 @@
+"""``GET /api/system``: the machine and the process, disk use and the retention forecast."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import psutil
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from vigil.api.deps import ManagerDep, current_user
+
+router = APIRouter(prefix="/api", tags=["system"], dependencies=[Depends(current_user)])
+_process = psutil.Process()
+DAY = 86400.0
+
+
+class Disk(BaseModel):
+    path: str
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+    recordings_bytes: int = Field(description="Bytes of the recordings in the index.")
+
+
+class SystemOut(BaseModel):
+    cpu_pct: float = Field(description="The whole machine's CPU, % of all cores.")
+    cores: int
+    memory_pct: float = Field(description="The machine's memory in use, %.")
+    process_cpu_pct: float = Field(description="vigil's process, % of one core.")
+    process_rss_bytes: int
+    cameras: int
+    cameras_streaming: int
+    disk: Disk | None = Field(None, description="The storage folder's disk; null without one.")
+    recorded_bytes_per_day: float | None = Field(
+        None, description="Footage written over the last 24 hours (all cameras)."
+    )
+    days_fit: float | None = Field(
+        None,
+        description="At that rate, how many days of footage the recordings' space and the "
+        "free space hold (the retention forecast); null before any footage.",
+    )
+
+
+@router.get("/system")
+def system(request: Request, manager: ManagerDep) -> SystemOut:
+    """The machine's CPU and memory, vigil's own, disk use and the retention forecast."""
+    statuses = manager.statuses()
+    out = SystemOut(
+        cpu_pct=psutil.cpu_percent(interval=None),
+        cores=psutil.cpu_count() or 1,
+        memory_pct=psutil.virtual_memory().percent,
+        process_cpu_pct=round(_process.cpu_percent(interval=None), 1),
+        process_rss_bytes=_process.memory_info().rss,
+        cameras=len(statuses),
+        cameras_streaming=sum(1 for s in statuses if s.state == "streaming"),
+    )
+    recording = manager.recording
+    if recording is None:
+        return out
+    usage = shutil.disk_usage(recording.root)
+    rows = recording.index.segments()
+    stored = sum(row.bytes for row in rows)
+    out.disk = Disk(
+        path=str(recording.root),
+        total_bytes=usage.total,
+        used_bytes=usage.used,
+        free_bytes=usage.free,
+        recordings_bytes=stored,
+    )
+    since = time.time() - DAY
+    day = sum(row.bytes for row in rows if row.start >= since)
+    if day:
+        oldest = min(row.start for row in rows)
+        span = min(DAY, max(time.time() - oldest, 60.0))  # footage younger than a day
+        out.recorded_bytes_per_day = round(day * DAY / span)
+        out.days_fit = round((usage.free + stored) / out.recorded_bytes_per_day, 1)
+    return out

@@ -1,0 +1,494 @@
+// vigil's page: plain JavaScript, no build step, no CDN. Every request goes to this server.
+"use strict";
+
+const POLL_SNAPSHOT_MS = 1000; // each visible tile's image (a browser has 6 connections a host)
+const POLL_STATUS_MS = 2000; // the cameras' figures
+const POLL_SYSTEM_MS = 5000;
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const child of children) node.append(child);
+  return node;
+};
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) throw new ApiError(response.status, typeof body === "object" ? body : null);
+  return body;
+}
+
+const state = { view: "live", cameras: [], tiles: new Map(), timers: [], large: null };
+
+// ---- views and visibility ------------------------------------------------------------------
+
+function pageVisible() {
+  return document.visibilityState !== "hidden";
+}
+
+function showView(view) {
+  state.view = view;
+  for (const section of document.querySelectorAll("main > section")) {
+    section.hidden = section.id !== `view-${view}`;
+  }
+  for (const link of document.querySelectorAll("nav a")) {
+    link.setAttribute("aria-current", link.dataset.view === view ? "page" : "false");
+  }
+  restart();
+}
+
+function stopAll() {
+  for (const timer of state.timers) clearInterval(timer);
+  state.timers = [];
+  closeLarge();
+}
+
+// (Re)start the work the current view needs, only while the page is visible.
+function restart() {
+  stopAll();
+  if (!pageVisible()) return;
+  if (state.view === "live") {
+    refreshCameras();
+    state.timers.push(setInterval(refreshCameras, POLL_STATUS_MS));
+    state.timers.push(setInterval(pollSnapshots, POLL_SNAPSHOT_MS));
+    pollSnapshots();
+  } else if (state.view === "large") {
+    openLarge(state.largeName, $("#large-mode").value);
+  } else if (state.view === "cameras") {
+    refreshCameras();
+    state.timers.push(setInterval(refreshCameras, POLL_STATUS_MS));
+  } else if (state.view === "events") {
+    loadEvents();
+  } else if (state.view === "system") {
+    loadSystem();
+    state.timers.push(setInterval(loadSystem, POLL_SYSTEM_MS));
+  }
+}
+
+document.addEventListener("visibilitychange", restart);
+window.addEventListener("hashchange", () => routeFromHash());
+
+function routeFromHash() {
+  const [view, name] = (location.hash.slice(1) || "live").split("/");
+  if (view === "camera" && name) {
+    state.largeName = decodeURIComponent(name);
+    $("#large-title").textContent = state.largeName;
+    showView("large");
+  } else {
+    showView(["live", "cameras", "events", "system"].includes(view) ? view : "live");
+  }
+}
+
+// ---- the live grid -------------------------------------------------------------------------
+
+const observer = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    const tile = state.tiles.get(entry.target.dataset.name);
+    if (tile) tile.inView = entry.isIntersecting;
+  }
+});
+
+async function refreshCameras() {
+  try {
+    state.cameras = (await api("/api/cameras")).cameras;
+  } catch (err) {
+    return; // the next poll tries again
+  }
+  renderGrid();
+  renderTable();
+  fillCameraFilter();
+}
+
+function fmt(value, digits = 1) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+function renderGrid() {
+  const grid = $("#grid");
+  $("#live-empty").hidden = state.cameras.length > 0;
+  const names = new Set(state.cameras.map((c) => c.name));
+  for (const [name, tile] of state.tiles) {
+    if (!names.has(name)) {
+      observer.unobserve(tile.node);
+      tile.node.remove();
+      state.tiles.delete(name);
+    }
+  }
+  for (const cam of state.cameras) {
+    let tile = state.tiles.get(cam.name);
+    if (!tile) {
+      const img = el("img", { alt: `${cam.name}, live`, width: 320, height: 180 });
+      const link = el("a", { href: `#camera/${encodeURIComponent(cam.name)}`, className: "tile-link" }, img);
+      const info = el("div", { className: "tile-info" });
+      const node = el("li", { className: "tile" }, link, info);
+      node.dataset.name = cam.name;
+      node.dataset.loads = "0";
+      tile = { node, img, info, inView: true, loading: false };
+      img.addEventListener("load", () => snapshotDone(tile, true));
+      img.addEventListener("error", () => snapshotDone(tile, false));
+      state.tiles.set(cam.name, tile);
+      grid.append(node);
+      observer.observe(node);
+    }
+    const error = cam.last_error ? `${cam.last_error.code}: ${cam.last_error.message}` : "";
+    const level = cam.governor ? cam.governor.level : "–";
+    tile.node.dataset.state = cam.state;
+    tile.info.replaceChildren(
+      el("strong", { textContent: cam.name }),
+      el("span", { className: `state state-${cam.state}`, textContent: cam.state }),
+      el("span", { textContent: `${fmt(cam.fps_in)} fps` }),
+      el("span", { textContent: `CPU ${fmt(cam.cpu_pct)} %` }),
+      el("span", { textContent: `governor ${level}` }),
+      el("span", { className: "error", textContent: error })
+    );
+  }
+}
+
+function snapshotDone(tile, ok) {
+  tile.loading = false;
+  if (ok) tile.node.dataset.loads = String(Number(tile.node.dataset.loads) + 1);
+}
+
+function pollSnapshots() {
+  if (!pageVisible() || state.view !== "live") return;
+  for (const [name, tile] of state.tiles) {
+    if (!tile.inView || tile.loading || tile.node.dataset.state === "stopped") continue;
+    tile.loading = true;
+    tile.img.src = `/api/cameras/${encodeURIComponent(name)}/snapshot.jpg?t=${Date.now()}`;
+  }
+}
+
+// ---- one camera, large: MJPEG, or WebRTC falling back to MJPEG ------------------------------
+
+async function openLarge(name, mode) {
+  closeLarge();
+  const session = { name, pc: null, location: null };
+  state.large = session;
+  const img = $("#large-img");
+  const video = $("#large-video");
+  img.alt = `${name}, live`;
+  $("#large-note").textContent = "";
+  if (mode === "webrtc") {
+    try {
+      await startWebRtc(session, video);
+      img.hidden = true;
+      video.hidden = false;
+      $("#large-note").textContent = "WebRTC";
+      return;
+    } catch (err) {
+      if (state.large !== session) return;
+      $("#large-note").textContent = `WebRTC failed (${err.message}); showing MJPEG`;
+    }
+  }
+  video.hidden = true;
+  img.hidden = false;
+  img.src = `/api/cameras/${encodeURIComponent(name)}/mjpeg`;
+}
+
+async function startWebRtc(session, video) {
+  const pc = new RTCPeerConnection();
+  session.pc = pc;
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (event) => {
+    video.srcObject = event.streams[0] || new MediaStream([event.track]);
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    // the server doesn't trickle: send the offer with every candidate in it
+    if (pc.iceGatheringState === "complete") return resolve();
+    const done = () => pc.iceGatheringState === "complete" && resolve();
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 2000);
+  });
+  const response = await fetch(`/api/cameras/${encodeURIComponent(session.name)}/webrtc`, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp" },
+    body: pc.localDescription.sdp,
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.code ? `${body.code}: ${body.message}` : `HTTP ${response.status}`);
+  }
+  session.location = response.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+}
+
+function closeLarge() {
+  const session = state.large;
+  state.large = null;
+  const img = $("#large-img");
+  img.removeAttribute("src"); // closes the MJPEG connection
+  const video = $("#large-video");
+  video.srcObject = null;
+  if (session && session.pc) {
+    session.pc.close();
+    if (session.location) fetch(session.location, { method: "DELETE" }).catch(() => {});
+  }
+}
+
+$("#large-close").addEventListener("click", () => (location.hash = "#live"));
+$("#large-mode").addEventListener("change", () => restart());
+
+// ---- camera management -----------------------------------------------------------------------
+
+let editing = null; // the name of the camera being edited, or null when adding
+
+function renderTable() {
+  const body = $("#camera-table tbody");
+  body.replaceChildren(
+    ...state.cameras.map((cam) => {
+      const actions = el("td", { className: "actions" });
+      const button = (text, handler) => {
+        const b = el("button", { type: "button", textContent: text });
+        b.setAttribute("aria-label", `${text} ${cam.name}`);
+        b.addEventListener("click", handler);
+        actions.append(b);
+      };
+      button("Edit", () => editCamera(cam));
+      if (cam.state === "stopped") button("Start", () => act(cam.name, "start"));
+      else button("Stop", () => act(cam.name, "stop"));
+      button("Remove", () => removeCamera(cam.name));
+      const error = cam.last_error ? ` (${cam.last_error.code})` : "";
+      return el(
+        "tr",
+        {},
+        el("td", { textContent: cam.name }),
+        el("td", { textContent: cam.state + error }),
+        actions
+      );
+    })
+  );
+}
+
+async function act(name, action) {
+  await api(`/api/cameras/${encodeURIComponent(name)}/${action}`, { method: "POST" });
+  refreshCameras();
+}
+
+async function removeCamera(name) {
+  if (!confirm(`Remove ${name}? Its recordings stay until retention removes them.`)) return;
+  await api(`/api/cameras/${encodeURIComponent(name)}`, { method: "DELETE" });
+  refreshCameras();
+}
+
+function editCamera(cam) {
+  editing = cam.name;
+  const config = cam.config || { inputs: [] };
+  const form = $("#camera-form");
+  form.reset();
+  clearErrors();
+  $("#form-title").textContent = `Edit ${cam.name}`;
+  $("#f-name").value = cam.name;
+  $("#f-name").readOnly = true;
+  $("#f-url0").value = (config.inputs[0] || {}).url || "";
+  $("#f-url1").value = (config.inputs[1] || {}).url || "";
+  $("#f-user").value = (config.inputs[0] || {}).username || "";
+  $("#f-record").value = (config.record || {}).mode || "continuous";
+  $("#f-detect").checked = (config.detect || {}).enabled !== false;
+  $("#f-submit").textContent = "Save";
+  $("#f-cancel").hidden = false;
+  $("#f-name").focus();
+}
+
+function resetForm() {
+  editing = null;
+  $("#camera-form").reset();
+  clearErrors();
+  $("#form-title").textContent = "Add a camera";
+  $("#f-name").readOnly = false;
+  $("#f-submit").textContent = "Add";
+  $("#f-cancel").hidden = true;
+}
+
+function cameraBody() {
+  const url0 = $("#f-url0").value.trim();
+  const url1 = $("#f-url1").value.trim();
+  const username = $("#f-user").value.trim();
+  const password = $("#f-pass").value; // empty when editing: the stored one is kept
+  const credentials = {};
+  if (username) credentials.username = username;
+  if (password) credentials.password = password;
+  const inputs = url1
+    ? [
+        { url: url0, roles: ["record"], ...credentials },
+        { url: url1, roles: ["detect", "live"], ...credentials },
+      ]
+    : [{ url: url0, ...credentials }];
+  const record = { mode: $("#f-record").value };
+  if (record.mode !== "off" && !url0) delete record.mode;
+  return { inputs, record, detect: { enabled: $("#f-detect").checked } };
+}
+
+function clearErrors() {
+  for (const node of document.querySelectorAll("#camera-form .error")) node.textContent = "";
+  for (const node of document.querySelectorAll("#camera-form [aria-invalid]")) {
+    node.removeAttribute("aria-invalid");
+  }
+}
+
+// `cameras.NAME.inputs[0].url` -> the span `e-inputs-0-url` next to that field
+function errorSlot(path) {
+  const parts = path.replace(/\[(\d+)\]/g, ".$1").split(".");
+  const keys = parts[0] === "cameras" ? parts.slice(2) : parts;
+  for (let n = keys.length; n > 0; n--) {
+    const slot = document.getElementById(`e-${keys.slice(0, n).join("-")}`);
+    if (slot) return slot;
+  }
+  return null;
+}
+
+function showErrors(err) {
+  const body = err.body || {};
+  const errors = body.errors || [];
+  $("#form-error").textContent = `${body.code || "error"}: ${body.message || err.message}`;
+  for (const item of errors) {
+    const slot = errorSlot(item.path);
+    const text = `${item.code}: ${item.message}`;
+    if (slot) {
+      slot.textContent = slot.textContent ? `${slot.textContent}; ${text}` : text;
+      const field = slot.parentElement.querySelector("input, select");
+      if (field) field.setAttribute("aria-invalid", "true");
+    } else {
+      $("#form-error").textContent += ` — ${item.path}: ${text}`;
+    }
+  }
+}
+
+$("#camera-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors();
+  const body = cameraBody();
+  try {
+    if (editing) {
+      await api(`/api/cameras/${encodeURIComponent(editing)}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } else {
+      await api("/api/cameras", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: $("#f-name").value.trim(), ...body }),
+      });
+    }
+    resetForm();
+    refreshCameras();
+  } catch (err) {
+    if (err instanceof ApiError) showErrors(err);
+    else $("#form-error").textContent = String(err);
+  }
+});
+$("#f-cancel").addEventListener("click", resetForm);
+
+// ---- events ------------------------------------------------------------------------------------
+
+function fillCameraFilter() {
+  const select = $("#ev-camera");
+  const current = select.value;
+  const names = state.cameras.map((c) => c.name);
+  const have = [...select.options].map((o) => o.value).filter(Boolean);
+  if (have.join() === names.join()) return;
+  select.replaceChildren(el("option", { value: "", textContent: "all" }));
+  for (const name of names) select.append(el("option", { value: name, textContent: name }));
+  select.value = names.includes(current) ? current : "";
+}
+
+async function loadEvents() {
+  if (!state.cameras.length) refreshCameras();
+  const params = new URLSearchParams();
+  if ($("#ev-camera").value) params.set("camera", $("#ev-camera").value);
+  if ($("#ev-since").value) params.set("start", new Date($("#ev-since").value).toISOString());
+  const list = $("#events");
+  try {
+    const { events } = await api(`/api/events?${params}`);
+    list.replaceChildren(
+      ...events.reverse().map((ev) => {
+        const start = new Date(ev.start);
+        const end = new Date(ev.end);
+        const span = new URLSearchParams({ start: ev.start, end: ev.end });
+        const footage = el("a", {
+          href: `/api/cameras/${encodeURIComponent(ev.camera)}/export?${span}`,
+          textContent: "footage",
+        });
+        const thumb = ev.thumbnail
+          ? el("img", { src: ev.thumbnail, alt: `${ev.camera} at ${start.toLocaleString()}`, loading: "lazy" })
+          : el("span", { textContent: "no thumbnail" });
+        return el(
+          "li",
+          {},
+          thumb,
+          el("strong", { textContent: ev.camera }),
+          el("span", { textContent: start.toLocaleString() }),
+          el("span", { textContent: `${((end - start) / 1000).toFixed(1)} s` }),
+          el("span", { textContent: `${(ev.peak_area * 100).toFixed(1)} % of the frame` }),
+          footage
+        );
+      })
+    );
+    if (!events.length) list.replaceChildren(el("li", { textContent: "No events." }));
+  } catch (err) {
+    list.replaceChildren(el("li", { className: "error", textContent: err.message }));
+  }
+}
+
+$("#events-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadEvents();
+});
+
+// ---- system ------------------------------------------------------------------------------------
+
+function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(1)} ${units[i]}`;
+}
+
+async function loadSystem() {
+  let s;
+  try {
+    s = await api("/api/system");
+  } catch (err) {
+    return;
+  }
+  const rows = [
+    ["Machine CPU", `${fmt(s.cpu_pct)} % of ${s.cores} cores`],
+    ["Machine memory", `${fmt(s.memory_pct)} %`],
+    ["vigil CPU", `${fmt(s.process_cpu_pct)} % of one core`],
+    ["vigil memory", bytes(s.process_rss_bytes)],
+    ["Cameras streaming", `${s.cameras_streaming} of ${s.cameras}`],
+  ];
+  if (s.disk) {
+    rows.push(["Disk", `${bytes(s.disk.used_bytes)} used of ${bytes(s.disk.total_bytes)}, ${bytes(s.disk.free_bytes)} free`]);
+    rows.push(["Recordings", bytes(s.disk.recordings_bytes)]);
+  }
+  rows.push([
+    "Retention forecast",
+    s.days_fit === null
+      ? "no footage in the last day"
+      : `at today's rate (${bytes(s.recorded_bytes_per_day)} a day), ${fmt(s.days_fit)} days fit`,
+  ]);
+  $("#system").replaceChildren(
+    ...rows.flatMap(([k, v]) => [el("dt", { textContent: k }), el("dd", { textContent: v })])
+  );
+}
+
+routeFromHash();
