@@ -1,0 +1,185 @@
+"""The web page in a real browser (Debian's Chromium, driven by Playwright) against a real
+vigil serving 8 simulated cameras. Screenshots go to ``.artifacts/web/``."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.conftest import SMALL
+from tests.helpers import ServerThread, SimThread, wait_for
+from vigil.api import create_app
+from vigil.camera.manager import CameraManager
+from vigil.config import validate_data
+from vigil.sim.server import build_cameras
+
+CAMERAS = 8
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "web"
+
+
+def chromium() -> str:
+    path = (
+        os.environ.get("VIGIL_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+    if path is None:
+        pytest.fail("no Chromium: `apt-get install chromium` (.ci/run does), or set VIGIL_CHROMIUM")
+    return path
+
+
+class Served:
+    def __init__(self, server: ServerThread, manager: CameraManager, sim: SimThread):
+        self.server = server
+        self.manager = manager
+        self.sim = sim
+        self.requests: collections.Counter[str] = collections.Counter()
+
+    def url(self, path: str = "/") -> str:
+        return self.server.url(path)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    with SimThread(build_cameras(CAMERAS, SMALL, None, quiet=True)) as sim:
+        cams = {
+            f"cam{n}": {"inputs": [{"url": sim.url(f"cam{n}")}], "record": {"mode": "off"}}
+            for n in range(1, CAMERAS + 1)
+        }
+        manager = CameraManager(validate_data({"cameras": cams}).cameras)
+        app = create_app(manager)
+        counts: collections.Counter[str] = collections.Counter()
+
+        @app.middleware("http")
+        async def count(request: Any, call_next: Any) -> Any:  # requests seen by the server
+            counts[request.url.path] += 1
+            return await call_next(request)
+
+        with ServerThread(app) as server:
+            wait_for(
+                lambda: all(s.state == "streaming" for s in manager.statuses()), 30, "streaming"
+            )
+            served = Served(server, manager, sim)
+            served.requests = counts
+            yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def loads(page: Page) -> dict[str, int]:
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('.tile')]"
+        ".map(t => [t.dataset.name, Number(t.dataset.loads)]))"
+    )
+
+
+def test_the_grid_shows_every_camera_and_every_image_updates(served: Served, page: Page) -> None:
+    page.goto(served.url("/"))
+    page.wait_for_function(f"document.querySelectorAll('.tile').length === {CAMERAS}")
+    deadline = time.monotonic() + 30
+    while min(loads(page).values()) < 3:  # each tile's image replaced at least 3 times
+        assert time.monotonic() < deadline, loads(page)
+        page.wait_for_timeout(200)
+    started = time.monotonic()
+    status = page.evaluate("async () => (await fetch('/api/health')).status")
+    assert status == 200 and time.monotonic() - started < 1  # the page's API calls answer
+    for tile in page.query_selector_all(".tile img"):
+        assert page.evaluate("img => img.naturalWidth", tile) == 320
+    assert page.locator(".tile .state-streaming").count() == CAMERAS
+    shot(page, "grid")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.wait_for_timeout(500)
+    shot(page, "grid-phone")
+
+
+def test_a_hidden_page_stops_its_requests(served: Served, page: Page) -> None:
+    page.goto(served.url("/"))
+    page.wait_for_function(
+        "[...document.querySelectorAll('.tile')].every(t => t.dataset.loads > 0)"
+    )
+    # Playwright pages always say they are visible (microsoft/playwright#2286)
+    page.evaluate(
+        "() => { Object.defineProperty(document, 'visibilityState', "
+        "{configurable: true, get: () => 'hidden'}); "
+        "document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    page.wait_for_timeout(1500)  # what was in flight ends
+    before = sum(served.requests.values())
+    page.wait_for_timeout(4000)
+    assert sum(served.requests.values()) == before, "a hidden page still sends requests"
+    page.evaluate(
+        "() => { Object.defineProperty(document, 'visibilityState', "
+        "{configurable: true, get: () => 'visible'}); "
+        "document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    wait_for(lambda: sum(served.requests.values()) > before + CAMERAS, 10, "polling again")
+
+
+def test_a_camera_opened_large_plays_mjpeg(served: Served, page: Page) -> None:
+    page.goto(served.url("/"))
+    page.wait_for_function(f"document.querySelectorAll('.tile').length === {CAMERAS}")
+    page.click(".tile[data-name='cam1'] a")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#large-img');"
+        " return !i.hidden && i.naturalWidth === 320; }"
+    )
+    assert served.manager.status("cam1").viewers == 1
+    shot(page, "large")
+    page.click("#large-close")
+    wait_for(lambda: served.manager.status("cam1").viewers == 0, 5, "the MJPEG stream closed")
+
+
+def test_a_camera_added_through_the_form_appears_and_streams(served: Served, page: Page) -> None:
+    page.goto(served.url("/#cameras"))
+    page.fill("#f-name", "extra")
+    page.fill("#f-url0", served.sim.url("cam1"))
+    page.select_option("#f-record", "off")
+    page.click("#f-submit")
+    page.wait_for_selector("#camera-table td:text-is('extra')")
+    assert page.input_value("#f-name") == ""  # the form was reset
+    page.goto(served.url("/#live"))
+    page.wait_for_selector(".tile[data-name='extra'][data-state='streaming']", timeout=15000)
+    page.wait_for_function("document.querySelector(\".tile[data-name='extra']\").dataset.loads > 0")
+    shot(page, "added")
+    served.manager.remove("extra")
+
+
+def test_a_bad_url_shows_its_code_next_to_the_field(served: Served, page: Page) -> None:
+    page.goto(served.url("/#cameras"))
+    page.fill("#f-name", "broken")
+    page.fill("#f-url0", "ftp://192.0.2.1/stream")
+    page.click("#f-submit")
+    error = page.locator("#e-inputs-0-url")
+    error.wait_for()
+    page.wait_for_function("document.querySelector('#e-inputs-0-url').textContent !== ''")
+    assert error.inner_text().startswith("E11")
+    assert page.get_attribute("#f-url0", "aria-invalid") == "true"
+    assert "broken" not in served.manager.names()
+    shot(page, "form-error")
