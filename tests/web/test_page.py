@@ -19,7 +19,9 @@ from tests.helpers import ServerThread, SimThread, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
+from vigil.recording.recorder import RecordingContext
 from vigil.sim.server import build_cameras
+from vigil.storage.index import Index
 
 CAMERAS = 8
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "web"
@@ -48,13 +50,17 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("storage")
+    context = RecordingContext(root, Index(root / "vigil.db"))
     with SimThread(build_cameras(CAMERAS, SMALL, None, quiet=True)) as sim:
-        cams = {
+        cams: dict[str, Any] = {
             f"cam{n}": {"inputs": [{"url": sim.url(f"cam{n}")}], "record": {"mode": "off"}}
             for n in range(1, CAMERAS + 1)
         }
-        manager = CameraManager(validate_data({"cameras": cams}).cameras)
+        cams["cam1"]["record"] = {"mode": "continuous", "segment_seconds": 2}  # footage
+        config = validate_data({"cameras": cams})
+        manager = CameraManager(config.cameras, recording=context)
         app = create_app(manager)
         counts: collections.Counter[str] = collections.Counter()
 
@@ -70,6 +76,7 @@ def served() -> Iterator[Served]:
             served = Served(server, manager, sim)
             served.requests = counts
             yield served
+    context.index.close()
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +190,41 @@ def test_a_bad_url_shows_its_code_next_to_the_field(served: Served, page: Page) 
     assert page.get_attribute("#f-url0", "aria-invalid") == "true"
     assert "broken" not in served.manager.names()
     shot(page, "form-error")
+
+
+def test_the_timeline_shows_footage_and_a_click_plays_from_that_moment(
+    served: Served, page: Page
+) -> None:
+    recorder = served.manager.get("cam1").recorder
+    wait_for(lambda: recorder is not None and recorder.segments_written >= 3, 30, "footage")
+    page.goto(served.url("/#recordings"))
+    page.wait_for_function("document.querySelector('#rec-camera').value === 'cam1'")
+    page.select_option("#rec-zoom", "60")  # a minute across: 2 s segments are wide enough
+    page.wait_for_function("document.querySelectorAll('#timeline .seg').length >= 3")
+    shot(page, "timeline")
+    segments = page.evaluate("() => rec.segments.map(s => [s.id, s.t0, s.t1])")
+    first_id, t0, t1 = segments[0]
+    box = page.locator("#timeline").bounding_box()
+    assert box is not None
+    window = page.evaluate("() => [rec.from, rec.to]")
+    clicked = (t0 + t1) / 2
+
+    def click_at(t: float) -> None:
+        x = box["x"] + (t - window[0]) / (window[1] - window[0]) * box["width"]
+        page.mouse.click(x, box["y"] + box["height"] / 2)
+
+    click_at(clicked)
+    page.wait_for_function(
+        "() => { const p = document.querySelector('#player');"
+        " return !p.paused && p.currentTime > 0; }"
+    )
+    at = page.evaluate("() => rec.playing.t0 + document.querySelector('#player').currentTime")
+    assert abs(at - clicked) <= 2, (at, clicked)  # plays from within 2 s of the click
+    page.wait_for_timeout(1200)
+    later = page.evaluate("() => rec.playing.t0 + document.querySelector('#player').currentTime")
+    assert later > at + 0.5, (at, later)  # it advances (into the next segment, maybe)
+    # near a segment's end: playback carries on into the next segment
+    click_at(t1 - 0.4)
+    page.wait_for_function(f"() => rec.playing && rec.playing.id !== {first_id}", timeout=10000)
+    page.wait_for_function("() => document.querySelector('#player').currentTime > 0.3")
+    shot(page, "playing")

@@ -69,6 +69,8 @@ function restart() {
   } else if (state.view === "cameras") {
     refreshCameras();
     state.timers.push(setInterval(refreshCameras, POLL_STATUS_MS));
+  } else if (state.view === "recordings") {
+    initRecordings();
   } else if (state.view === "events") {
     loadEvents();
   } else if (state.view === "system") {
@@ -87,7 +89,7 @@ function routeFromHash() {
     $("#large-title").textContent = state.largeName;
     showView("large");
   } else {
-    showView(["live", "cameras", "events", "system"].includes(view) ? view : "live");
+    showView(["live", "cameras", "recordings", "events", "system"].includes(view) ? view : "live");
   }
 }
 
@@ -396,15 +398,193 @@ $("#f-cancel").addEventListener("click", resetForm);
 // ---- events ------------------------------------------------------------------------------------
 
 function fillCameraFilter() {
-  const select = $("#ev-camera");
+  fillSelect($("#ev-camera"), true);
+  fillSelect($("#rec-camera"), false);
+}
+
+function fillSelect(select, withAll) {
   const current = select.value;
   const names = state.cameras.map((c) => c.name);
   const have = [...select.options].map((o) => o.value).filter(Boolean);
   if (have.join() === names.join()) return;
-  select.replaceChildren(el("option", { value: "", textContent: "all" }));
+  select.replaceChildren();
+  if (withAll) select.append(el("option", { value: "", textContent: "all" }));
   for (const name of names) select.append(el("option", { value: name, textContent: name }));
-  select.value = names.includes(current) ? current : "";
+  select.value = names.includes(current) ? current : withAll ? "" : names[0] || "";
 }
+
+// ---- recordings: a day's timeline (local time), playback across segments, export ------------
+
+const rec = { segments: [], events: [], from: 0, to: 0, playing: null };
+const H265 = new Set(["hevc", "h265"]);
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+function localDay(date) {
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+async function initRecordings() {
+  if (!$("#rec-day").value) $("#rec-day").value = localDay(new Date());
+  if (!state.cameras.length) await refreshCameras();
+  fillCameraFilter();
+  await loadTimeline();
+}
+
+async function loadTimeline(center = null) {
+  const camera = $("#rec-camera").value;
+  if (!camera) return;
+  const dayStart = new Date(`${$("#rec-day").value}T00:00:00`).getTime() / 1000; // local
+  const dayEnd = dayStart + 86400;
+  const range = new URLSearchParams({
+    camera,
+    start: new Date(dayStart * 1000).toISOString(),
+    end: new Date(dayEnd * 1000).toISOString(),
+  });
+  try {
+    rec.segments = (await api(`/api/recordings?${range}`)).recordings.map((r) => ({
+      ...r,
+      t0: Date.parse(r.start) / 1000,
+      t1: Date.parse(r.end) / 1000,
+    }));
+    rec.events = (await api(`/api/events?${range}`)).events.map((e) => ({
+      t0: Date.parse(e.start) / 1000,
+      t1: Date.parse(e.end) / 1000,
+    }));
+  } catch (err) {
+    $("#rec-window").textContent = `${err.body && err.body.code ? err.body.code + ": " : ""}${err.message}`;
+    rec.segments = [];
+    rec.events = [];
+  }
+  const span = Number($("#rec-zoom").value);
+  const last = rec.segments.length ? rec.segments[rec.segments.length - 1].t1 : dayEnd;
+  const middle = center !== null ? center : span >= 86400 ? dayStart + 43200 : last - span / 2;
+  rec.from = Math.max(dayStart, Math.min(middle - span / 2, dayEnd - span));
+  rec.to = rec.from + span;
+  drawTimeline();
+}
+
+function drawTimeline() {
+  const bar = $("#timeline");
+  const hours = $("#timeline-hours");
+  const span = rec.to - rec.from;
+  const x = (t) => `${(100 * (t - rec.from)) / span}%`;
+  const width = (a, b) => `${(100 * (Math.min(b, rec.to) - Math.max(a, rec.from))) / span}%`;
+  const inside = (item) => item.t1 > rec.from && item.t0 < rec.to;
+  bar.replaceChildren(
+    ...rec.segments.filter(inside).map((s) => {
+      const node = el("div", { className: "seg", title: `${new Date(s.t0 * 1000).toLocaleTimeString()} – ${new Date(s.t1 * 1000).toLocaleTimeString()}` });
+      node.style.left = x(Math.max(s.t0, rec.from));
+      node.style.width = width(s.t0, s.t1);
+      node.dataset.id = s.id;
+      return node;
+    }),
+    ...rec.events.filter(inside).map((e) => {
+      const node = el("div", { className: "ev" });
+      node.style.left = x(Math.max(e.t0, rec.from));
+      node.style.width = width(e.t0, e.t1);
+      return node;
+    })
+  );
+  const step = span >= 86400 ? 3 * 3600 : span >= 3600 ? 600 : span >= 600 ? 60 : 10;
+  const labels = [];
+  for (let t = Math.ceil(rec.from / step) * step; t <= rec.to; t += step) {
+    const label = el("span", { textContent: new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: step < 60 ? "2-digit" : undefined }) });
+    label.style.left = x(t);
+    labels.push(label);
+  }
+  hours.replaceChildren(...labels);
+  const from = new Date(rec.from * 1000).toLocaleString();
+  const to = new Date(rec.to * 1000).toLocaleTimeString();
+  $("#rec-window").textContent = `${from} – ${to}: ${rec.segments.length} segment(s) this day`;
+}
+
+function segmentAt(t) {
+  return rec.segments.find((s) => s.t1 > t) || null; // the one holding t, or the next one
+}
+
+function playFrom(t) {
+  const segment = segmentAt(t);
+  const note = $("#player-note");
+  const player = $("#player");
+  if (!segment) {
+    note.textContent = "Nothing recorded from there on.";
+    return;
+  }
+  const file = `/api/recordings/${segment.id}/file`;
+  if (H265.has(segment.codec)) {
+    rec.playing = null;
+    player.removeAttribute("src");
+    note.replaceChildren("H.265: this browser can't play it. ", el("a", { href: file, download: "", textContent: "Download the segment" }));
+    return;
+  }
+  rec.playing = segment;
+  const offset = Math.max(0, t - segment.t0);
+  note.textContent = `Playing from ${new Date(Math.max(t, segment.t0) * 1000).toLocaleTimeString()}`;
+  player.src = file;
+  player.addEventListener(
+    "loadedmetadata",
+    () => {
+      player.currentTime = Math.min(offset, Math.max(0, player.duration - 0.1));
+      player.play().catch(() => {});
+    },
+    { once: true }
+  );
+  drawCursor(Math.max(t, segment.t0));
+}
+
+function drawCursor(t) {
+  let cursor = $("#timeline .cursor");
+  if (!cursor) {
+    cursor = el("div", { className: "cursor" });
+    $("#timeline").append(cursor);
+  }
+  cursor.style.left = `${(100 * (t - rec.from)) / (rec.to - rec.from)}%`;
+  $("#timeline").setAttribute("aria-valuenow", String(Math.round((100 * (t - rec.from)) / (rec.to - rec.from))));
+}
+
+// playback carries on across segment boundaries
+$("#player").addEventListener("ended", () => {
+  const current = rec.playing;
+  if (!current) return;
+  const next = rec.segments.find((s) => s.t0 >= current.t1 - 0.5 && s.id !== current.id);
+  if (next) playFrom(next.t0);
+});
+$("#player").addEventListener("timeupdate", () => {
+  if (rec.playing) drawCursor(rec.playing.t0 + $("#player").currentTime);
+});
+
+$("#timeline").addEventListener("click", (event) => {
+  const box = event.currentTarget.getBoundingClientRect();
+  const t = rec.from + ((event.clientX - box.left) / box.width) * (rec.to - rec.from);
+  playFrom(t);
+});
+$("#timeline").addEventListener("keydown", (event) => {
+  const current = rec.playing ? rec.playing.t0 + $("#player").currentTime : rec.from;
+  const step = (rec.to - rec.from) / 10;
+  if (event.key === "ArrowRight") playFrom(current + step);
+  else if (event.key === "ArrowLeft") playFrom(current - step);
+  else return;
+  event.preventDefault();
+});
+$("#rec-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadTimeline();
+});
+$("#rec-zoom").addEventListener("change", () => {
+  const center = rec.playing ? rec.playing.t0 + $("#player").currentTime : null;
+  loadTimeline(center);
+});
+$("#export-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const day = $("#rec-day").value;
+  const start = new Date(`${day}T${$("#ex-from").value}`);
+  const end = new Date(`${day}T${$("#ex-to").value}`);
+  const params = new URLSearchParams({ start: start.toISOString(), end: end.toISOString() });
+  location.href = `/api/cameras/${encodeURIComponent($("#rec-camera").value)}/export?${params}`;
+});
 
 async function loadEvents() {
   if (!state.cameras.length) refreshCameras();
