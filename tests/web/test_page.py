@@ -200,7 +200,9 @@ def test_the_timeline_shows_footage_and_a_click_plays_from_that_moment(
     page.goto(served.url("/#recordings"))
     page.wait_for_function("document.querySelector('#rec-camera').value === 'cam1'")
     page.select_option("#rec-zoom", "60")  # a minute across: 2 s segments are wide enough
-    page.wait_for_function("document.querySelectorAll('#timeline .seg').length >= 3")
+    page.wait_for_function(
+        "() => rec.to - rec.from === 60 && document.querySelectorAll('#timeline .seg').length >= 3"
+    )
     shot(page, "timeline")
     segments = page.evaluate("() => rec.segments.map(s => [s.id, s.t0, s.t1])")
     first_id, t0, t1 = segments[0]
@@ -228,3 +230,60 @@ def test_the_timeline_shows_footage_and_a_click_plays_from_that_moment(
     page.wait_for_function(f"() => rec.playing && rec.playing.id !== {first_id}", timeout=10000)
     page.wait_for_function("() => document.querySelector('#player').currentTime > 0.3")
     shot(page, "playing")
+
+
+def test_a_range_dragged_on_the_timeline_exports_as_one_mp4(
+    served: Served, page: Page, tmp_path: Path
+) -> None:
+    import av
+
+    recorder = served.manager.get("cam1").recorder
+    wait_for(lambda: recorder is not None and recorder.segments_written >= 3, 30, "footage")
+    page.goto(served.url("/#recordings"))
+    page.wait_for_function("document.querySelector('#rec-camera').value === 'cam1'")
+    page.select_option("#rec-zoom", "60")
+    page.wait_for_function(
+        "() => rec.to - rec.from === 60 && document.querySelectorAll('#timeline .seg').length >= 3"
+    )
+    segments = page.evaluate("() => rec.segments.map(s => [s.t0, s.t1])")
+    window = page.evaluate("() => [rec.from, rec.to]")
+    box = page.locator("#timeline").bounding_box()
+    assert box is not None
+
+    def x_of(t: float) -> float:
+        return box["x"] + (t - window[0]) / (window[1] - window[0]) * box["width"]
+
+    start, end = segments[0][0] + 0.5, segments[2][1] - 0.5  # across two boundaries
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(x_of(start), y)
+    page.mouse.down()
+    page.mouse.move(x_of(end), y, steps=5)
+    page.mouse.up()
+    assert page.input_value("#ex-from") != "" and page.input_value("#ex-to") != ""
+    with page.expect_download() as download:
+        page.click("#export-form button[type=submit]")
+    path = tmp_path / "export.mp4"
+    download.value.save_as(str(path))
+    assert download.value.suggested_filename.endswith(".mp4")
+    with av.open(str(path)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames >= (end - start - 2) * SMALL.fps  # about the selected span (to the second)
+
+
+def test_webrtc_in_the_browser_plays_or_falls_back_to_mjpeg(served: Served, page: Page) -> None:
+    page.goto(served.url("/#camera/cam2"))
+    page.select_option("#large-mode", "webrtc")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#large-video');"
+        " const i = document.querySelector('#large-img');"
+        " return (!v.hidden && v.currentTime > 0.5) || (!i.hidden && i.naturalWidth > 0); }",
+        timeout=20000,
+    )
+    note = page.inner_text("#large-note")
+    shot(page, "large-webrtc")
+    if note == "WebRTC":  # this Chromium decodes H.264: the camera's packets play
+        assert page.evaluate("document.querySelector('#large-video').videoWidth") == 320
+    else:  # it fell back, and says why
+        assert "showing MJPEG" in note
+    page.click("#large-close")
+    wait_for(lambda: served.manager.status("cam2").viewers == 0, 10, "the session ended")

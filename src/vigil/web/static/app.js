@@ -84,7 +84,12 @@ window.addEventListener("hashchange", () => routeFromHash());
 
 function routeFromHash() {
   const [view, name] = (location.hash.slice(1) || "live").split("/");
-  if (view === "camera" && name) {
+  if (view === "recordings" && name) {
+    // #recordings/CAMERA/ISO-TIME: that camera's timeline, playing from that moment
+    const [, camera, at] = location.hash.slice(1).split("/");
+    rec.goto = { camera: decodeURIComponent(camera), at: Date.parse(decodeURIComponent(at || "")) / 1000 };
+    showView("recordings");
+  } else if (view === "camera" && name) {
     state.largeName = decodeURIComponent(name);
     $("#large-title").textContent = state.largeName;
     showView("large");
@@ -430,6 +435,16 @@ async function initRecordings() {
   if (!$("#rec-day").value) $("#rec-day").value = localDay(new Date());
   if (!state.cameras.length) await refreshCameras();
   fillCameraFilter();
+  const goto = rec.goto;
+  rec.goto = null;
+  if (goto && !Number.isNaN(goto.at)) {
+    $("#rec-camera").value = goto.camera;
+    $("#rec-day").value = localDay(new Date(goto.at * 1000));
+    $("#rec-zoom").value = "600";
+    await loadTimeline(goto.at);
+    playFrom(goto.at);
+    return;
+  }
   await loadTimeline();
 }
 
@@ -556,10 +571,42 @@ $("#player").addEventListener("timeupdate", () => {
   if (rec.playing) drawCursor(rec.playing.t0 + $("#player").currentTime);
 });
 
-$("#timeline").addEventListener("click", (event) => {
-  const box = event.currentTarget.getBoundingClientRect();
-  const t = rec.from + ((event.clientX - box.left) / box.width) * (rec.to - rec.from);
-  playFrom(t);
+function timeAtX(clientX) {
+  const box = $("#timeline").getBoundingClientRect();
+  const fraction = Math.min(1, Math.max(0, (clientX - box.left) / box.width));
+  return rec.from + fraction * (rec.to - rec.from);
+}
+
+function timeOfDay(t) {
+  const d = new Date(t * 1000);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// a click plays from that moment; a drag selects the range to export
+let dragFrom = null;
+$("#timeline").addEventListener("pointerdown", (event) => {
+  dragFrom = { x: event.clientX, t: timeAtX(event.clientX) };
+});
+$("#timeline").addEventListener("pointerup", (event) => {
+  const from = dragFrom;
+  dragFrom = null;
+  if (!from) return;
+  const t = timeAtX(event.clientX);
+  if (Math.abs(event.clientX - from.x) < 5) {
+    playFrom(t);
+    return;
+  }
+  const [a, b] = from.t < t ? [from.t, t] : [t, from.t];
+  $("#ex-from").value = timeOfDay(a);
+  $("#ex-to").value = timeOfDay(b);
+  let selection = $("#timeline .selection");
+  if (!selection) {
+    selection = el("div", { className: "selection" });
+    $("#timeline").append(selection);
+  }
+  selection.style.left = `${(100 * (a - rec.from)) / (rec.to - rec.from)}%`;
+  selection.style.width = `${(100 * (b - a)) / (rec.to - rec.from)}%`;
+  $("#player-note").textContent = `Selected ${timeOfDay(a)} – ${timeOfDay(b)}: "Export as MP4" downloads it`;
 });
 $("#timeline").addEventListener("keydown", (event) => {
   const current = rec.playing ? rec.playing.t0 + $("#player").currentTime : rec.from;
@@ -598,11 +645,11 @@ async function loadEvents() {
       ...events.reverse().map((ev) => {
         const start = new Date(ev.start);
         const end = new Date(ev.end);
-        const span = new URLSearchParams({ start: ev.start, end: ev.end });
         const footage = el("a", {
-          href: `/api/cameras/${encodeURIComponent(ev.camera)}/export?${span}`,
-          textContent: "footage",
+          href: `#recordings/${encodeURIComponent(ev.camera)}/${encodeURIComponent(ev.start)}`,
+          textContent: "play",
         });
+        footage.setAttribute("aria-label", `play ${ev.camera} at ${start.toLocaleString()}`);
         const thumb = ev.thumbnail
           ? el("img", { src: ev.thumbnail, alt: `${ev.camera} at ${start.toLocaleString()}`, loading: "lazy" })
           : el("span", { textContent: "no thumbnail" });
