@@ -53,12 +53,13 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("storage")
     context = RecordingContext(root, Index(root / "vigil.db"))
-    with SimThread(build_cameras(CAMERAS, SMALL, None, quiet=True)) as sim:
+    with SimThread(build_cameras(CAMERAS, SMALL, None, quiet=True, h265=["cam8"])) as sim:
         cams: dict[str, Any] = {
             f"cam{n}": {"inputs": [{"url": sim.url(f"cam{n}")}], "record": {"mode": "off"}}
             for n in range(1, CAMERAS + 1)
         }
-        cams["cam1"]["record"] = {"mode": "continuous", "segment_seconds": 2}  # footage
+        for name in ("cam1", "cam8"):  # footage: H.264, and H.265 (which Chromium can't play)
+            cams[name]["record"] = {"mode": "continuous", "segment_seconds": 2}
         config = validate_data({"cameras": cams})
         manager = CameraManager(config.cameras, recording=context)
         app = create_app(manager)
@@ -287,3 +288,49 @@ def test_webrtc_in_the_browser_plays_or_falls_back_to_mjpeg(served: Served, page
         assert "showing MJPEG" in note
     page.click("#large-close")
     wait_for(lambda: served.manager.status("cam2").viewers == 0, 10, "the session ended")
+
+
+def test_an_event_opens_the_timeline_playing_from_its_start(served: Served, page: Page) -> None:
+    recording = served.manager.recording
+    assert recording is not None
+    wait_for(lambda: len(recording.index.segments("cam1")) >= 3, 30, "footage")
+    segment = recording.index.segments("cam1")[1]
+    start = segment.start + 0.5  # an event as detection stores them, inside the footage
+    recording.index.add_event(
+        camera="cam1", start=start, end=start + 1.0, peak_area=0.05, zones=["all"]
+    )
+    page.goto(served.url("/#events"))
+    page.select_option("#ev-camera", "cam1")
+    page.click("#events-filter button[type=submit]")
+    link = page.locator("#events a", has_text="play").first
+    link.wait_for()
+    shot(page, "events")
+    link.click()
+    page.wait_for_function(
+        "() => { const p = document.querySelector('#player');"
+        " return rec.playing && !p.paused && p.currentTime > 0; }"
+    )
+    at = page.evaluate("() => rec.playing.t0 + document.querySelector('#player').currentTime")
+    assert abs(at - start) <= 2, (at, start)
+
+
+def test_h265_footage_is_offered_for_download(served: Served, page: Page) -> None:
+    recording = served.manager.recording
+    assert recording is not None
+    wait_for(lambda: len(recording.index.segments("cam8")) >= 2, 30, "H.265 footage")
+    segment = recording.index.segments("cam8")[0]
+    assert segment.codec in ("hevc", "h265")
+    page.goto(served.url("/#recordings"))
+    page.wait_for_function("document.querySelector('#rec-camera').options.length >= 8")
+    page.select_option("#rec-camera", "cam8")
+    page.select_option("#rec-zoom", "60")
+    page.wait_for_function(
+        "() => rec.to - rec.from === 60 && document.querySelectorAll('#timeline .seg').length"
+    )
+    page.click(f"#timeline .seg[data-id='{segment.id}']")  # a click on the recorded span
+    note = page.locator("#player-note")
+    note.get_by_role("link").wait_for()
+    assert "H.265" in note.inner_text()
+    href = note.locator("a").get_attribute("href")
+    assert href == f"/api/recordings/{segment.id}/file"
+    assert page.evaluate("document.querySelector('#player').getAttribute('src')") is None
