@@ -334,3 +334,26 @@ def test_h265_footage_is_offered_for_download(served: Served, page: Page) -> Non
     href = note.locator("a").get_attribute("href")
     assert href == f"/api/recordings/{segment.id}/file"
     assert page.evaluate("document.querySelector('#player').getAttribute('src')") is None
+
+
+def test_every_control_has_a_label_and_the_grid_works_from_the_keyboard(
+    served: Served, page: Page
+) -> None:
+    page.goto(served.url("/"))
+    page.wait_for_function(f"document.querySelectorAll('.tile').length === {CAMERAS}")
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input, select, button')]"
+        ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+        " && !e.textContent.trim()).map(e => e.id || e.outerHTML)"
+    )
+    assert unlabelled == []
+    assert page.evaluate("[...document.querySelectorAll('img')].every(i => i.hasAttribute('alt'))")
+    for _ in range(12):  # Tab through the header's links to the first tile
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('tile-link')"):
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_function("location.hash === '#camera/cam1'")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Back to the grid"
+    page.wait_for_function("location.hash === '#live'")
