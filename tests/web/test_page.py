@@ -357,3 +357,52 @@ def test_every_control_has_a_label_and_the_grid_works_from_the_keyboard(
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")  # "Back to the grid"
     page.wait_for_function("location.hash === '#live'")
+
+
+def test_edit_keeps_the_stored_password_and_stop_start_remove_work(
+    served: Served, page: Page
+) -> None:
+    from tests.conftest import CAM_SECRET, CAM_USER
+
+    camera = {
+        "name": "guarded",
+        "inputs": [
+            {
+                "url": served.sim.url("cam2"),
+                "username": CAM_USER,
+                "password": CAM_SECRET,
+                "roles": ["detect", "live"],
+            }
+        ],
+        "record": {"mode": "off"},
+    }
+    response = page.request.post(served.url("/api/cameras"), data=camera)
+    assert response.status == 201, response.text()
+    page.goto(served.url("/#cameras"))
+    page.click("button[aria-label='Edit guarded']")
+    assert page.input_value("#f-pass") == ""  # a password is never shown
+    assert page.input_value("#f-user") == CAM_USER
+    assert CAM_SECRET not in page.content()
+    page.uncheck("#f-detect")
+    page.click("#f-submit")  # saved with the password left empty
+    wait_for(lambda: not served.manager.get("guarded").config.detect.enabled, 10, "saved")
+    stored = served.manager.get("guarded").config.inputs[0]
+    assert stored.password is not None and stored.password.get_secret_value() == CAM_SECRET
+    assert [str(r) for r in stored.roles] == ["detect", "live"]  # what the form doesn't show
+    page.click("button[aria-label='Stop guarded']")
+    wait_for(lambda: served.manager.status("guarded").state == "stopped", 10, "stopped")
+    page.click("button[aria-label='Start guarded']")
+    wait_for(lambda: served.manager.status("guarded").state != "stopped", 10, "started")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button[aria-label='Remove guarded']")
+    wait_for(lambda: "guarded" not in served.manager.names(), 10, "removed")
+
+
+def test_the_system_view_shows_the_machine_disk_and_forecast(served: Served, page: Page) -> None:
+    page.goto(served.url("/#system"))
+    page.wait_for_selector("#system dt")
+    text = page.inner_text("#system")
+    for label in ("Machine CPU", "Machine memory", "vigil CPU", "Disk", "Retention forecast"):
+        assert label in text
+    assert "days fit" in text  # cam1 and cam8 record, so there is a rate to forecast from
+    shot(page, "system")

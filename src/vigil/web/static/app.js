@@ -251,6 +251,7 @@ $("#large-mode").addEventListener("change", () => restart());
 // ---- camera management -----------------------------------------------------------------------
 
 let editing = null; // the name of the camera being edited, or null when adding
+let editingConfig = null; // its config as the API showed it (what the form doesn't show stays)
 
 function renderTable() {
   const body = $("#camera-table tbody");
@@ -293,6 +294,7 @@ async function removeCamera(name) {
 function editCamera(cam) {
   editing = cam.name;
   const config = cam.config || { inputs: [] };
+  editingConfig = JSON.parse(JSON.stringify(config));
   const form = $("#camera-form");
   form.reset();
   clearErrors();
@@ -311,6 +313,7 @@ function editCamera(cam) {
 
 function resetForm() {
   editing = null;
+  editingConfig = null;
   $("#camera-form").reset();
   clearErrors();
   $("#form-title").textContent = "Add a camera";
@@ -324,18 +327,29 @@ function cameraBody() {
   const url1 = $("#f-url1").value.trim();
   const username = $("#f-user").value.trim();
   const password = $("#f-pass").value; // empty when editing: the stored one is kept
-  const credentials = {};
-  if (username) credentials.username = username;
-  if (password) credentials.password = password;
-  const inputs = url1
-    ? [
-        { url: url0, roles: ["record"], ...credentials },
-        { url: url1, roles: ["detect", "live"], ...credentials },
-      ]
-    : [{ url: url0, ...credentials }];
-  const record = { mode: $("#f-record").value };
-  if (record.mode !== "off" && !url0) delete record.mode;
-  return { inputs, record, detect: { enabled: $("#f-detect").checked } };
+  const credentials = (input) => {
+    if (username) input.username = username;
+    else delete input.username;
+    if (password) input.password = password;
+    return input;
+  };
+  const base = editingConfig || {};
+  const old = base.inputs || [];
+  let inputs;
+  if (url1) {
+    const main = { ...(old[0] || {}), url: url0 };
+    const sub = { ...(old[1] || { roles: ["detect", "live"] }), url: url1 };
+    if (!old[1]) main.roles = ["record"]; // a sub-stream added: it takes detect and live
+    inputs = [main, sub];
+  } else {
+    const main = { ...(old[0] || {}), url: url0 };
+    if (old[1]) delete main.roles; // the sub-stream removed: the main one does everything
+    inputs = [main];
+  }
+  inputs = inputs.map(credentials);
+  const record = { ...(base.record || {}), mode: $("#f-record").value };
+  const detect = { ...(base.detect || {}), enabled: $("#f-detect").checked };
+  return { ...base, inputs, record, detect };
 }
 
 function clearErrors() {
