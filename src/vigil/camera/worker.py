@@ -7,6 +7,7 @@ abandoned while blocked in a connect can't touch a restarted camera.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -93,7 +94,7 @@ class InputWorker(threading.Thread):
         except _READ_ERRORS as err:
             return classify_read_error(err, spec)
         finally:
-            container.close()
+            retire(container)
 
     def _read(self, container: Any, args: OpenArgs) -> VigilError | None:
         video = container.streams.video[0]
@@ -172,3 +173,26 @@ def _paced(packets: Iterator[Any], video: Any, stop: threading.Event) -> Iterato
 def make_logger(camera: str) -> logging.Logger:
     """The camera's own logger, a child of ``vigil.camera``."""
     return logging.getLogger("vigil.camera").getChild(camera)
+
+
+RETIRE_AFTER = 10.0  # seconds a finished connection's container stays open (see retire)
+
+
+def retire(container: Any) -> None:
+    """Close a finished connection's container, but only :data:`RETIRE_AFTER` seconds on.
+
+    Its streams live on in the ``StreamInfo`` of packets still queued for consumers, and
+    the recorder opens segments from them (``add_stream_from_template``): closing the
+    container at once freed what a recorder draining its queue at a stop or reconnect
+    then read, and crashed the process (a segfault in ``av.open``, seen in tests). The
+    consumers move to the new connection, or end, within that time.
+    """
+    timer = threading.Timer(RETIRE_AFTER, _close, (container,))
+    timer.daemon = True
+    timer.name = "vigil-retire"
+    timer.start()
+
+
+def _close(container: Any) -> None:
+    with contextlib.suppress(Exception):  # a finished connection: nothing left to report
+        container.close()
