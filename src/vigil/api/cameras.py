@@ -12,16 +12,14 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel
 
-from vigil.api.deps import ManagerDep, current_user
+from vigil.api.deps import CameraPath, ManagerDep, current_user
 from vigil.api.schemas import CAMERA_BODY, CameraList, CameraOut, camera_out, error_responses
 from vigil.camera.changes import CameraChanges
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.errors import ApiError, FieldError
-
-CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 
 router = APIRouter(
     prefix="/api/cameras",

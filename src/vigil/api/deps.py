@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from vigil.camera.manager import CameraManager
 from vigil.const import CAMERA_NAME_PATTERN
@@ -31,6 +31,7 @@ def get_manager(request: Request) -> CameraManager:
 
 
 ManagerDep = Annotated[CameraManager, Depends(get_manager)]
+CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 
 
 @dataclass(frozen=True, slots=True)

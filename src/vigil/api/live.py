@@ -19,20 +19,18 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import StreamingResponse
 
-from vigil.api.deps import ManagerDep, current_user
+from vigil.api.deps import CameraPath, ManagerDep, current_user
 from vigil.api.schemas import error_responses
 from vigil.camera.supervisor import CameraSupervisor
-from vigil.const import CAMERA_NAME_PATTERN
 from vigil.errors import ApiError
 from vigil.streaming.live import FRAMES, FRESH, LiveFrame
 from vigil.streaming.mjpeg import MEDIA_TYPE, mjpeg_stream
 
 SNAPSHOT_WAIT = 10.0  # seconds to wait for a frame on demand (connect + one GOP)
 
-CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 
 router = APIRouter(
     prefix="/api/cameras",

@@ -10,11 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from vigil.api.deps import ManagerDep, current_user
+from vigil.api.deps import CameraPath, ManagerDep, current_user
 from vigil.api.schemas import error_responses
 from vigil.camera.hub import StreamInfo
 from vigil.camera.supervisor import CameraSupervisor
-from vigil.const import CAMERA_NAME_PATTERN
 from vigil.errors import ApiError
 from vigil.streaming.live import PACKETS
 from vigil.streaming.webrtc import OfferError, WebRtcSessions
@@ -22,7 +21,6 @@ from vigil.streaming.webrtc import OfferError, WebRtcSessions
 CONNECT_WAIT = 10.0  # seconds to wait for an idle camera's live input to connect
 MAX_OFFER = 64 * 1024  # bytes: an SDP offer is a few kB
 
-CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]
 SessionPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="session id")]
 
 router = APIRouter(
