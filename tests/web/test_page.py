@@ -354,8 +354,12 @@ def test_every_control_has_a_label_and_the_grid_works_from_the_keyboard(
             break
     page.keyboard.press("Enter")
     page.wait_for_function("location.hash === '#camera/cam1'")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")  # "Back to the grid"
+    page.wait_for_function("!document.querySelector('#view-large').hidden")  # shown
+    for _ in range(8):  # Tab on to "Back to the grid"
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id === 'large-close'"):
+            break
+    page.keyboard.press("Enter")
     page.wait_for_function("location.hash === '#live'")
 
 
