@@ -10,7 +10,12 @@ import pytest
 
 
 def bench(
-    profile: str, cameras: int, seconds: float, warmup: float, timeout: float
+    profile: str,
+    cameras: int,
+    seconds: float,
+    warmup: float,
+    timeout: float,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`vigil bench --json` on tiny simulated streams (320x180 at 15 fps)."""
     return subprocess.run(
@@ -34,6 +39,7 @@ def bench(
             "--sim-fps",
             "15",
             "--json",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -70,32 +76,7 @@ def test_detect_compare_measures_vigil_the_ffmpeg_floor_and_frigate_in_one_run()
 
 
 def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vigil.cli",
-            "--log-level",
-            "WARNING",
-            "bench",
-            "--profile",
-            "live",
-            "--viewers",
-            "3",
-            "--seconds",
-            "2",
-            "--warmup",
-            "1",
-            "--sim-size",
-            "320x180",
-            "--sim-fps",
-            "15",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = bench("live", cameras=1, seconds=2, warmup=1, timeout=300, extra=("--viewers", "3"))
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     phases = {p["name"]: p for p in figures["phases"]}
