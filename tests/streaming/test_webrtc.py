@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
 from vigil.sim.server import build_cameras
-from vigil.streaming.webrtc import TRACK_QUEUE, PacketTrack, _has_sps
+from vigil.streaming.webrtc import (
+    TRACK_QUEUE,
+    DirectSink,
+    LoopSink,
+    PacketTrack,
+    WebRtcSessions,
+    _has_sps,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +40,14 @@ def sim265() -> Iterator[SimThread]:
 
 @pytest.fixture
 def server(sim265: SimThread, video_file: Path) -> Iterator[tuple[ServerThread, CameraManager]]:
+    with serving(sim265, video_file, direct=True) as srv:
+        yield srv
+
+
+@contextmanager
+def serving(
+    sim265: SimThread, video_file: Path, direct: bool
+) -> Iterator[tuple[ServerThread, CameraManager]]:
     config = validate_data(
         {
             "cameras": {
@@ -47,7 +63,9 @@ def server(sim265: SimThread, video_file: Path) -> Iterator[tuple[ServerThread, 
         }
     )
     manager = CameraManager(config.cameras)
-    with ServerThread(create_app(manager)) as srv:
+    app = create_app(manager)
+    app.state.webrtc.direct = direct
+    with ServerThread(app) as srv:
         wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "up")
         yield srv, manager
 
@@ -121,13 +139,21 @@ def relay_running(manager: CameraManager, camera: str) -> bool:
     return any(s.name == f"webrtc:{camera}" for s in hub.subscriptions)
 
 
-@pytest.mark.parametrize("camera", ["front", "clip"])
+@pytest.mark.parametrize(
+    ("camera", "direct"), [("front", True), ("clip", True), ("front", False), ("clip", False)]
+)
 def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
-    server: tuple[ServerThread, CameraManager], codec_calls: dict[str, int], camera: str
+    sim265: SimThread,
+    video_file: Path,
+    codec_calls: dict[str, int],
+    camera: str,
+    direct: bool,
 ) -> None:
-    srv, manager = server
+    """Both ways of sending: straight from the reader thread (DirectSink, the default) and
+    through aiortc's sender (LoopSink, its fallback)."""
+    sinks: list[Any] = []
 
-    async def scenario() -> None:
+    async def scenario(srv: ServerThread, manager: CameraManager) -> None:
         viewer = Viewer()
         started = time.monotonic()
         response = await viewer.connect(srv.url(f"/api/cameras/{camera}/webrtc"))
@@ -140,6 +166,9 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
         assert {(f.width, f.height) for f in viewer.frames} == {(320, 180)}
         assert manager.status(camera).viewers == 1
         assert relay_running(manager, camera)
+        relay = srv_sessions(srv).relay(camera)
+        assert relay is not None
+        sinks.extend(relay.sinks)
         async with httpx.AsyncClient() as client:
             ended = await client.delete(srv.url(viewer.location))
             assert ended.status_code == 204
@@ -147,13 +176,24 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
             assert again.status_code == 404
         await viewer.pc.close()
 
-    asyncio.run(scenario())
-    assert codec_calls["encode"] == 0  # nothing encoded: the packets passed through
-    assert codec_calls["pack"] >= 15
-    assert manager.status(camera).viewers == 0
-    wait_for(
-        lambda: not relay_running(manager, camera), 2, "the relay stopped with its last viewer"
-    )
+    with serving(sim265, video_file, direct) as (srv, manager):
+        asyncio.run(scenario(srv, manager))
+        assert codec_calls["encode"] == 0  # nothing encoded: the packets passed through
+        assert [type(sink) for sink in sinks] == [DirectSink if direct else LoopSink]
+        if direct:
+            assert codec_calls["pack"] == 0  # aiortc's sender sent nothing
+            assert sinks[0].sent >= 15 and sinks[0].stream.packets == sinks[0].sent
+        else:
+            assert codec_calls["pack"] >= 15
+        assert manager.status(camera).viewers == 0
+        wait_for(
+            lambda: not relay_running(manager, camera), 2, "the relay stopped with its last viewer"
+        )
+
+
+def srv_sessions(srv: ServerThread) -> WebRtcSessions:
+    sessions: WebRtcSessions = srv.server.config.app.state.webrtc
+    return sessions
 
 
 def test_a_peer_that_goes_ends_its_session(server: tuple[ServerThread, CameraManager]) -> None:
