@@ -23,23 +23,20 @@ _HEAD = struct.Struct("!BBHI")  # V/P/X/CC, M/PT, sequence number, timestamp
 
 
 def nal_units(data: bytes) -> list[bytes]:
-    """The NAL units of an Annex B access unit (start codes of 3 or 4 bytes removed)."""
+    """The NAL units of an Annex B access unit (start codes of 3 or 4 bytes removed, and
+    the zero bytes that may trail a unit: a NAL unit never ends in one)."""
     units: list[bytes] = []
     start = data.find(b"\x00\x00\x01")
     while start >= 0:
         start += 3
         end = data.find(b"\x00\x00\x01", start)
-        if end < 0:
-            units.append(data[start:])
-            break
-        # a 4-byte start code's leading zero (or trailing zeros) belong to no NAL unit
-        stop = end
+        stop = len(data) if end < 0 else end
         while stop > start and data[stop - 1] == 0:
             stop -= 1
         if stop > start:
             units.append(data[start:stop])
         start = end
-    return [unit for unit in units if unit]
+    return units
 
 
 def payloads(units: list[bytes], limit: int = MAX_PAYLOAD) -> Iterator[bytes]:

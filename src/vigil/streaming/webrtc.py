@@ -68,6 +68,7 @@ TRACK_QUEUE = 150  # packets queued per LoopSink viewer (5 s at 30 fps); then a 
 MAX_GOP = 600  # packets cached since the last key frame (a 20 s GOP at 30 fps)
 ANSWER_TIMEOUT = 10.0  # seconds for the answer (ICE gathering of local addresses)
 HISTORY = 512  # RTP packets a DirectSink keeps to send again on a NACK
+REPORT_EVERY = 8  # send() calls between updates of aiortc's sender report counts
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 _log = logging.getLogger(__name__)
@@ -192,7 +193,9 @@ class DirectSink:
     its descriptor, closed by :meth:`close` under the same lock as sending).
 
     aiortc keeps its part: ICE consent, DTLS, RTCP. Its sender reports carry this sink's
-    counts, and the viewer's NACKs are answered from :data:`HISTORY` packets kept here.
+    counts (updated every :data:`REPORT_EVERY` frames: a report pairs a wall time with the
+    RTP timestamp of the same moment, so it stays exact, only its counts lag), and the
+    viewer's NACKs are answered from :data:`HISTORY` packets kept here.
     """
 
     direct = True
@@ -220,6 +223,7 @@ class DirectSink:
         self._waiting_key = False
         self._closed = False
         self._report = _report_fields(sender)
+        self._frames = 0  # send() calls
         handle = getattr(sender, "_handle_rtcp_packet", None)
         if handle is not None:  # NACKs are answered here; the rest is aiortc's
             sender._handle_rtcp_packet = self._rtcp(handle)  # type: ignore[method-assign,assignment]
@@ -228,12 +232,8 @@ class DirectSink:
         with self._lock:
             if self._closed:
                 return
-            stream, protect, sendto, address = (
-                self.stream,
-                self._srtp.protect,
-                self._sock.sendto,
-                self._address,
-            )
+            stream, protect, history = self.stream, self._srtp.protect, self._history
+            sendto, address = self._sock.sendto, self._address
             for packet, key in packets:
                 if self._waiting_key and not key:
                     self.dropped += 1
@@ -244,18 +244,19 @@ class DirectSink:
                     continue
                 timestamp = stream.timestamp(pts, tb.numerator, tb.denominator)
                 for seq, data in stream.packetize(bytes(packet), timestamp):
-                    self._history[seq % HISTORY] = (seq, data)
+                    history[seq % HISTORY] = (seq, data)
                     try:
                         sendto(protect(data), address)
-                    except (BlockingIOError, InterruptedError):
-                        self._waiting_key = True  # the socket is full: the rest of the GOP
+                    except BlockingIOError:
+                        self._waiting_key = True  # the socket is full: the rest of the GOP waits
                         self.dropped += 1
                         break
                     except OSError:
                         self._closed = True  # the network went; ICE consent ends the session
                         return
                     self.sent += 1
-            if self._report is not None:
+            self._frames += 1
+            if self._report is not None and self._frames % REPORT_EVERY == 1:
                 self._report(self)
 
     def _rtcp(self, handle: Callable[[Any], Any]) -> Callable[[Any], Any]:
