@@ -138,8 +138,8 @@ class CameraSupervisor:
                     self._start_live_frames()
                 else:
                     self._stop_live_frames()
-            # WebRTC viewers (PACKETS) need the connection only: their relay lives with
-            # their sessions, on the event loop (vigil.streaming.webrtc)
+            # WebRTC viewers (PACKETS) need the connection only: their relay taps the
+            # live input's hub while they have sessions (vigil.streaming.webrtc)
 
     def live_input(self) -> CameraInput:
         """The input live view shows: the ``live`` one, else the one detection decodes."""
