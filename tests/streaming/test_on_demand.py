@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from tests.helpers import ServerThread, SimThread, wait_for
 from tests.streaming.mjpeg_client import MjpegClient
+from tests.streaming.webrtc_client import Viewer
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
@@ -75,6 +77,29 @@ def test_a_live_only_camera_connects_for_viewers_and_idles_without(
     wait_for(lambda: state(manager, "lobby") == "idle", IDLE_AFTER + 3, "idle again")
 
     assert state(manager, "yard") == "streaming"  # it detects: it never idled
+
+
+def test_a_webrtc_viewer_connects_an_idle_camera_and_it_idles_after(
+    server: tuple[ServerThread, CameraManager],
+) -> None:
+    srv, manager = server
+    assert state(manager, "lobby") == "idle"
+
+    async def watch() -> None:
+        viewer = Viewer()
+        response = await viewer.connect(srv.url("/api/cameras/lobby/webrtc"))
+        assert response.status_code == 201, response.text
+        await viewer.wait_frames(10, 20)  # decodable frames: the camera connected for it
+        assert {(f.width, f.height) for f in viewer.frames} == {(320, 180)}
+        assert state(manager, "lobby") == "streaming"
+        await asyncio.sleep(IDLE_AFTER + 1)
+        assert state(manager, "lobby") == "streaming"  # a viewer is watching: no idling
+        async with httpx.AsyncClient() as client:
+            assert (await client.delete(srv.url(viewer.location))).status_code == 204
+        await viewer.pc.close()
+
+    asyncio.run(watch())
+    wait_for(lambda: state(manager, "lobby") == "idle", IDLE_AFTER + 3, "idle after WebRTC")
 
 
 def test_a_stopped_camera_has_no_snapshot(server: tuple[ServerThread, CameraManager]) -> None:

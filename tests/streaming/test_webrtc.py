@@ -13,11 +13,11 @@ from typing import Any
 import av
 import httpx2 as httpx
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import h264
 
 from tests.conftest import SMALL
 from tests.helpers import ServerThread, SimThread, wait_for
+from tests.streaming.webrtc_client import Viewer
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
@@ -68,50 +68,6 @@ def serving(
     with ServerThread(app) as srv:
         wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "up")
         yield srv, manager
-
-
-class Viewer:
-    """An aiortc viewer: offers to receive video, collects decoded frames."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
-        self.pc.addTransceiver("video", direction="recvonly")
-        self.frames: list[Any] = []
-        self.location = ""
-        self.readers: list[asyncio.Future[None]] = []
-
-        @self.pc.on("track")
-        def on_track(track: Any) -> None:
-            self.readers.append(asyncio.ensure_future(self._read(track)))
-
-    async def _read(self, track: Any) -> None:
-        while True:
-            try:
-                self.frames.append(await track.recv())
-            except Exception:
-                return
-
-    async def offer(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return str(self.pc.localDescription.sdp)
-
-    async def connect(self, url: str) -> httpx.Response:
-        sdp = await self.offer()
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.post(
-                url, content=sdp, headers={"content-type": "application/sdp"}
-            )
-        if response.status_code == 201:
-            self.location = response.headers["location"]
-            answer = RTCSessionDescription(sdp=response.text, type="answer")
-            await self.pc.setRemoteDescription(answer)
-        return response
-
-    async def wait_frames(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.frames) < count:
-            assert time.monotonic() < deadline, f"only {len(self.frames)} frames"
-            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
