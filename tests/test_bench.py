@@ -80,7 +80,7 @@ def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     phases = {p["name"]: p for p in figures["phases"]}
-    assert list(phases) == ["none", "mjpeg-1", "mjpeg-3", "webrtc-1"]
+    assert list(phases) == ["none", "mjpeg-1", "mjpeg-3", "webrtc-1", "webrtc-4"]
     assert phases["none"]["viewer_fps"] == []
     assert len(phases["mjpeg-3"]["viewer_fps"]) == 3
     for rate in phases["mjpeg-1"]["viewer_fps"] + phases["mjpeg-3"]["viewer_fps"]:
@@ -88,4 +88,8 @@ def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
     assert phases["mjpeg-3"]["encodes_per_s"] <= 11  # one encode a frame, not a viewer
     assert phases["webrtc-1"]["encodes_per_s"] == 0  # WebRTC encodes nothing
     assert phases["webrtc-1"]["viewer_fps"][0] >= 10  # the sub-stream's 15 fps, received
+    assert len(phases["webrtc-4"]["viewer_fps"]) == 4
+    assert all(rate >= 10 for rate in phases["webrtc-4"]["viewer_fps"])
+    assert phases["webrtc-4"]["encodes_per_s"] == 0
     assert {"mjpeg_ratio_total", "mjpeg_ratio_marginal", "webrtc_marginal_pct"} <= set(figures)
+    assert "webrtc_many_marginal_pct" in figures

@@ -8,7 +8,8 @@ phases, each for ``--seconds``:
 
 - ``none``: nobody watches (ingest and detection only);
 - ``mjpeg-1`` and ``mjpeg-N``: one, then ``--viewers`` MJPEG viewers;
-- ``webrtc-1``: one WebRTC viewer (aiortc), packets passed through.
+- ``webrtc-1`` and ``webrtc-4``: one, then four WebRTC viewers (aiortc clients), packets
+  passed through.
 
 The viewers run in a child process (``python -m vigil.bench_live``), so their CPU (reading,
 and the WebRTC client's decoding) is not counted; the simulator runs in another. The
@@ -38,6 +39,7 @@ from vigil.sim.media import CLOCK_REGION
 
 MJPEG_FPS = 10
 MJPEG_WIDTH = 960
+WEBRTC_MANY = 4  # viewers of the second WebRTC phase (live.webrtc_max_sessions is 8)
 
 
 @dataclass
@@ -132,6 +134,7 @@ def run_live_bench(
             feed = manager.get("cam1").live
             plan = [("none", "", 0), ("mjpeg-1", "mjpeg", 1)]
             plan += [(f"mjpeg-{viewers}", "mjpeg", viewers), ("webrtc-1", "webrtc", 1)]
+            plan += [(f"webrtc-{WEBRTC_MANY}", "webrtc", WEBRTC_MANY)]
             for name, kind, count in plan:
                 child = None
                 if kind:
@@ -179,6 +182,7 @@ def run_live_bench(
         "mjpeg_ratio_total": round(many.cpu_pct / one.cpu_pct, 3),
         "mjpeg_ratio_marginal": round(many.marginal_pct / one.marginal_pct, 3),
         "webrtc_marginal_pct": by["webrtc-1"].marginal_pct,
+        "webrtc_many_marginal_pct": by[f"webrtc-{WEBRTC_MANY}"].marginal_pct,
     }
     if as_json:
         print(json.dumps({"phases": [asdict(p) for p in phases], **summary}, indent=2))
@@ -195,6 +199,10 @@ def run_live_bench(
         f"{summary['mjpeg_ratio_marginal']:.3f} (over none)"
     )
     print(f"one WebRTC viewer: {summary['webrtc_marginal_pct']:+.2f} % of one core over none")
+    print(
+        f"{WEBRTC_MANY} WebRTC viewers: {summary['webrtc_many_marginal_pct']:+.2f} % "
+        "of one core over none"
+    )
     return 0
 
 
@@ -266,6 +274,10 @@ async def _webrtc_viewer(url: str, seconds: float) -> float:
     return round((len(times) - 1) / (times[-1] - times[0]), 2)
 
 
+async def _webrtc_viewers(url: str, count: int, seconds: float) -> list[float]:
+    return list(await asyncio.gather(*(_webrtc_viewer(url, seconds) for _ in range(count))))
+
+
 def _viewers_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bench viewers (vigil bench --profile live)")
     parser.add_argument("--url", required=True)
@@ -284,7 +296,7 @@ def _viewers_main(argv: list[str] | None = None) -> int:
         for t in threads:
             t.join()
     else:
-        rates.append(asyncio.run(_webrtc_viewer(args.url, args.seconds)))
+        rates.extend(asyncio.run(_webrtc_viewers(args.url, args.count, args.seconds)))
     print(json.dumps(sorted(rates)))
     return 0
 
