@@ -15,8 +15,15 @@ from aiortc.codecs.h264 import H264PayloadDescriptor
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
-from vigil.streaming.rtp import MAX_PAYLOAD, RtpStream, extension, nal_units, payloads
-from vigil.streaming.webrtc import HISTORY, MID_URI, DirectSink, PacketTrack
+from vigil.streaming.rtp import (
+    MAX_PAYLOAD,
+    RtpStream,
+    extension,
+    frame_payloads,
+    nal_units,
+    payloads,
+)
+from vigil.streaming.webrtc import HISTORY, MID_URI, AccessUnit, DirectSink, PacketTrack
 
 SPS = b"\x67\x42\xc0\x1e\xaa"
 PPS = b"\x68\xce\x3c\x80"
@@ -71,7 +78,7 @@ def test_packets_parse_as_rtp_with_the_mid_extension() -> None:
     )
     ts = stream.timestamp(3, 1, 15)  # 3/15 s: 18 000 ticks of 90 kHz, past the wrap
     assert ts == (0xFFFFFF00 + 18_000) & 0xFFFFFFFF
-    packets = stream.packetize(annex_b(SPS, PPS, IDR), ts)
+    packets = stream.packetize(frame_payloads(annex_b(SPS, PPS, IDR)), ts)
     ext_map = HeaderExtensionsMap()  # what the session negotiated
     ext_map.configure(
         RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(id=4, uri=MID_URI)])
@@ -114,10 +121,10 @@ class FullSocket:
         self.real.close()
 
 
-def access_unit(data: bytes, pts: int) -> tuple[Any, bool]:
+def access_unit(data: bytes, pts: int) -> AccessUnit:
     packet = av.Packet(data)
     packet.pts, packet.time_base = pts, Fraction(1, 15)
-    return packet, data[4] & 0x1F == 7
+    return AccessUnit(packet, data[4] & 0x1F == 7)
 
 
 def receive_all(sock: socket.socket) -> list[RtpPacket]:
@@ -163,6 +170,23 @@ def test_direct_sink_sends_frames_and_answers_a_nack(udp: Any) -> None:
     sink.close()
     sink.send([access_unit(annex_b(SLICE), 2)])  # closed: nothing more
     assert sink.sent == len(got)
+
+
+def test_viewers_share_a_frames_payloads_and_get_their_own_headers(udp: Any) -> None:
+    rx, tx = udp
+    first, second = sink_for(tx, rx.getsockname()), sink_for(tx, rx.getsockname())
+    second.stream = RtpStream(ssrc=8, payload_type=96, sequence=5000, timestamp_origin=77)
+    unit = access_unit(annex_b(SPS, PPS, IDR), 3)
+    first.send([unit])
+    cut = unit.payloads
+    second.send([unit])
+    assert unit.payloads is cut  # cut once, for both
+    got = receive_all(rx)
+    mine = [p for p in got if p.ssrc == 7]
+    theirs = [p for p in got if p.ssrc == 8]
+    assert [p.payload for p in mine] == [p.payload for p in theirs] == cut
+    assert theirs[0].sequence_number == 5000 and theirs[0].payload_type == 96
+    assert theirs[0].timestamp == 77 + 18_000 and mine[0].timestamp == 18_000
 
 
 def test_a_full_socket_skips_to_the_next_key_frame(udp: Any) -> None:

@@ -56,6 +56,11 @@ def payloads(units: list[bytes], limit: int = MAX_PAYLOAD) -> Iterator[bytes]:
             yield bytes((indicator, header)) + body[offset : offset + step]
 
 
+def frame_payloads(access_unit: bytes) -> list[bytes]:
+    """The RTP payloads of an Annex B access unit; the same for every viewer."""
+    return list(payloads(nal_units(access_unit)))
+
+
 def extension(mid_id: int | None, mid: str | None) -> bytes:
     """The header extension block (RFC 8285, one-byte form) with the BUNDLE `mid`, or
     nothing if it wasn't negotiated."""
@@ -87,10 +92,9 @@ class RtpStream:
         """The RTP timestamp of a `pts` in a time base of num/den seconds."""
         return (self.timestamp_origin + pts * num * CLOCK_RATE // den) & 0xFFFFFFFF
 
-    def packetize(self, access_unit: bytes, timestamp: int) -> list[tuple[int, bytes]]:
-        """The RTP packets of one access unit (Annex B) at `timestamp`, with their sequence
-        numbers; the marker bit is on the last."""
-        parts = list(payloads(nal_units(access_unit)))
+    def packetize(self, parts: list[bytes], timestamp: int) -> list[tuple[int, bytes]]:
+        """The RTP packets of one access unit's payloads (:func:`frame_payloads`) at
+        `timestamp`, with their sequence numbers; the marker bit is on the last."""
         out: list[tuple[int, bytes]] = []
         last = len(parts) - 1
         pt, head, tail = self.payload_type, _HEAD.pack, self._tail

@@ -61,7 +61,7 @@ from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
 from aiortc.sdp import SessionDescription
 
 from vigil.camera.hub import MediaPacket, PacketHub
-from vigil.streaming.rtp import RtpStream, extension
+from vigil.streaming.rtp import RtpStream, extension, frame_payloads
 
 LOOP_BACKLOG = 300  # packets handed to the event loop for a LoopSink and not yet taken
 TRACK_QUEUE = 150  # packets queued per LoopSink viewer (5 s at 30 fps); then a key frame
@@ -122,13 +122,32 @@ class PacketTrack(MediaStreamTrack):
         return self.queue.popleft()
 
 
+class AccessUnit:
+    """One video packet made ready for WebRTC (Annex B, pts and time_base set). Its RTP
+    payloads are cut once, when the first :class:`DirectSink` asks, and shared by every
+    viewer of the camera (only the RTP headers and SRTP differ per viewer)."""
+
+    __slots__ = ("_payloads", "key", "packet")
+
+    def __init__(self, packet: Pkt, key: bool):
+        self.packet = packet
+        self.key = key
+        self._payloads: list[bytes] | None = None
+
+    @property
+    def payloads(self) -> list[bytes]:
+        if self._payloads is None:
+            self._payloads = frame_payloads(bytes(self.packet))
+        return self._payloads
+
+
 class Sink(Protocol):
     """A viewer as the relay sees it. ``send`` runs on the input's reader thread."""
 
     direct: bool
     track: PacketTrack
 
-    def send(self, packets: list[tuple[Pkt, bool]]) -> None: ...
+    def send(self, units: list[AccessUnit]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -147,15 +166,16 @@ class LoopSink:
         self._backlog = 0  # packets handed to the loop, not yet taken (reader thread's view)
         self._skipping = False
 
-    def send(self, packets: list[tuple[Pkt, bool]]) -> None:
+    def send(self, units: list[AccessUnit]) -> None:
         if self._skipping or self._backlog >= LOOP_BACKLOG:
-            while packets and not packets[0][1]:
+            while units and not units[0].key:
                 self.dropped += 1
-                packets = packets[1:]
-            self._skipping = not packets
-            if not packets:
+                units = units[1:]
+            self._skipping = not units
+            if not units:
                 return
-        self._backlog += len(packets)
+        self._backlog += len(units)
+        packets = [(unit.packet, unit.key) for unit in units]
         with suppress(RuntimeError):  # the loop has closed: the service is stopping
             self._loop.call_soon_threadsafe(self._deliver, packets)
 
@@ -228,22 +248,22 @@ class DirectSink:
         if handle is not None:  # NACKs are answered here; the rest is aiortc's
             sender._handle_rtcp_packet = self._rtcp(handle)  # type: ignore[method-assign,assignment]
 
-    def send(self, packets: list[tuple[Pkt, bool]]) -> None:
+    def send(self, units: list[AccessUnit]) -> None:
         with self._lock:
             if self._closed:
                 return
             stream, protect, history = self.stream, self._srtp.protect, self._history
             sendto, address = self._sock.sendto, self._address
-            for packet, key in packets:
-                if self._waiting_key and not key:
+            for unit in units:
+                if self._waiting_key and not unit.key:
                     self.dropped += 1
                     continue
                 self._waiting_key = False
-                tb, pts = packet.time_base, packet.pts
+                tb, pts = unit.packet.time_base, unit.packet.pts
                 if pts is None or tb is None:
                     continue
                 timestamp = stream.timestamp(pts, tb.numerator, tb.denominator)
-                for seq, data in stream.packetize(bytes(packet), timestamp):
+                for seq, data in stream.packetize(unit.payloads, timestamp):
                     history[seq % HISTORY] = (seq, data)
                     try:
                         sendto(protect(data), address)
@@ -389,7 +409,7 @@ class H264Relay:
         self._lock = threading.Lock()
         self._sinks: tuple[Sink, ...] = ()
         self._joining: list[Sink] = []
-        self._gop: list[tuple[Pkt, bool]] = []
+        self._gop: list[AccessUnit] = []
         self._connection: int | None = None
         self._bsf: Any = None
         self._params = b""  # Annex B SPS + PPS from the extradata
@@ -411,11 +431,11 @@ class H264Relay:
             return
         if not ready:
             return
-        for packet, key in ready:
-            if key:
+        for unit in ready:
+            if unit.key:
                 self._gop = []
             if len(self._gop) < MAX_GOP:
-                self._gop.append((packet, key))
+                self._gop.append(unit)
         self.packets += len(ready)
         sinks = self._sinks
         if self._joining:
@@ -457,7 +477,7 @@ class H264Relay:
         for sink in sinks:
             sink.close()
 
-    def _convert(self, item: MediaPacket) -> list[tuple[Pkt, bool]]:
+    def _convert(self, item: MediaPacket) -> list[AccessUnit]:
         """One hub packet as Annex B packets with pts and time_base (a key frame with its
         SPS and PPS in front)."""
         if item.info.connection != self._connection:
@@ -470,12 +490,12 @@ class H264Relay:
         if packet.pts is None:
             return []
         if self._bsf is not None:
-            return [(p, bool(p.is_keyframe)) for p in self._bsf.filter(packet)]
+            return [AccessUnit(p, bool(p.is_keyframe)) for p in self._bsf.filter(packet)]
         if item.keyframe and self._params and not _has_sps(bytes(packet)):
             framed = av.Packet(self._params + bytes(packet))
             framed.pts, framed.dts, framed.time_base = packet.pts, packet.dts, packet.time_base
-            return [(framed, True)]
-        return [(packet, item.keyframe)]
+            return [AccessUnit(framed, True)]
+        return [AccessUnit(packet, item.keyframe)]
 
     def _open(self, item: MediaPacket) -> None:
         self._connection = item.info.connection
