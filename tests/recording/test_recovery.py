@@ -16,9 +16,10 @@ import pytest
 
 from tests.conftest import SMALL
 from tests.helpers import LibavWarnings, SimThread, free_port, make_video, wait_for
+from vigil.recording import faststart
 from vigil.recording.naming import segment_path
 from vigil.recording.recovery import reconcile, whole_fragments_end
-from vigil.recording.segment import PARTIAL_SUFFIX, SegmentWriter
+from vigil.recording.segment import PARTIAL_SUFFIX, SegmentWriter, tmp_path_of
 from vigil.sim.server import build_cameras
 from vigil.storage.index import Index
 
@@ -39,7 +40,6 @@ def write_partial(root: Path, source: Path, seconds: float) -> Path:
             if packet.dts is not None and packet.pts * packet.time_base < seconds:
                 writer.write(packet, True)
         writer._out.close()  # flush the fragments, but skip the finalize
-        writer._final.close()  # the plain file a crash leaves beside it, never renamed
     return writer.partial_path
 
 
@@ -83,7 +83,7 @@ def test_kill_9_loses_at_most_the_last_fragment(tmp_path: Path) -> None:
     assert frames / SMALL.fps >= killed_after - 1.0 - 1.5  # minus joining at a key frame
     assert abs(row.duration - frames / SMALL.fps) <= 1 / SMALL.fps
     assert not list(root.rglob(f"*{PARTIAL_SUFFIX}"))
-    assert not list(root.rglob(".*.tmp.mp4"))  # the plain file the crash left is gone
+    assert not list(root.rglob(".*.tmp.mp4"))
     index.close()
 
 
@@ -93,12 +93,15 @@ def test_partial_cut_mid_fragment_is_truncated_and_finalized(tmp_path: Path) -> 
     size = partial.stat().st_size
     os.truncate(partial, size - 500)  # the crash cut the last fragment short
     assert 0 < whole_fragments_end(partial) < size - 500
+    final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX) + ".mp4")
+    tmp_path_of(final).write_bytes(b"half a file")  # the crash also cut a finalize short
     index = Index(tmp_path / "vigil.db")
     result = reconcile(tmp_path, index)
     assert result.recovered == 1
     [row] = index.segments()
     frames = frames_of(tmp_path / row.path)
     assert 45 <= frames < 60  # 3 of the 4 one-second fragments survive, at least
+    assert not tmp_path_of(final).exists() and not partial.exists()
     index.close()
 
 
@@ -121,7 +124,7 @@ def test_unreadable_partial_is_quarantined(
     index.close()
 
 
-def test_a_plain_file_that_fails_to_close_is_replaced_by_a_remux_of_the_fragments(
+def test_a_file_the_box_rewriter_refuses_is_remuxed_by_ffmpeg(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
@@ -131,7 +134,12 @@ def test_a_plain_file_that_fails_to_close_is_replaced_by_a_remux_of_the_fragment
         for packet in src.demux(video):
             if packet.dts is not None:
                 writer.write(packet, True)
-        monkeypatch.setattr(writer, "_close_plain", lambda: False)  # e.g. ENOSPC in its trailer
+
+        def refuse(partial: Path, out: Path) -> None:
+            out.write_bytes(b"begun")  # what it wrote before refusing is removed
+            raise ValueError("a box it does not know")
+
+        monkeypatch.setattr(faststart, "rewrite", refuse)
         segment = writer.close()
     assert segment is not None and segment.path == writer.final_path
     assert frames_of(segment.path) == 30 and segment.frames == 30

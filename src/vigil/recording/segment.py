@@ -1,15 +1,17 @@
 """One recording segment: fragmented MP4 while written, fast-start MP4 once closed.
 
 While open, the segment is ``{name}.partial.mp4``, fragmented with fragments of at most
-:data:`FRAGMENT_SECONDS`, so a killed process loses less than a second. The same packets go
-to a plain MP4 under a temporary name, which on close gets its ``moov`` box moved to the
-front (fast start), is fsynced and renamed into place, so readers only ever see whole
-files. :func:`finalize` remuxes a fragmented file into the same form: recovery uses it.
+:data:`FRAGMENT_SECONDS`, so a killed process loses less than a second. On close it is
+rewritten as a fast-start MP4 (``moov`` first) under a temporary name by
+:mod:`vigil.recording.faststart`, box by box with no demuxing, then fsynced and renamed into
+place, so readers only ever see whole files. Recovery finalizes a crash's partial file the
+same way. Should a file hold a box the rewriter doesn't know, FFmpeg remuxes it instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,17 +21,23 @@ from typing import Any
 import av
 import av.error
 
+from vigil.recording import faststart
 from vigil.recording.audio import G711, AacTranscoder
 from vigil.storage.index import Index
 
+_log = logging.getLogger(__name__)
+
 # A kill -9 loses the fragment being filled plus what waits in the recorder's queue (its
 # BATCH_INTERVAL, 0.75 s): 0.2 s (and the frame that ends it) keeps the sum within 1 s.
-# Short fragments cost next to nothing (a moof box each, and only in the crash-safe file);
+# Short fragments cost next to nothing (a moof box each, and a chunk in the final file);
 # long batches save a lot (docs/benchmarks.md).
 FRAGMENT_SECONDS = 0.2
 PARTIAL_SUFFIX = ".partial.mp4"
+# delay_moov: the moov is written with the first fragment, once each track's first
+# timestamp is known, so it carries the edit lists (audio joining late; AAC priming).
+# Without it FFmpeg stretches a late track's first sample back to 0.
 FRAGMENTED = {
-    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
     "frag_duration": str(int(FRAGMENT_SECONDS * 1_000_000)),  # microseconds
 }
 FASTSTART = {"movflags": "+faststart"}
@@ -73,12 +81,10 @@ def tag_stream(out_stream: Any) -> None:
 class SegmentWriter:
     """Writes packets of one stream (plus audio) into one segment.
 
-    Each packet goes to two files at once: the fragmented ``.partial.mp4``, which survives
-    a crash, and a plain MP4 beside it (``.{name}.tmp.mp4``) that becomes the fast-start
-    segment on close. So closing is a trailer, a fsync and a rename, not a second pass that
-    reopens the fragmented file and remuxes every packet in Python (docs/benchmarks.md:
-    143 ms of CPU down to 20 ms for a 60 s 1080p30 segment). Should the plain file fail to
-    close, the segment is remuxed from the fragmented one, as recovery does.
+    Packets are muxed once, into the fragmented ``.partial.mp4``, which survives a crash.
+    Closing rewrites it as the fast-start segment by its boxes (:func:`finalize`): the
+    sample tables from the fragments' headers, the media data copied by the kernel. No
+    packet passes through Python or FFmpeg a second time (docs/benchmarks.md).
 
     Timestamps are kept as integers in each stream's own time base (constant within a
     segment): Fraction arithmetic per packet cost more than muxing it.
@@ -94,13 +100,12 @@ class SegmentWriter:
     ):
         self.final_path = final_path
         self.partial_path = final_path.with_name(final_path.stem + PARTIAL_SUFFIX)
-        self.tmp_path = final_path.with_name(f".{final_path.stem}.tmp.mp4")
+        self.tmp_path = tmp_path_of(final_path)
         self.start = start
         self.codec = canonical_codec(video)
         self.frames = 0
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._out = av.open(str(self.partial_path), "w", format="mp4", options=FRAGMENTED)
-        self._final: Any = None
         try:
             self._video = self._out.add_stream_from_template(video)
             if params is not None:  # the camera changed them in band since it connected
@@ -110,13 +115,6 @@ class SegmentWriter:
             tag_stream(self._video)
             self._audio, self._transcoder = _audio_stream(self._out, audio)
             self._out.start_encoding()  # the header; the AAC encoder's parameters are now known
-            self._final = av.open(str(self.tmp_path), "w", format="mp4", options=FASTSTART)
-            self._final_video = self._final.add_stream_from_template(self._video)
-            tag_stream(self._final_video)
-            self._final_audio = (
-                self._final.add_stream_from_template(self._audio) if self._audio else None
-            )
-            self._final.start_encoding()
         except BaseException:
             self._abandon()
             raise
@@ -129,13 +127,10 @@ class SegmentWriter:
         self._closed = False
 
     def _abandon(self) -> None:
-        """Close and remove both files (a failed open)."""
-        for container in (self._out, self._final):
-            if container is not None:
-                with contextlib.suppress(av.error.FFmpegError, OSError):
-                    container.close()
+        """Close and remove the file (a failed open)."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            self._out.close()
         self.partial_path.unlink(missing_ok=True)
-        self.tmp_path.unlink(missing_ok=True)
 
     def write(self, packet: Any, is_video: bool) -> None:
         """Copy one packet in, its timestamps rebased to the segment's start."""
@@ -156,7 +151,8 @@ class SegmentWriter:
             return  # audio from before the segment's first frame
         if not is_video and self._transcoder is not None:
             for aac in self._transcoder.encode(packet, dts - shift):
-                self._mux_both(aac, False)
+                aac.stream = self._audio
+                self._out.mux_one(aac)
             return
         pts = (packet.pts if packet.pts is not None else dts) - shift
         # a new packet on the same data (no copy): the shared one stays as others see it
@@ -176,13 +172,8 @@ class SegmentWriter:
                 self._first_pts = pts
             if pts + duration > self._end:
                 self._end = pts + duration
-        self._mux_both(copy, is_video)
-
-    def _mux_both(self, packet: Any, is_video: bool) -> None:
-        packet.stream = self._video if is_video else self._audio
-        self._out.mux_one(packet)
-        packet.stream = self._final_video if is_video else self._final_audio
-        self._final.mux_one(packet)
+        copy.stream = stream
+        self._out.mux_one(copy)
 
     @property
     def duration(self) -> float:
@@ -192,40 +183,25 @@ class SegmentWriter:
         return float((self._end - (self._first_pts or 0)) * self._video_base)
 
     def close(self) -> ClosedSegment | None:
-        """Finish both files: the plain one becomes the segment, the fragmented one goes."""
+        """Finish the fragmented file and finalize it into the segment."""
         if self._closed:
             return None
         self._closed = True
         try:
             if self._transcoder is not None and self.frames:
                 for aac in self._transcoder.flush():
-                    self._mux_both(aac, False)
+                    aac.stream = self._audio
+                    self._out.mux_one(aac)
         finally:
-            try:
-                self._out.close()
-            finally:
-                plain_ok = self._close_plain()
+            self._out.close()
         if self.frames == 0:
             self.partial_path.unlink(missing_ok=True)
-            self.tmp_path.unlink(missing_ok=True)
             return None
-        if not plain_ok:  # remux the fragmented file instead; raises if that fails too
-            self.tmp_path.unlink(missing_ok=True)
-            return finalize(self.partial_path, self.final_path, self.start)
-        _publish(self.tmp_path, self.final_path)
-        self.partial_path.unlink(missing_ok=True)
-        size = self.final_path.stat().st_size
+        segment = finalize(self.partial_path, self.final_path, self.start)
+        # the writer's own count and duration: exact even where the file rounds
         return ClosedSegment(
-            self.final_path, self.start, self.duration, size, self.codec, self.frames
+            segment.path, self.start, self.duration, segment.bytes, self.codec, self.frames
         )
-
-    def _close_plain(self) -> bool:
-        """Write the plain file's index and move it to the front (faststart)."""
-        try:
-            self._final.close()
-        except (av.error.FFmpegError, OSError):
-            return False
-        return True
 
 
 def _audio_stream(out: Any, audio: Any | None) -> tuple[Any, AacTranscoder | None]:
@@ -256,9 +232,35 @@ def canonical_codec(stream: Any) -> str:
     return str(_CANONICAL.get(codec.id, codec.name))
 
 
+def tmp_path_of(final: Path) -> Path:
+    """Where a segment is finalized before its rename: hidden, so no scan takes it."""
+    return final.with_name(f".{final.stem}.tmp.mp4")
+
+
 def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
-    """Remux a fragmented MP4 into a fast-start MP4 at `final`; remove `partial`."""
-    tmp = final.with_name(f".{final.stem}.tmp.mp4")
+    """Turn fragmented `partial` into the fast-start segment `final`; remove `partial`.
+
+    By boxes (:func:`faststart.rewrite`); by FFmpeg's remux if the file holds something the
+    rewriter doesn't know. Raises OSError (ENOSPC...) or FFmpeg's errors if both fail.
+    """
+    tmp = tmp_path_of(final)
+    try:
+        done = faststart.rewrite(partial, tmp)
+    except ValueError as err:
+        _log.warning("%s: remuxing with FFmpeg (%s)", partial.name, err)
+        tmp.unlink(missing_ok=True)
+        return remux(partial, final, start)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _publish(tmp, final)
+    partial.unlink(missing_ok=True)
+    return ClosedSegment(final, start, done.duration, final.stat().st_size, done.codec, done.frames)
+
+
+def remux(partial: Path, final: Path, start: float) -> ClosedSegment:
+    """Remux a fragmented MP4 into a fast-start MP4 at `final` with FFmpeg; remove `partial`."""
+    tmp = tmp_path_of(final)
     frames, end, codec = 0, Fraction(0), ""
     first: Fraction | None = None
     with (
