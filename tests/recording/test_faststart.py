@@ -124,3 +124,31 @@ def test_a_file_that_is_not_fragmented_mp4_is_refused(tmp_path: Path) -> None:
     for path in (plain, junk):
         with pytest.raises(ValueError):
             faststart.rewrite(path, tmp_path / "out.mp4")
+
+
+def test_h265_segment_is_tagged_hvc1_and_plays(tmp_path: Path) -> None:
+    source = tmp_path / "h265.mp4"
+    with av.open(str(source), "w") as out:
+        stream: Any = out.add_stream("libx265", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.codec_context.options = {
+            "preset": "ultrafast",
+            "x265-params": "bframes=0:log-level=none",
+        }
+        for i in range(15):
+            img = np.full((180, 320, 3), (i * 9) % 255, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 15)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(source)) as src:
+        video = src.streams.video[0]
+        writer = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_000), 1.0, video, None)
+        for packet in src.demux(video):
+            if packet.dts is not None:
+                writer.write(packet, True)
+        segment = writer.close()
+    assert segment is not None and segment.codec == "hevc" and segment.frames == 15
+    assert top_level(segment.path) == [b"ftyp", b"moov", b"mdat"]
+    assert b"hvc1" in segment.path.read_bytes()[:4096]  # the sample entry Apple players need
+    assert decodes_cleanly(segment.path) == 15
