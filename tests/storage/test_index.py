@@ -96,3 +96,15 @@ def test_readers_never_see_database_is_locked_while_one_writes(tmp_path: Path) -
     assert len(other.segments("cam")) == 300
     writer_index.close()
     other.close()
+
+
+def test_usage_sums_all_bytes_and_the_recent_ones_in_the_database(tmp_path: Path) -> None:
+    index = Index(tmp_path / "vigil.db")
+    assert index.usage(since=0).bytes == 0 and index.usage(since=0).oldest is None
+    for n in range(5):
+        index.add_segment(**segment(n, camera="a" if n % 2 else "b"))
+    usage = index.usage(since=1_795_000_000.0 + 60 * 3)  # segments 3 and 4 are recent
+    assert usage.bytes == sum(1000 + n for n in range(5))
+    assert usage.bytes_since == 1003 + 1004
+    assert usage.oldest == 1_795_000_000.0
+    index.close()

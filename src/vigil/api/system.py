@@ -60,8 +60,10 @@ def system(request: Request, manager: ManagerDep) -> SystemOut:
     if recording is None:
         return out
     usage = shutil.disk_usage(recording.root)
-    rows = recording.index.segments()
-    stored = sum(row.bytes for row in rows)
+    now = time.time()
+    # summed by the database: a month of 50 cameras is two million rows
+    footage = recording.index.usage(since=now - DAY)
+    stored = footage.bytes
     out.disk = Disk(
         path=str(recording.root),
         total_bytes=usage.total,
@@ -69,11 +71,9 @@ def system(request: Request, manager: ManagerDep) -> SystemOut:
         free_bytes=usage.free,
         recordings_bytes=stored,
     )
-    since = time.time() - DAY
-    day = sum(row.bytes for row in rows if row.start >= since)
-    if day:
-        oldest = min(row.start for row in rows)
-        span = min(DAY, max(time.time() - oldest, 60.0))  # footage younger than a day
+    day = footage.bytes_since
+    if day and footage.oldest is not None:
+        span = min(DAY, max(now - footage.oldest, 60.0))  # footage younger than a day
         out.recorded_bytes_per_day = round(day * DAY / span)
         out.days_fit = round((usage.free + stored) / out.recorded_bytes_per_day, 1)
     return out

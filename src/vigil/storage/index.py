@@ -22,9 +22,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    case,
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
 )
@@ -74,6 +76,15 @@ def _migration_2(conn: Connection) -> None:
 
 # Each migration takes the schema from version N-1 to N; add new ones at the end.
 MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the recordings in the index take, summed by the database."""
+
+    bytes: int  # all segments
+    bytes_since: int  # segments that start at or after the time asked
+    oldest: float | None  # start of the oldest segment; None without any
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +156,18 @@ class Index:
         query = _overlapping(select(segments), segments, camera, start, end)
         with self.engine.connect() as conn:
             return [SegmentRow(**row._mapping) for row in conn.execute(query)]
+
+    def usage(self, since: float) -> Usage:
+        """Bytes of all segments and of those from `since` on, in one query (no rows)."""
+        recent = case((segments.c.start >= since, segments.c.bytes), else_=0)
+        query = select(
+            func.coalesce(func.sum(segments.c.bytes), 0),
+            func.coalesce(func.sum(recent), 0),
+            func.min(segments.c.start),
+        )
+        with self.engine.connect() as conn:
+            total, latest, oldest = conn.execute(query).one()
+        return Usage(int(total), int(latest), None if oldest is None else float(oldest))
 
     def segment(self, segment_id: int) -> SegmentRow | None:
         with self.engine.connect() as conn:
