@@ -201,6 +201,55 @@ def test_disk_full_pauses_recording_triggers_retention_and_resumes(
     ctx.index.close()
 
 
+def test_disk_full_at_a_close_keeps_the_segment_and_finalizes_it_at_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+    import logging
+    from itertools import pairwise
+    from unittest import mock
+
+    from vigil.recording import faststart
+
+    caplog.set_level(logging.ERROR)
+    triggered: list[bool] = []
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"), lambda: triggered.append(True))
+    real_rewrite = faststart.rewrite
+    calls = {"n": 0}
+
+    def rewrite(partial: Path, out: Path) -> faststart.Rewritten:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first close finds the disk full
+            out.write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_rewrite(partial, out)
+
+    with (
+        SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim,
+        mock.patch.object(faststart, "rewrite", rewrite),
+    ):
+        cam = recording_camera(sim.url("cam1"), ctx)
+        cam.start()
+        try:
+            wait_for(
+                lambda: cam.recorder is not None and cam.recorder.segments_written >= 2,
+                30,
+                "the second close, and the first segment finalized with it",
+            )
+        finally:
+            cam.stop(timeout=5)
+    assert triggered and "[E404]" in caplog.text
+    rows = ctx.index.segments()
+    assert len(rows) >= 2
+    for row in rows:
+        assert frames_ok(ctx.root / row.path)
+    # the retried segment kept its place in time: no overlap, no gap beyond a frame
+    for earlier, later in pairwise(rows):
+        assert abs(later.start - earlier.end) <= 1.5 / SMALL.fps
+    assert not list(ctx.root.rglob("*.partial.mp4")) and not list(ctx.root.rglob(".*.tmp.mp4"))
+    ctx.index.close()
+
+
 def frames_ok(path: Path) -> bool:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0)) > 0

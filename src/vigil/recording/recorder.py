@@ -32,7 +32,13 @@ from vigil.recording.clock import StreamClock
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.prebuffer import PreBuffer
-from vigil.recording.segment import ClosedSegment, NewParameters, SegmentWriter, index_segment
+from vigil.recording.segment import (
+    ClosedSegment,
+    NewParameters,
+    SegmentWriter,
+    finalize,
+    index_segment,
+)
 from vigil.recording.transcode import VideoTranscoder, target_codec
 from vigil.storage.index import Index
 
@@ -75,6 +81,7 @@ class Recorder(threading.Thread):
         self.bytes_written = 0  # of the segments closed
         self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
+        self._unfinished: list[SegmentWriter] = []  # closes that failed (disk full): retried
         self._info: StreamInfo | None = None
         self._next_start: float | None = None
         self._events: list[tuple[float, float]] = []  # (from, until), wall-clock
@@ -258,13 +265,47 @@ class Recorder(threading.Thread):
         try:
             segment = writer.close()
         except (av.error.FFmpegError, OSError) as err:
-            reason = getattr(err, "strerror", None) or type(err).__name__
-            self.log.error("%s", StorageError(f"segment close failed: {reason}", code="E402"))
+            self._close_failed(writer, err)
             return
         if segment is None:
             return
         self._next_start = segment.start + segment.duration
         self._index(segment)
+        self._retry_unfinished()
+
+    def _close_failed(self, writer: SegmentWriter, err: BaseException) -> None:
+        """Finalizing failed; its fragmented file, whole, stays on disk. On a full disk,
+        retention runs and the next close tries again; otherwise the next start recovers
+        it. Either way the next segment starts where this one ends: no overlap."""
+        if writer.frames:
+            self._next_start = writer.start + writer.duration
+        if getattr(err, "errno", None) == errno.ENOSPC:
+            self.log.error(
+                "%s",
+                StorageError(
+                    f"disk full closing segment {writer.final_path.name}; retried at the next "
+                    "close",
+                    code="E404",
+                ),
+            )
+            if writer.partial_path.exists():
+                self._unfinished.append(writer)
+            if self.context.on_disk_full is not None:
+                self.context.on_disk_full()
+            return
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        self.log.error("%s", StorageError(f"segment close failed: {reason}", code="E402"))
+
+    def _retry_unfinished(self) -> None:
+        """Finalize and index the segments whose close found the disk full."""
+        while self._unfinished:
+            writer = self._unfinished[0]
+            try:
+                segment = finalize(writer.partial_path, writer.final_path, writer.start)
+            except (av.error.FFmpegError, OSError):
+                return  # still no room: the next close tries again
+            self._unfinished.pop(0)
+            self._index(segment)
 
     def trigger(self, at: float) -> tuple[float, float]:
         """An event at wall time `at`: footage from pre_seconds before to post_seconds after
