@@ -93,3 +93,30 @@ def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
     assert phases["webrtc-4"]["encodes_per_s"] == 0
     assert {"mjpeg_ratio_total", "mjpeg_ratio_marginal", "webrtc_marginal_pct"} <= set(figures)
     assert "webrtc_many_marginal_pct" in figures
+
+
+def test_retention_bench_times_a_run_over_a_real_index() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "bench",
+            "--profile",
+            "retention",
+            "--cameras",
+            "3",
+            "--days",
+            "1",
+            "--segment-seconds",
+            "60",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["profile"] == "retention" and figures["rows"] == 3 * 1440
+    assert len(figures["run_cpu_ms_all"]) == 5 and figures["run_cpu_ms_median"] > 0

@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="ingest",
         help="ingest, record, detect, detect-main, detect-floor, detect-frigate, "
-        "detect-compare, detect-main-floor, bare-demux, bare-demux-pyav-timeout or live "
-        "(docs/benchmarks.md)",
+        "detect-compare, detect-main-floor, bare-demux, bare-demux-pyav-timeout, live or "
+        "retention (docs/benchmarks.md)",
     )
     bench.add_argument(
         "--live-input",
@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         "--sim-audio", choices=["pcmu", "aac"], default=None, help="give every camera audio"
     )
     bench.add_argument("--sim-h265", action="store_true", help="H.265 main streams")
+    bench.add_argument(
+        "--days", type=float, default=30.0, help="retention profile: days of footage indexed (30)"
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -246,6 +249,10 @@ def _bench(args: argparse.Namespace) -> int:
             sim_args += ["--audio", f"cam{n}:{args.sim_audio}"]
         if args.sim_h265:
             sim_args += ["--h265", f"cam{n}"]
+    if args.profile == "retention":
+        from vigil.bench_retention import run_retention_bench
+
+        return run_retention_bench(args.cameras, args.days, args.segment_seconds, args.json)
     if args.profile == "live":
         from vigil.bench_live import run_live_bench
 

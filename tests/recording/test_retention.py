@@ -178,3 +178,47 @@ def test_thread_runs_at_once_when_free_space_drops_between_runs(
         retention.stop()
     assert ids(index) == set(rows[1:])  # only as much as needed
     assert "[E407]" in caplog.text
+
+
+def test_a_run_reads_only_the_rows_it_deletes(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(300):  # recent footage, nothing to delete
+        index.add_segment(
+            camera="porch",
+            start=NOW - n * 60,
+            end=NOW - n * 60 + 60,
+            duration=60.0,
+            bytes=1000,
+            codec="h264",
+            has_event=False,
+            keep=False,
+            path=f"r/{n}.mp4",
+        )
+    old = add(tmp_path, index, "porch", 8)
+    read: list[int] = []
+    real_expired = Index.expired
+
+    def expired(self: Index, *args: object) -> list[object]:
+        rows = real_expired(self, *args)  # type: ignore[arg-type]
+        read.append(len(rows))
+        return rows  # type: ignore[return-value]
+
+    def whole_index(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("retention read the whole index")
+
+    monkeypatch.setattr(Index, "expired", expired)
+    monkeypatch.setattr(index, "segments", whole_index)
+    deleted = Retention(
+        tmp_path, index, config(max_size_gb=1), clock=lambda: NOW, free_space=Disk(1e12)
+    ).run_once()
+    assert deleted.ids == [old] and read == [1]
+
+
+def test_size_caps_trim_past_one_batch_of_rows(tmp_path: Path, index: Index) -> None:
+    rows = [add(tmp_path, index, "gate", 6 - n * 0.02, size=1000) for n in range(250)]
+    deleted = Retention(
+        tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12)
+    ).run_once()
+    assert deleted.by_camera_size == 247  # 3000 bytes fit in 0.000003 GB: the newest three
+    assert ids(index) == set(rows[-3:])

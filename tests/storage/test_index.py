@@ -108,3 +108,30 @@ def test_usage_sums_all_bytes_and_the_recent_ones_in_the_database(tmp_path: Path
     assert usage.bytes_since == 1003 + 1004
     assert usage.oldest == 1_795_000_000.0
     index.close()
+
+
+def test_a_version_2_database_gains_the_bytes_by_camera_index(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.db"
+    old = Index(path)
+    old.add_segment(**segment(1))
+    with old.engine.begin() as conn:  # as a database made before migration 3 is
+        conn.execute(text("DROP INDEX ix_segments_camera_keep_bytes"))
+        conn.execute(text("UPDATE schema_version SET version = 2"))
+    old.close()
+    upgraded = Index(path)
+    assert upgraded.version == 3
+    with upgraded.engine.connect() as conn:
+        names = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master"))}
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT camera, sum(bytes) FROM segments "
+                    "WHERE keep = 0 GROUP BY camera"
+                )
+            )
+        )
+    assert "ix_segments_camera_keep_bytes" in names
+    assert "COVERING INDEX ix_segments_camera_keep_bytes" in plan  # no table read
+    assert upgraded.stored_bytes() == {"cam": 1001}
+    upgraded.close()

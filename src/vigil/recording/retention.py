@@ -34,6 +34,7 @@ DAY = 86_400.0  # seconds
 GB = 1e9  # bytes
 RETENTION_INTERVAL = 60.0  # seconds between runs
 FREE_SPACE_INTERVAL = 5.0  # seconds between free-space checks (a statvfs call)
+BATCH = 100  # oldest rows read at a time when trimming by size or free space
 
 
 def free_bytes(path: Path) -> int:
@@ -78,68 +79,83 @@ class Retention:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> Deleted:
+        """One pass of the rules. The database picks the rows: a run reads only those it
+        deletes (and sums), never the whole index, which for 50 cameras and a month of
+        60 s segments is two million rows."""
         result = Deleted()
-        rows = [r for r in self.index.segments() if not r.keep]
-        rows = self._by_age(rows, result)
-        rows = self._by_camera_size(rows, result)
-        rows = self._by_total_size(rows, result)
-        self._by_free_space(rows, result)
+        self._by_age(result)
+        sizes = self.config.storage.retention.max_size_gb is not None or any(
+            camera.record.max_size_gb is not None for camera in self.config.cameras.values()
+        )
+        if sizes:
+            stored = self.index.stored_bytes()  # by camera; kept up to date as rows go
+            self._by_camera_size(stored, result)
+            self._by_total_size(stored, result)
+        self._by_free_space(result)
         return result
 
-    def _expired(self, row: SegmentRow, now: float) -> bool:
-        retention = self.config.storage.retention
-        camera = self.config.cameras.get(row.camera)
-        days = (
-            retention.events_days
-            if row.has_event
-            else (
-                camera.record.retention_days
-                if camera and camera.record.retention_days
-                else retention.days
-            )
-        )
-        return row.end < now - days * DAY
-
-    def _by_age(self, rows: list[SegmentRow], result: Deleted) -> list[SegmentRow]:
+    def _by_age(self, result: Deleted) -> None:
         now = self.clock()
-        kept = []
-        for row in rows:
-            if self._expired(row, now):
-                self._delete(row, "older than its retention", result)
-                result.by_age += 1
-            else:
-                kept.append(row)
-        return kept
+        retention = self.config.storage.retention
+        cutoffs = {
+            name: now - camera.record.retention_days * DAY
+            for name, camera in self.config.cameras.items()
+            if camera.record.retention_days
+        }
+        events_before = now - retention.events_days * DAY
+        for row in self.index.expired(cutoffs, now - retention.days * DAY, events_before):
+            self._delete(row, "older than its retention", result)
+            result.by_age += 1
 
-    def _by_camera_size(self, rows: list[SegmentRow], result: Deleted) -> list[SegmentRow]:
+    def _by_camera_size(self, stored: dict[str, int], result: Deleted) -> None:
         for name, camera in self.config.cameras.items():
             limit = camera.record.max_size_gb
-            if limit is None:
-                continue
-            mine = [r for r in rows if r.camera == name]
-            for row in _over(mine, limit * GB):
-                self._delete(row, f"{name} over {limit} GB", result)
-                result.by_camera_size += 1
-                rows.remove(row)
-        return rows
+            if limit is not None:
+                reason = f"{name} over {limit} GB"
+                result.by_camera_size += self._trim(name, stored, limit * GB, reason, result)
 
-    def _by_total_size(self, rows: list[SegmentRow], result: Deleted) -> list[SegmentRow]:
+    def _by_total_size(self, stored: dict[str, int], result: Deleted) -> None:
         limit = self.config.storage.retention.max_size_gb
-        if limit is None:
-            return rows
-        for row in _over(rows, limit * GB):
-            self._delete(row, f"recordings over {limit} GB", result)
-            result.by_total_size += 1
-            rows.remove(row)
-        return rows
+        if limit is not None:
+            reason = f"recordings over {limit} GB"
+            result.by_total_size += self._trim(None, stored, limit * GB, reason, result)
 
-    def _by_free_space(self, rows: list[SegmentRow], result: Deleted) -> None:
+    def _trim(
+        self,
+        camera: str | None,
+        stored: dict[str, int],
+        limit: float,
+        reason: str,
+        result: Deleted,
+    ) -> int:
+        """Delete the oldest segments (of `camera`, or all) until the rest fit in `limit`;
+        `stored` (bytes by camera) follows the deletions."""
+        deleted = 0
+        total = stored.get(camera, 0) if camera is not None else sum(stored.values())
+        while total > limit:
+            batch = self.index.oldest(camera, BATCH)
+            if not batch:
+                break
+            for row in batch:
+                if total <= limit:
+                    break
+                self._delete(row, reason, result)
+                total -= row.bytes
+                stored[row.camera] = stored.get(row.camera, 0) - row.bytes
+                deleted += 1
+        return deleted
+
+    def _by_free_space(self, result: Deleted) -> None:
         need = self.config.storage.retention.min_free_gb * GB
-        for row in sorted(rows, key=lambda r: r.start):
-            if self.free_space(self.root) >= need:
+        while self.free_space(self.root) < need:
+            batch = self.index.oldest(None, BATCH)
+            if not batch:
                 return
-            self._delete(row, f"free space under {need / GB:g} GB", result)
-            result.by_free_space += 1
+            for row in batch:
+                if self.free_space(self.root) >= need:
+                    return
+                self._delete(row, f"free space under {need / GB:g} GB", result)
+                result.by_free_space += 1
 
     def _delete(self, row: SegmentRow, reason: str, result: Deleted) -> None:
         path = self.root / row.path
@@ -212,15 +228,3 @@ class Retention:
         if deleted.total:
             _log.info("retention deleted %d segment(s)", deleted.total)
         return deleted.total
-
-
-def _over(rows: list[SegmentRow], limit: float) -> list[SegmentRow]:
-    """The oldest rows to delete so that the rest fit in `limit` bytes."""
-    total = sum(r.bytes for r in rows)
-    out = []
-    for row in sorted(rows, key=lambda r: r.start):
-        if total <= limit:
-            break
-        out.append(row)
-        total -= row.bytes
-    return out

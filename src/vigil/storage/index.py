@@ -22,13 +22,18 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     case,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
+)
+from sqlalchemy import (
+    Index as SqlIndex,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Select
@@ -50,6 +55,11 @@ segments = Table(
     Column("has_event", Boolean, nullable=False, default=False),
     Column("keep", Boolean, nullable=False, default=False),
     Column("path", String(1024), nullable=False, unique=True),  # relative to storage.path
+)
+# Retention sums bytes by camera every minute: this index answers that without reading the
+# table (a month of 50 cameras is two million rows).
+bytes_by_camera = SqlIndex(
+    "ix_segments_camera_keep_bytes", segments.c.camera, segments.c.keep, segments.c.bytes
 )
 
 
@@ -74,8 +84,12 @@ def _migration_2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[events])
 
 
+def _migration_3(conn: Connection) -> None:
+    bytes_by_camera.create(conn, checkfirst=True)  # a new database has it from migration 1
+
+
 # Each migration takes the schema from version N-1 to N; add new ones at the end.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +182,48 @@ class Index:
         with self.engine.connect() as conn:
             total, latest, oldest = conn.execute(query).one()
         return Usage(int(total), int(latest), None if oldest is None else float(oldest))
+
+    def expired(
+        self, cutoffs: dict[str, float], default: float, events_before: float
+    ) -> list[SegmentRow]:
+        """Segments not kept that ended before their cutoff, oldest first: a segment with an
+        event before `events_before`, others before their camera's cutoff (`default` for a
+        camera not in `cutoffs`). Only those rows are read."""
+        cutoff = case(cutoffs, value=segments.c.camera, else_=default) if cutoffs else default
+        latest = max([default, events_before, *cutoffs.values()])
+        query = (
+            select(segments)
+            .where(
+                segments.c.start < latest,  # the start index bounds the scan
+                segments.c.keep.is_(False),
+                or_(
+                    and_(segments.c.has_event.is_(True), segments.c.end < events_before),
+                    and_(segments.c.has_event.is_(False), segments.c.end < cutoff),
+                ),
+            )
+            .order_by(segments.c.start)
+        )
+        with self.engine.connect() as conn:
+            return [SegmentRow(**row._mapping) for row in conn.execute(query)]
+
+    def stored_bytes(self) -> dict[str, int]:
+        """Bytes of the segments not kept, by camera (one pass over the table)."""
+        query = (
+            select(segments.c.camera, func.sum(segments.c.bytes))
+            .where(segments.c.keep.is_(False))
+            .group_by(segments.c.camera)
+        )
+        with self.engine.connect() as conn:
+            return {camera: int(total) for camera, total in conn.execute(query)}
+
+    def oldest(self, camera: str | None = None, limit: int = 100) -> list[SegmentRow]:
+        """The oldest segments not kept (of one camera, or all), at most `limit`."""
+        query = select(segments).where(segments.c.keep.is_(False))
+        if camera is not None:
+            query = query.where(segments.c.camera == camera)
+        query = query.order_by(segments.c.start).limit(limit)
+        with self.engine.connect() as conn:
+            return [SegmentRow(**row._mapping) for row in conn.execute(query)]
 
     def segment(self, segment_id: int) -> SegmentRow | None:
         with self.engine.connect() as conn:
