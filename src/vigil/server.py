@@ -70,7 +70,7 @@ def serve(config_path: Path) -> int:
     _log.info(
         "storage %s: %d segment(s) indexed; recovered %d, quarantined %d after the last run",
         root,
-        len(index.segments()),
+        index.count(),
         result.recovered,
         result.quarantined,
     )

@@ -107,6 +107,7 @@ def test_usage_sums_all_bytes_and_the_recent_ones_in_the_database(tmp_path: Path
     assert usage.bytes == sum(1000 + n for n in range(5))
     assert usage.bytes_since == 1003 + 1004
     assert usage.oldest == 1_795_000_000.0
+    assert index.count() == 5
     index.close()
 
 

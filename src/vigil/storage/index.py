@@ -206,6 +206,11 @@ class Index:
         with self.engine.connect() as conn:
             return [SegmentRow(**row._mapping) for row in conn.execute(query)]
 
+    def count(self) -> int:
+        """How many segments the index holds."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(segments)).scalar_one())
+
     def stored_bytes(self) -> dict[str, int]:
         """Bytes of the segments not kept, by camera (one pass over the table)."""
         query = (
