@@ -71,6 +71,23 @@ class _Track:
     chunks: list[tuple[int, int, int]] = field(default_factory=list)  # src offset, n, sdi
 
 
+def _header(data: bytes | memoryview, at: int, pos: int, end: int) -> tuple[bytes, int, int]:
+    """(kind, header length, size) of the box whose header is at data[at:]. The box starts
+    at offset `pos` of its file or buffer, and its parent ends at `end`."""
+    size, kind = struct.unpack_from(">I4s", data, at)
+    head = 8
+    if size == 1:
+        if len(data) < at + 16:
+            raise ValueError("truncated box header")
+        (size,) = struct.unpack_from(">Q", data, at + 8)
+        head = 16
+    elif size == 0:
+        size = end - pos
+    if size < head or pos + size > end:
+        raise ValueError(f"box {kind!r} overruns its parent")
+    return kind, head, size
+
+
 def _boxes(
     data: bytes | memoryview, start: int = 0, end: int | None = None
 ) -> Iterator[tuple[bytes, int, int, int]]:
@@ -78,17 +95,7 @@ def _boxes(
     end = len(data) if end is None else end
     pos = start
     while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        head = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise ValueError("truncated box header")
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-            head = 16
-        elif size == 0:
-            size = end - pos
-        if size < head or pos + size > end:
-            raise ValueError(f"box {kind!r} overruns its parent")
+        kind, head, size = _header(data, pos, pos, end)
         yield kind, pos, pos + head, pos + size
         pos += size
 
@@ -98,17 +105,8 @@ def _file_boxes(fh: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int, int]
     pos = 0
     while pos + 8 <= size:
         fh.seek(pos)
-        head = fh.read(16)
-        box_size, kind = struct.unpack_from(">I4s", head)
-        hlen = 8
-        if box_size == 1:
-            (box_size,) = struct.unpack_from(">Q", head, 8)
-            hlen = 16
-        elif box_size == 0:
-            box_size = size - pos
-        if box_size < hlen or pos + box_size > size:
-            raise ValueError(f"top-level box {kind!r} is cut short")
-        yield kind, pos, pos + hlen, pos + box_size
+        kind, head, box_size = _header(fh.read(16), 0, pos, size)
+        yield kind, pos, pos + head, pos + box_size
         pos += box_size
 
 
