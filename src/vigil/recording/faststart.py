@@ -33,6 +33,12 @@ from typing import BinaryIO
 _CONTAINERS = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"moof", b"traf"})
 _REBUILT = frozenset({b"stts", b"ctts", b"stss", b"stsz", b"stz2", b"stsc", b"stco", b"co64"})
 _NON_SYNC = 0x00010000  # sample_is_non_sync_sample in the sample flags
+# tfhd flags
+_BASE_DATA_OFFSET, _SAMPLE_DESCRIPTION, _DEFAULT_DURATION = 0x1, 0x2, 0x8
+_DEFAULT_SIZE, _DEFAULT_FLAGS, _BASE_IS_MOOF = 0x10, 0x20, 0x20000
+# trun flags
+_DATA_OFFSET, _FIRST_SAMPLE_FLAGS = 0x1, 0x4
+_SAMPLE_DURATION, _SAMPLE_SIZE, _SAMPLE_FLAGS, _SAMPLE_CTO = 0x100, 0x200, 0x400, 0x800
 _CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc", b"av01": "av1"}
 _CODECS |= {b"vp09": "vp9", b"mp4v": "mpeg4", b"jpeg": "mjpeg", b"mjpa": "mjpeg"}
 _U32 = 0xFFFFFFFF
@@ -188,21 +194,21 @@ class _Reader:
                     raise ValueError(f"fragment of unknown track {tid}")
                 sdi, dur, size, flags = track.sdi, track.duration, track.size, track.flags
                 at = bbody + 8
-                if tf & 0x1:
+                if tf & _BASE_DATA_OFFSET:
                     (base,) = struct.unpack_from(">Q", data, at)
                     at += 8
-                elif tf & 0x20000:
+                elif tf & _BASE_IS_MOOF:
                     base = moof_at
-                if tf & 0x2:
+                if tf & _SAMPLE_DESCRIPTION:
                     (sdi,) = struct.unpack_from(">I", data, at)
                     at += 4
-                if tf & 0x8:
+                if tf & _DEFAULT_DURATION:
                     (dur,) = struct.unpack_from(">I", data, at)
                     at += 4
-                if tf & 0x10:
+                if tf & _DEFAULT_SIZE:
                     (size,) = struct.unpack_from(">I", data, at)
                     at += 4
-                if tf & 0x20:
+                if tf & _DEFAULT_FLAGS:
                     (flags,) = struct.unpack_from(">I", data, at)
                 pos = base
             elif kind == b"tfdt" and track is not None:
@@ -249,15 +255,16 @@ def _trun(
     version, tr = vf >> 24, vf & 0xFFFFFF
     (count,) = struct.unpack_from(">I", data, at + 4)
     at += 8
-    if tr & 0x1:
+    if tr & _DATA_OFFSET:
         (offset,) = struct.unpack_from(">i", data, at)
         pos = base + offset
         at += 4
     first_flags = None
-    if tr & 0x4:
+    if tr & _FIRST_SAMPLE_FLAGS:
         (first_flags,) = struct.unpack_from(">I", data, at)
         at += 4
-    present = [bit for bit in (0x100, 0x200, 0x400, 0x800) if tr & bit]
+    fields = (_SAMPLE_DURATION, _SAMPLE_SIZE, _SAMPLE_FLAGS, _SAMPLE_CTO)
+    present = [bit for bit in fields if tr & bit]
     stride = len(present)
     if at + 4 * stride * count > len(data):
         raise ValueError("trun overruns its box")
@@ -268,17 +275,17 @@ def _trun(
     if _LITTLE:
         words.byteswap()
     column = {bit: words[i::stride] for i, bit in enumerate(present)}
-    durations = array("q", column[0x100]) if 0x100 in column else array("q", [dur]) * count
-    sizes = array("q", column[0x200]) if 0x200 in column else array("q", [size]) * count
-    if 0x800 in column:
-        cto = array("q", column[0x800])
+    durations = array("q", column.get(_SAMPLE_DURATION, array("I", [dur]) * count))
+    sizes = array("q", column.get(_SAMPLE_SIZE, array("I", [size]) * count))
+    if _SAMPLE_CTO in column:
+        cto = array("q", column[_SAMPLE_CTO])
         if version:  # signed offsets
             cto = array("q", (c - (1 << 32) if c & 0x80000000 else c for c in cto))
     else:
         cto = array("q", bytes(8 * count))
     number = len(track.sizes) + 1
-    if 0x400 in column:
-        sample_flags = list(column[0x400])
+    if _SAMPLE_FLAGS in column:
+        sample_flags = list(column[_SAMPLE_FLAGS])
         if first_flags is not None and count:
             sample_flags[0] = first_flags
         track.sync.extend(number + i for i, f in enumerate(sample_flags) if not f & _NON_SYNC)
