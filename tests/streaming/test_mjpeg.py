@@ -148,6 +148,29 @@ def test_a_slow_viewer_gets_the_newest_frame_and_skips_the_rest() -> None:
     assert asyncio.run(scenario()) == [1, 10]
 
 
+def test_the_next_viewer_never_gets_the_frame_the_last_one_saw() -> None:
+    """Once the last viewer leaves no frames are made, so the last one kept would be stale
+    (from before the camera idled, maybe hours ago): a new viewer waits for a fresh one."""
+    feed = LiveFeed("cam", LiveConfig())
+
+    async def scenario() -> tuple[bytes, bytes]:
+        first = mjpeg_stream(feed)
+        feed._publish(LiveFrame(b"old", 1, time.monotonic(), 2, 2))
+        seen = await anext(first)
+        await first.aclose()  # the last viewer left
+        second = mjpeg_stream(feed)
+        waiting = asyncio.ensure_future(anext(second))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # nothing stale was sent
+        feed._publish(LiveFrame(b"new", 2, time.monotonic(), 2, 2))
+        fresh = await asyncio.wait_for(waiting, 5)
+        await second.aclose()
+        return seen, fresh
+
+    seen, fresh = asyncio.run(scenario())
+    assert seen.endswith(b"old\r\n") and fresh.endswith(b"new\r\n")
+
+
 def test_a_gone_client_is_cleaned_up(server: tuple[ServerThread, CameraManager]) -> None:
     srv, manager = server
     client = MjpegClient(srv.port, "/api/cameras/split/mjpeg")

@@ -69,11 +69,13 @@ def test_a_live_only_camera_connects_for_viewers_and_idles_without(
     wait_for(lambda: state(manager, "lobby") == "idle", IDLE_AFTER + 3, "idle after the timeout")
 
     viewer = MjpegClient(srv.port, "/api/cameras/lobby/mjpeg")  # back for the next viewer
-    viewer.part()
-    assert state(manager, "lobby") == "streaming"
-    time.sleep(IDLE_AFTER + 1)
-    assert state(manager, "lobby") == "streaming"  # a viewer is watching: no idling
-    viewer.close()
+    try:
+        viewer.part()  # a fresh frame, never the one from before it idled
+        assert state(manager, "lobby") == "streaming"
+        time.sleep(IDLE_AFTER + 1)
+        assert state(manager, "lobby") == "streaming"  # a viewer is watching: no idling
+    finally:
+        viewer.close()
     wait_for(lambda: state(manager, "lobby") == "idle", IDLE_AFTER + 3, "idle again")
 
     assert state(manager, "yard") == "streaming"  # it detects: it never idled

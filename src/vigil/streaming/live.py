@@ -105,6 +105,10 @@ class LiveFeed:
         with self._lock:
             self._viewers[kind] -= 1
             last = self._viewers[kind] == 0
+            if last and kind == FRAMES:
+                # no more frames are encoded: the next viewer must not get this one first
+                # as if it were live (it may be hours old, from before the camera idled)
+                self.latest = None
             if self.viewers == 0:
                 self.last_viewer_left = time.monotonic()
         if last:
