@@ -75,6 +75,17 @@ def test_detect_compare_measures_vigil_the_ffmpeg_floor_and_frigate_in_one_run()
     assert frigate["fps_in_median"] > 0  # frames came down the pipe to motion
 
 
+def test_bare_detect_bench_copies_main_and_decodes_sub_with_plain_pyav_threads() -> None:
+    result = bench("bare-detect", cameras=2, seconds=2, warmup=1, timeout=180)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["profile"] == "bare-detect" and figures["cpu_pct_per_camera"] > 0
+    assert 10 <= figures["fps_in_median"] <= 20  # main-stream packets copied a second
+    detect = figures["detect"]
+    assert detect["fps_decoded_median"] > 0 and detect["fps_detect_median"] > 0
+    assert detect["errors"] == []
+
+
 def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
     result = bench("live", cameras=1, seconds=2, warmup=1, timeout=300, extra=("--viewers", "3"))
     assert result.returncode == 0, result.stderr

@@ -21,7 +21,10 @@ Profiles:
 - ``detect-compare``: ``detect``, ``detect-floor`` and ``detect-frigate`` one after the
   other against the same simulator, with the ratios;
 - ``detect-main-floor``: ffmpeg copying the main stream and decoding every frame of it: the
-  floor of ``detect-main`` without idle decoding.
+  floor of ``detect-main`` without idle decoding;
+- ``bare-detect``: the ``detect`` job as plain PyAV threads in this process
+  (:mod:`vigil.bench_bare`): what threads in one interpreter can do, for the many-camera
+  runs.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import av
 import av.error
 import psutil
 
+from vigil.bench_bare import BareDetectLoad
 from vigil.bench_ffmpeg import FfmpegLoad
 from vigil.camera.manager import CameraManager
 from vigil.camera.state import State
@@ -63,6 +67,7 @@ PROFILES = (
     "detect-frigate",
     "detect-compare",
     "detect-main-floor",
+    "bare-detect",
 )
 COMPARED = ("detect", "detect-floor", "detect-frigate")
 RECORD_SEGMENT_SECONDS = (
@@ -323,6 +328,8 @@ def _make_load(
         cams = camera_configs(profile, cameras, port, segment_seconds, record_options, detect)
         governor = {"hold_seconds": detect.governor_hold}
         return IngestLoad(cams, record=profile != "ingest", governor=governor)
+    if profile == "bare-detect":
+        return BareDetectLoad(cameras, port)
     if profile.startswith("bare-demux"):
         return BareDemuxLoad(cameras, port, pyav_timeout=profile.endswith("pyav-timeout"))
     raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
