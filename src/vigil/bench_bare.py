@@ -4,8 +4,8 @@ Per camera, two threads and nothing else (no hub, queue, index, events or API):
 
 - one demuxes the main stream and muxes every packet by copy into 10 s MP4 segments;
 - one demuxes the sub-stream, decodes every frame (one thread, ``skip_loop_filter``, as
-  vigil does) and, at 5 fps, scales the frame to 320x180 gray and takes its mean absolute
-  difference from the previous one with numpy.
+  vigil does) and, at 5 fps, scales the frame to 320x180 gray (one reused swscale context)
+  and takes its mean absolute difference from the previous one with numpy.
 
 It is the floor of what threads in one interpreter can do for ``detect``, so that a miss at
 many cameras can be told apart: vigil's own overhead, or the machine and the GIL.
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 if TYPE_CHECKING:
     from vigil.bench import LoadFigures
@@ -100,6 +101,7 @@ class BareDetectLoad:
                 # every n-th frame, n from the stream's rate: 15 fps -> every 3rd
                 every = max(1, round(float(video.average_rate or DETECT_FPS) / DETECT_FPS))
                 previous: Any = None
+                scaler = VideoReformatter()  # one swscale context, not one a frame
                 for packet in source.demux(video):
                     if self.stop_event.is_set():
                         break
@@ -107,7 +109,7 @@ class BareDetectLoad:
                         self.decoded[n] += 1
                         if self.decoded[n] % every:
                             continue
-                        small = frame.reformat(DETECT_WIDTH, DETECT_HEIGHT, "gray")
+                        small = scaler.reformat(frame, DETECT_WIDTH, DETECT_HEIGHT, "gray")
                         gray = small.to_ndarray()
                         if previous is not None:
                             np.abs(gray.astype(np.int16) - previous).mean()
