@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -31,6 +32,32 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str = "condition"
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
+
+
+def top_level(path: Path) -> list[bytes]:
+    """The kinds of a file's top-level MP4 boxes, in order."""
+    data, kinds, pos = path.read_bytes(), [], 0
+    while pos < len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+        kinds.append(kind)
+        pos += size
+    return kinds
+
+
+def is_fast_start(path: Path) -> bool:
+    """ftyp, then moov, then only media data and free space: no fragment left to misread."""
+    kinds = top_level(path)
+    return (
+        kinds[:2] == [b"ftyp", b"moov"]
+        and b"mdat" in kinds
+        and set(kinds[2:])
+        <= {
+            b"mdat",
+            b"free",
+        }
+    )
 
 
 def free_port() -> int:

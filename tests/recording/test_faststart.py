@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from array import array
 from fractions import Fraction
@@ -12,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.helpers import LibavWarnings, make_video
+from tests.helpers import LibavWarnings, is_fast_start, make_video, top_level
 from vigil.recording import faststart
 from vigil.recording.naming import segment_path
 from vigil.recording.segment import FRAGMENTED, SegmentWriter
@@ -30,17 +31,6 @@ def packets(path: Path) -> dict[str, list[Row]]:
             row = (p.stream.type, p.pts, p.dts, p.duration, p.is_keyframe, bytes(p))
             out.setdefault(p.stream.type, []).append(row)
     return out
-
-
-def top_level(path: Path) -> list[bytes]:
-    data, kinds, pos = path.read_bytes(), [], 0
-    while pos < len(data):
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-        kinds.append(kind)
-        pos += size
-    return kinds
 
 
 def decodes_cleanly(path: Path) -> int:
@@ -64,6 +54,7 @@ def fragmented_segment(tmp_path: Path, source: Path, audio_from: float = 0.0) ->
                 continue
             writer.write(packet, is_video)
         writer._out.close()  # the fragmented file complete, not yet finalized
+        os.close(writer._fd)
     return writer.partial_path
 
 
@@ -149,6 +140,41 @@ def test_h265_segment_is_tagged_hvc1_and_plays(tmp_path: Path) -> None:
                 writer.write(packet, True)
         segment = writer.close()
     assert segment is not None and segment.codec == "hevc" and segment.frames == 15
-    assert top_level(segment.path) == [b"ftyp", b"moov", b"mdat"]
+    assert is_fast_start(segment.path)
     assert b"hvc1" in segment.path.read_bytes()[:4096]  # the sample entry Apple players need
     assert decodes_cleanly(segment.path) == 15
+
+
+def test_finalize_in_place_keeps_every_packet_and_moves_no_data(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=3, fps=15, gop=15, audio=True)
+    partial = fragmented_segment(tmp_path, source, audio_from=0.5)
+    assert top_level(partial)[:3] == [b"free", b"ftyp", b"moov"]  # the room reserved
+    before, stat = packets(partial), partial.stat()
+    done = faststart.finalize_in_place(partial)
+    assert done is not None and done.frames == 45 and done.duration == pytest.approx(3.0)
+    assert is_fast_start(partial)
+    after = partial.stat()
+    assert (after.st_ino, after.st_size) == (stat.st_ino, stat.st_size)  # the same file
+    assert packets(partial) == before  # every packet: timestamps, key flags and bytes
+    assert decodes_cleanly(partial) == 45
+
+
+def test_a_moov_too_big_for_its_room_is_rewritten_into_a_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faststart, "reservation", lambda seconds: 64)
+    source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
+    partial = fragmented_segment(tmp_path, source)
+    assert faststart.finalize_in_place(partial) is None  # and the file is left as it was
+    assert top_level(partial)[:3] == [b"free", b"ftyp", b"moov"]
+    with av.open(str(source)) as src:
+        video = src.streams.video[0]
+        writer = SegmentWriter(segment_path(tmp_path, "cam2", 1_795_000_000), 1.0, video, None)
+        for packet in src.demux(video):
+            if packet.dts is not None:
+                writer.write(packet, True)
+        segment = writer.close()
+    assert segment is not None and segment.frames == 30
+    assert top_level(segment.path) == [b"ftyp", b"moov", b"mdat"]  # rewritten, copied
+    assert not writer.partial_path.exists() and not writer.tmp_path.exists()
+    assert decodes_cleanly(segment.path) == 30

@@ -15,7 +15,14 @@ import av
 import pytest
 
 from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread, free_port, make_video, wait_for
+from tests.helpers import (
+    LibavWarnings,
+    SimThread,
+    free_port,
+    is_fast_start,
+    make_video,
+    wait_for,
+)
 from vigil.recording import faststart
 from vigil.recording.naming import segment_path
 from vigil.recording.recovery import reconcile, whole_fragments_end
@@ -40,6 +47,7 @@ def write_partial(root: Path, source: Path, seconds: float) -> Path:
             if packet.dts is not None and packet.pts * packet.time_base < seconds:
                 writer.write(packet, True)
         writer._out.close()  # flush the fragments, but skip the finalize
+        os.close(writer._fd)
     return writer.partial_path
 
 
@@ -135,15 +143,54 @@ def test_a_file_the_box_rewriter_refuses_is_remuxed_by_ffmpeg(
             if packet.dts is not None:
                 writer.write(packet, True)
 
+        def refuse_in_place(partial: Path) -> None:
+            raise ValueError("a box it does not know")
+
         def refuse(partial: Path, out: Path) -> None:
             out.write_bytes(b"begun")  # what it wrote before refusing is removed
             raise ValueError("a box it does not know")
 
+        monkeypatch.setattr(faststart, "finalize_in_place", refuse_in_place)
         monkeypatch.setattr(faststart, "rewrite", refuse)
         segment = writer.close()
     assert segment is not None and segment.path == writer.final_path
     assert frames_of(segment.path) == 30 and segment.frames == 30
     assert not writer.partial_path.exists() and not writer.tmp_path.exists()
+
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+@pytest.mark.parametrize(
+    "writes_before_crash", [1, 2, 4], ids=["after the draft", "after the commit", "retiring"]
+)
+def test_a_crash_during_the_finalize_in_place_is_finished_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writes_before_crash: int
+) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=4, fps=15, gop=15)
+    partial = write_partial(tmp_path, source, 4)
+    real, done = os.pwrite, 0
+
+    def pwrite(fd: int, data: bytes, offset: int) -> int:
+        nonlocal done
+        if done == writes_before_crash:
+            raise Crash
+        done += 1
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)  # the finalize's writes: draft, commit, ...
+    with pytest.raises(Crash):
+        faststart.finalize_in_place(partial)
+    monkeypatch.undo()
+    index = Index(tmp_path / "vigil.db")
+    result = reconcile(tmp_path, index)
+    assert result.recovered == 1 and result.quarantined == 0
+    [row] = index.segments()
+    assert frames_of(tmp_path / row.path) == 60  # the segment was whole: all of it is kept
+    assert row.duration == pytest.approx(4.0, abs=1 / 15)
+    assert is_fast_start(tmp_path / row.path) and not partial.exists()
+    index.close()
 
 
 def test_partial_without_a_whole_fragment_is_discarded(tmp_path: Path) -> None:

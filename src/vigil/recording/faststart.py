@@ -1,17 +1,23 @@
-"""A fragmented MP4 rewritten as a fast-start MP4 by its boxes, with no demuxing or muxing.
+"""A fragmented MP4 made a fast-start MP4 by its boxes, with no demuxing or muxing.
 
 A segment is written fragmented (``moov`` with no samples, then ``moof``+``mdat`` pairs),
 which survives a crash. Closing it turns it into a plain MP4 with ``moov`` first: the
 sample tables (``stts``, ``ctts``, ``stss``, ``stsz``, ``stsc``, ``stco``) are rebuilt from
-the fragments' ``trun`` boxes, and the media data is copied by the kernel
-(``copy_file_range``), one ``mdat`` at a time. Python touches one small box per fragment,
-never a packet, so closing costs the same whatever the bitrate and holds the GIL for
-little. The sample descriptions (``stsd``: codec, SPS/PPS, AAC config) are the fragmented
-file's own, byte for byte.
+the fragments' ``trun`` boxes. Python touches one small box per fragment, never a packet,
+so closing costs the same whatever the bitrate and holds the GIL for little. The sample
+descriptions (``stsd``: codec, SPS/PPS, AAC config) are the fragmented file's own, byte for
+byte. Each ``trun`` becomes one chunk.
 
-Layout written: ``ftyp``, ``moov``, one ``mdat`` holding every fragment's data in file
-order. Each ``trun`` becomes one chunk. A track that starts after the segment's first frame
-(audio) gets an empty edit, as FFmpeg's own muxer writes it.
+Two ways, the first preferred:
+
+- :func:`finalize_in_place`: the file was written after a reserved ``free`` box; the new
+  ``moov`` goes there and the fragments' headers become ``free``. No media data moves.
+- :func:`rewrite`: into a new file (``ftyp``, ``moov``, one ``mdat`` holding every
+  fragment's data in file order), the media data copied by the kernel
+  (``copy_file_range``), one ``mdat`` at a time.
+
+A track that starts after the segment's first frame (audio) gets an empty edit, as
+FFmpeg's own muxer writes it.
 
 ISO/IEC 14496-12 names; anything this doesn't understand raises :class:`ValueError`, and
 the caller falls back to remuxing with FFmpeg.
@@ -135,10 +141,13 @@ class _Reader:
         self.tracks: dict[int, _Track] = {}
         self.order: list[int] = []
         self.mdats: list[tuple[int, int]] = []  # payload start, end
+        self.reserved = 0  # size of a free box at offset 0: room for the moov, in place
         with path.open("rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             for kind, start, body, end in _file_boxes(fh, size):
-                if kind == b"ftyp":
+                if kind == b"free" and start == 0:
+                    self.reserved = end
+                elif kind == b"ftyp":
                     fh.seek(start)
                     self.ftyp = fh.read(end - start)
                 elif kind == b"moov":
@@ -516,7 +525,6 @@ def _edits(track: _Track, movie_scale: int) -> list[tuple[int, int]]:
 def rewrite(partial: Path, out: Path) -> Rewritten:
     """Write the fast-start MP4 of fragmented `partial` to `out` (not fsynced)."""
     src = _Reader(partial)
-    movie_scale = struct.unpack_from(">I", src.mvhd, 8 + (20 if src.mvhd[8] == 1 else 12))[0]
     # where each source mdat's payload lands in the output's one mdat, relative to its start
     starts = [begin for begin, _end in src.mdats]
     landing, payload = [], 0
@@ -538,32 +546,147 @@ def rewrite(partial: Path, out: Path) -> Rewritten:
         else struct.pack(">I4s", payload + 8, b"mdat")
     )
 
-    def moov(base: int) -> tuple[bytes, int]:
-        traks, longest = [], 0
-        for tid in src.order:
-            track = src.tracks[tid]
-            box, total = _trak(track, [base + r for r in relative[tid]], movie_scale)
-            traks.append(box)
-            longest = max(longest, total)
-        mvhd = _with_duration(src.mvhd, 16, 24, longest)
-        return _box(b"moov", mvhd, *traks, *src.moov_rest), longest
+    def moov(base: int) -> bytes:
+        return _movie(src, {tid: [base + r for r in rel] for tid, rel in relative.items()})
 
-    draft, _ = moov(0)
+    draft = moov(0)
     base = len(src.ftyp) + len(draft) + len(mdat_head)
-    final, _ = moov(base)
+    final = moov(base)
     if len(final) != len(draft):  # the offsets crossed 4 GiB: stco became co64
         base = len(src.ftyp) + len(final) + len(mdat_head)
-        final, _ = moov(base)
+        final = moov(base)
     with partial.open("rb") as fin, out.open("wb") as fout:
         fout.write(src.ftyp + final + mdat_head)
         fout.flush()
         for begin, end in src.mdats:
             _copy(fin.fileno(), fout.fileno(), begin, end - begin)
+    return _summary(src)
+
+
+def _movie(src: _Reader, offsets: dict[int, list[int]]) -> bytes:
+    """The fast-start moov of `src`, each track's chunks at the given file offsets."""
+    movie_scale = struct.unpack_from(">I", src.mvhd, 8 + (20 if src.mvhd[8] == 1 else 12))[0]
+    traks, longest = [], 0
+    for tid in src.order:
+        box, total = _trak(src.tracks[tid], offsets[tid], movie_scale)
+        traks.append(box)
+        longest = max(longest, total)
+    mvhd = _with_duration(src.mvhd, 16, 24, longest)
+    return _box(b"moov", mvhd, *traks, *src.moov_rest)
+
+
+def _summary(src: _Reader) -> Rewritten:
     video = next((t for t in src.tracks.values() if t.handler == b"vide"), None)
     if video is None or not video.sizes:
         return Rewritten(0, 0.0, video.codec if video else "")
     first, last = _presentation(video)
     return Rewritten(len(video.sizes), (last - first) / video.timescale, video.codec)
+
+
+# ---- in place: no copy ----------------------------------------------------------------
+#
+# A segment is written after a reserved free box (see `reservation`):
+#
+#     free(R) ftyp moov(fragmented) moof mdat moof mdat ...
+#
+# and finished where it lies, in three steps, each leaving a file that recovery can finish:
+#
+# 1. the draft: ftyp, the fast-start moov (chunk offsets: the mdats' payloads, which don't
+#    move) and a free box for the rest of R, written *inside* the reserved box's body, and
+#    fsynced. The file is still the fragmented one (the draft is hidden in a free box).
+# 2. the commit: the draft's first 8 bytes over the reserved box's header, one write. From
+#    here the file opens as ftyp, moov (with every sample), free...
+# 3. every box after that moov but the mdats (the old ftyp and moov, the moofs) is renamed
+#    "free", so no reader takes the fragments for more samples.
+#
+# A crash before 2 leaves the fragmented file; after 2, :func:`finish_committed` redoes 3.
+# Nothing is copied: the media data is written once.
+
+RESERVE_BASE = 8192  # bytes: ftyp, mvhd, two tracks' sample descriptions and edits
+RESERVE_PER_SECOND = 512  # bytes a second: 30 fps video and AAC take about 400
+_BLOCK = 4096
+
+
+def reservation(seconds: float) -> int:
+    """Bytes to reserve for the moov of a segment of about `seconds` (whole blocks)."""
+    wanted = RESERVE_BASE + RESERVE_PER_SECOND * max(seconds, 1.0)
+    return int(-(-wanted // _BLOCK) * _BLOCK)
+
+
+def reserved_header(size: int) -> bytes:
+    """The free box header that opens a segment file, reserving `size` bytes."""
+    return struct.pack(">I4s", size, b"free")
+
+
+def finalize_in_place(path: Path) -> Rewritten | None:
+    """Make fragmented `path` fast-start where it lies (see above); not fsynced at the end.
+
+    None, with the file untouched, if it has no reserved box or its moov doesn't fit (the
+    caller then rewrites it into a new file). Raises ValueError as :func:`rewrite` does.
+    """
+    src = _Reader(path)
+    if not src.reserved:
+        return None
+    offsets = {tid: [c[0] for c in t.chunks] for tid, t in src.tracks.items()}
+    head = src.ftyp + _movie(src, offsets)
+    moov_end = len(head)
+    room = src.reserved - len(head)
+    if room == 0:
+        pass
+    elif room >= 8:
+        head += struct.pack(">I4s", room, b"free")
+    else:
+        return None
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.pwrite(fd, head[8:], 8)  # 1. the draft, inside the reserved box
+        os.fsync(fd)
+        os.pwrite(fd, head[:8], 0)  # 2. the commit
+        _retire_fragments(fd, moov_end)  # 3.
+    finally:
+        os.close(fd)
+    return _summary(src)
+
+
+def committed(path: Path) -> bool:
+    """Whether `path` is a segment whose in-place finalize was committed (step 2 done):
+    it opens with ftyp and a moov that describes its samples itself (no mvex)."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        boxes = _file_boxes(fh, size)
+        first = next(boxes, None)
+        second = next(boxes, None)
+        if first is None or second is None or first[0] != b"ftyp" or second[0] != b"moov":
+            return False
+        _kind, _start, body, end = second
+        fh.seek(body)
+        data = fh.read(end - body)
+    return all(kind != b"mvex" for kind, *_ in _boxes(data))
+
+
+def finish_committed(path: Path) -> None:
+    """Redo step 3 on a committed segment (idempotent): the fragments' boxes become free."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        boxes = _file_boxes(fh, size)
+        next(boxes)  # ftyp
+        _kind, _start, _body, moov_end = next(boxes)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        _retire_fragments(fd, moov_end)
+    finally:
+        os.close(fd)
+
+
+def _retire_fragments(fd: int, start: int) -> None:
+    """Rename every top-level box from `start` on, but mdat and free, to free."""
+    size = os.fstat(fd).st_size
+    pos = start
+    while pos + 8 <= size:
+        kind, _head, box_size = _header(os.pread(fd, 16, pos), 0, pos, size)
+        if kind not in (b"mdat", b"free"):
+            os.pwrite(fd, b"free", pos + 4)
+        pos += box_size
 
 
 def _decode_times(track: _Track, origin: int = 0) -> Iterator[int]:

@@ -255,7 +255,12 @@ class Recorder(threading.Thread):
         start = self._next_start
         path = segment_path(self.context.root, self.camera, start)
         self._writer = SegmentWriter(
-            path, start, item.info.video, item.info.audio, self._new_params
+            path,
+            start,
+            item.info.video,
+            item.info.audio,
+            self._new_params,
+            seconds=self.config.segment_seconds,
         )
 
     def _close(self) -> None:

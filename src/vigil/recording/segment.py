@@ -1,11 +1,14 @@
 """One recording segment: fragmented MP4 while written, fast-start MP4 once closed.
 
 While open, the segment is ``{name}.partial.mp4``, fragmented with fragments of at most
-:data:`FRAGMENT_SECONDS`, so a killed process loses less than a second. On close it is
-rewritten as a fast-start MP4 (``moov`` first) under a temporary name by
-:mod:`vigil.recording.faststart`, box by box with no demuxing, then fsynced and renamed into
-place, so readers only ever see whole files. Recovery finalizes a crash's partial file the
-same way. Should a file hold a box the rewriter doesn't know, FFmpeg remuxes it instead.
+:data:`FRAGMENT_SECONDS`, so a killed process loses less than a second. The file opens with
+a reserved ``free`` box, room for the final ``moov``. On close
+:mod:`vigil.recording.faststart` makes it a fast-start MP4 (``moov`` first) where it lies,
+box by box with no demuxing and no copy of the media data; it is then fsynced and renamed
+into place, so readers only ever see whole files. If the ``moov`` outgrows the room (a
+segment much longer than ``segment_seconds``), the file is rewritten into a new one instead.
+Recovery finalizes a crash's partial file the same way. Should a file hold a box the
+rewriter doesn't know, FFmpeg remuxes it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ PARTIAL_SUFFIX = ".partial.mp4"
 # timestamp is known, so it carries the edit lists (audio joining late; AAC priming).
 # Without it FFmpeg stretches a late track's first sample back to 0.
 FRAGMENTED = {
-    "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
+    # skip_trailer: no mfra index at the end (unused, and it would hold FFmpeg's offsets,
+    # which don't count the reserved box)
+    "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof+skip_trailer",
     "frag_duration": str(int(FRAGMENT_SECONDS * 1_000_000)),  # microseconds
 }
 FASTSTART = {"movflags": "+faststart"}
@@ -97,7 +102,10 @@ class SegmentWriter:
         video: Any,
         audio: Any | None,
         params: NewParameters | None = None,
+        seconds: float = 60.0,
     ):
+        """`seconds`: the length expected (``record.segment_seconds``), to size the room
+        reserved for the final moov."""
         self.final_path = final_path
         self.partial_path = final_path.with_name(final_path.stem + PARTIAL_SUFFIX)
         self.tmp_path = tmp_path_of(final_path)
@@ -105,7 +113,15 @@ class SegmentWriter:
         self.codec = canonical_codec(video)
         self.frames = 0
         final_path.parent.mkdir(parents=True, exist_ok=True)
-        self._out = av.open(str(self.partial_path), "w", format="mp4", options=FRAGMENTED)
+        self._fd = _open_reserved(self.partial_path, faststart.reservation(seconds))
+        try:
+            # FFmpeg writes on from the end of the reserved box, through the descriptor:
+            # a pipe to it, so its offsets (relative to the first fragment) are never sought
+            self._out = av.open(f"pipe:{self._fd}", "w", format="mp4", options=FRAGMENTED)
+        except BaseException:
+            os.close(self._fd)
+            self.partial_path.unlink(missing_ok=True)
+            raise
         try:
             self._video = self._out.add_stream_from_template(video)
             if params is not None:  # the camera changed them in band since it connected
@@ -130,6 +146,7 @@ class SegmentWriter:
         """Close and remove the file (a failed open)."""
         with contextlib.suppress(av.error.FFmpegError, OSError):
             self._out.close()
+        os.close(self._fd)
         self.partial_path.unlink(missing_ok=True)
 
     def write(self, packet: Any, is_video: bool) -> None:
@@ -193,7 +210,10 @@ class SegmentWriter:
                     aac.stream = self._audio
                     self._out.mux_one(aac)
         finally:
-            self._out.close()
+            try:
+                self._out.close()
+            finally:
+                os.close(self._fd)
         if self.frames == 0:
             self.partial_path.unlink(missing_ok=True)
             return None
@@ -238,14 +258,24 @@ def tmp_path_of(final: Path) -> Path:
 
 
 def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
-    """Turn fragmented `partial` into the fast-start segment `final`; remove `partial`.
+    """Turn fragmented `partial` into the fast-start segment `final`; `partial` is gone.
 
-    By boxes (:func:`faststart.rewrite`); by FFmpeg's remux if the file holds something the
-    rewriter doesn't know. Raises OSError (ENOSPC...) or FFmpeg's errors if both fail.
+    By boxes: in place (:func:`faststart.finalize_in_place`), else into a new file
+    (:func:`faststart.rewrite`); by FFmpeg's remux if the file holds something the rewriter
+    doesn't know. Raises OSError (ENOSPC...) or FFmpeg's errors if all fail.
     """
+    if faststart.committed(partial):  # a finalize in place that a crash cut short
+        faststart.finish_committed(partial)
+        _publish(partial, final)
+        return probe(final, start)
     tmp = tmp_path_of(final)
     try:
-        done = faststart.rewrite(partial, tmp)
+        done = faststart.finalize_in_place(partial)
+        if done is not None:
+            _publish(partial, final)
+            size = final.stat().st_size
+            return ClosedSegment(final, start, done.duration, size, done.codec, done.frames)
+        done = faststart.rewrite(partial, tmp)  # no room reserved, or too little
     except ValueError as err:
         _log.warning("%s: remuxing with FFmpeg (%s)", partial.name, err)
         tmp.unlink(missing_ok=True)
@@ -256,6 +286,29 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
     _publish(tmp, final)
     partial.unlink(missing_ok=True)
     return ClosedSegment(final, start, done.duration, final.stat().st_size, done.codec, done.frames)
+
+
+def probe(path: Path, start: float) -> ClosedSegment:
+    """A finished segment as FFmpeg reads it (for one whose writer's figures are lost)."""
+    with av.open(str(path), options=NO_PROBE) as container:
+        video = container.streams.video[0]
+        duration = float(container.duration or 0) / av.time_base
+        codec, frames = canonical_codec(video), video.frames
+    return ClosedSegment(path, start, duration, path.stat().st_size, codec, frames)
+
+
+def _open_reserved(path: Path, reserved: int) -> int:
+    """A new segment file opening with a free box of `reserved` bytes, positioned past it
+    (the box's body is a hole until the close writes the moov there)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, faststart.reserved_header(reserved))
+        os.lseek(fd, reserved, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
 
 
 def remux(partial: Path, final: Path, start: float) -> ClosedSegment:
