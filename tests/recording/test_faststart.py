@@ -178,3 +178,18 @@ def test_a_moov_too_big_for_its_room_is_rewritten_into_a_new_file(
     assert top_level(segment.path) == [b"ftyp", b"moov", b"mdat"]  # rewritten, copied
     assert not writer.partial_path.exists() and not writer.tmp_path.exists()
     assert decodes_cleanly(segment.path) == 30
+
+
+def test_a_writer_leaves_no_descriptor_open_whether_it_wrote_or_not(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=1, fps=15, gop=15)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with av.open(str(source)) as src:
+        video = src.streams.video[0]
+        empty = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_000), 1.0, video, None)
+        assert empty.close() is None and not empty.partial_path.exists()
+        writer = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_100), 1.0, video, None)
+        for packet in src.demux(video):
+            if packet.dts is not None:
+                writer.write(packet, True)
+        assert writer.close() is not None
+    assert len(os.listdir("/proc/self/fd")) == open_before
