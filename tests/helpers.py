@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import av
 import numpy as np
 
+from vigil.recording.segment import SegmentWriter
 from vigil.sim.rtsp import SimCamera
 from vigil.sim.server import Simulator
 
@@ -58,6 +60,19 @@ def is_fast_start(path: Path) -> bool:
             b"free",
         }
     )
+
+
+@contextlib.contextmanager
+def fed_segment(source: Path, final: Path) -> Iterator[SegmentWriter]:
+    """A segment writer for `final` fed every video packet of the file `source`, not yet
+    closed; the source stays open while the context lasts."""
+    with av.open(str(source)) as src:
+        video = src.streams.video[0]
+        writer = SegmentWriter(final, 1.0, video, None)
+        for packet in src.demux(video):
+            if packet.dts is not None:
+                writer.write(packet, True)
+        yield writer
 
 
 def free_port() -> int:

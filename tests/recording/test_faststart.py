@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.helpers import LibavWarnings, is_fast_start, make_video, top_level
+from tests.helpers import LibavWarnings, fed_segment, is_fast_start, make_video, top_level
 from vigil.recording import faststart
 from vigil.recording.naming import segment_path
 from vigil.recording.segment import FRAGMENTED, SegmentWriter
@@ -132,12 +132,7 @@ def test_h265_segment_is_tagged_hvc1_and_plays(tmp_path: Path) -> None:
             frame.pts, frame.time_base = i, Fraction(1, 15)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    with av.open(str(source)) as src:
-        video = src.streams.video[0]
-        writer = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_000), 1.0, video, None)
-        for packet in src.demux(video):
-            if packet.dts is not None:
-                writer.write(packet, True)
+    with fed_segment(source, segment_path(tmp_path, "cam", 1_795_000_000)) as writer:
         segment = writer.close()
     assert segment is not None and segment.codec == "hevc" and segment.frames == 15
     assert is_fast_start(segment.path)
@@ -167,12 +162,7 @@ def test_a_moov_too_big_for_its_room_is_rewritten_into_a_new_file(
     partial = fragmented_segment(tmp_path, source)
     assert faststart.finalize_in_place(partial) is None  # and the file is left as it was
     assert top_level(partial)[:3] == [b"free", b"ftyp", b"moov"]
-    with av.open(str(source)) as src:
-        video = src.streams.video[0]
-        writer = SegmentWriter(segment_path(tmp_path, "cam2", 1_795_000_000), 1.0, video, None)
-        for packet in src.demux(video):
-            if packet.dts is not None:
-                writer.write(packet, True)
+    with fed_segment(source, segment_path(tmp_path, "cam2", 1_795_000_000)) as writer:
         segment = writer.close()
     assert segment is not None and segment.frames == 30
     assert top_level(segment.path) == [b"ftyp", b"moov", b"mdat"]  # rewritten, copied
@@ -184,12 +174,10 @@ def test_a_writer_leaves_no_descriptor_open_whether_it_wrote_or_not(tmp_path: Pa
     source = make_video(tmp_path / "src.mp4", seconds=1, fps=15, gop=15)
     open_before = len(os.listdir("/proc/self/fd"))
     with av.open(str(source)) as src:
-        video = src.streams.video[0]
-        empty = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_000), 1.0, video, None)
+        empty = SegmentWriter(
+            segment_path(tmp_path, "cam", 1_795_000_000), 1.0, src.streams.video[0], None
+        )
         assert empty.close() is None and not empty.partial_path.exists()
-        writer = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_100), 1.0, video, None)
-        for packet in src.demux(video):
-            if packet.dts is not None:
-                writer.write(packet, True)
+    with fed_segment(source, segment_path(tmp_path, "cam", 1_795_000_100)) as writer:
         assert writer.close() is not None
     assert len(os.listdir("/proc/self/fd")) == open_before

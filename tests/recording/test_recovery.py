@@ -18,6 +18,7 @@ from tests.conftest import SMALL
 from tests.helpers import (
     LibavWarnings,
     SimThread,
+    fed_segment,
     free_port,
     is_fast_start,
     make_video,
@@ -136,12 +137,7 @@ def test_a_file_the_box_rewriter_refuses_is_remuxed_by_ffmpeg(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
-    with av.open(str(source)) as src:
-        video = src.streams.video[0]
-        writer = SegmentWriter(segment_path(tmp_path, "cam", 1_795_000_000), 1.0, video, None)
-        for packet in src.demux(video):
-            if packet.dts is not None:
-                writer.write(packet, True)
+    with fed_segment(source, segment_path(tmp_path, "cam", 1_795_000_000)) as writer:
 
         def refuse_in_place(partial: Path) -> None:
             raise ValueError("a box it does not know")
