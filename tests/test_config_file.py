@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 
-from vigil.config_file import ConfigFile
+from vigil.config.file import ConfigFile
 from vigil.errors import ConfigError
 
 TEXT = """\
@@ -106,7 +106,7 @@ def test_invalid_change_is_refused_and_file_untouched(cfg: ConfigFile) -> None:
 def test_failed_write_is_e107_and_leaves_file_and_no_temp(cfg: ConfigFile) -> None:
     before = cfg.path.read_text()
     with (
-        mock.patch("vigil.config_file.os.replace", side_effect=OSError(28, "No space left")),
+        mock.patch("vigil.config.file.os.replace", side_effect=OSError(28, "No space left")),
         pytest.raises(ConfigError) as info,
     ):
         cfg.set_camera("porch", {"inputs": [{"url": "rtsp://h/x"}]})

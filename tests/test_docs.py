@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vigil.config_doc import DOC, render
+from vigil.config.doc import DOC, render
 from vigil.errors import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_config_reference_is_up_to_date() -> None:
     text = DOC.read_text()
-    assert render(text) == text, "docs/config.md is stale: run python -m vigil.config_doc"
+    assert render(text) == text, "docs/config.md is stale: run python -m vigil.config.doc"
 
 
 def test_every_code_used_in_src_is_catalogued_and_documented() -> None:

@@ -15,7 +15,7 @@ import uvicorn
 from vigil.api.app import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import VigilConfig
-from vigil.config_file import ConfigFile
+from vigil.config.file import ConfigFile
 from vigil.const import SHUTDOWN_TIMEOUT
 from vigil.recording.recorder import RecordingContext
 from vigil.recording.recovery import reconcile

@@ -15,7 +15,7 @@ from tests.helpers import SimThread, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
-from vigil.config_file import ConfigFile
+from vigil.config.file import ConfigFile
 from vigil.errors import ConfigError
 
 ENV = {"CAM_PASS": CAM_SECRET}

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
+from vigil.media.hub import PacketHub
+from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
 
 INFO = StreamInfo(connection=1, codec="h264", width=320, height=180, fps=15.0, video=None)
 

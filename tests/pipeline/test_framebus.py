@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vigil.framebus import FrameBusError, FrameBusWriter, FrameReader, bus_path
+from vigil.pipeline.framebus import FrameBusError, FrameBusWriter, FrameReader, bus_path
 
 WIDTH, HEIGHT = 320, 180
 
@@ -145,9 +145,9 @@ def test_the_detector_falls_back_to_the_storage_folder_with_e305(
 ) -> None:
     import logging
 
-    from vigil.camera.hub import PacketHub
-    from vigil.camera.stats import CpuMeter
     from vigil.config import DetectConfig
+    from vigil.media.cpu import CpuMeter
+    from vigil.media.hub import PacketHub
     from vigil.pipeline.detector import Detector
 
     shm = tmp_path / "shm"

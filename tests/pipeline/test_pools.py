@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from vigil.pipeline.pools import ANALYSIS_NICE, analysis_pool, run_charged
+from vigil.media.pools import ANALYSIS_NICE, analysis_pool, run_charged
 
 
 def thread_nice() -> int:

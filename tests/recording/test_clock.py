@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.recording.clock import StreamClock
+from vigil.media.clock import StreamClock
 
 
 def test_late_arrivals_do_not_move_the_timeline() -> None:

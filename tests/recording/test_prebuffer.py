@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import av
 
-from vigil.camera.hub import MediaPacket, StreamInfo
+from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.recording.prebuffer import PreBuffer
 
 INFO = StreamInfo(1, "h264", 320, 180, 15.0, video=None)

@@ -257,8 +257,9 @@ def frames_ok(path: Path) -> bool:
 
 def test_wall_clock_jumping_back_never_overwrites_or_goes_negative(tmp_path: Path) -> None:
     from tests.helpers import make_video
-    from vigil.camera.hub import MediaPacket, PacketHub, StreamInfo
     from vigil.config import RecordConfig
+    from vigil.media.hub import PacketHub
+    from vigil.media.packets import MediaPacket, StreamInfo
     from vigil.recording.recorder import Recorder
 
     source = make_video(tmp_path / "src.mp4", seconds=3, fps=15, gop=15)

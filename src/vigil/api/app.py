@@ -20,7 +20,7 @@ from vigil.api.errors import install_error_handlers
 from vigil.api.schemas import CameraIn
 from vigil.camera.changes import CameraChanges, stored_fields
 from vigil.camera.manager import CameraManager
-from vigil.config_file import ConfigFile
+from vigil.config.file import ConfigFile
 from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
 from vigil.streaming.webrtc import WebRtcSessions

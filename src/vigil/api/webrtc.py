@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from vigil.api.deps import CameraPath, ManagerDep, current_user
 from vigil.api.schemas import error_responses
-from vigil.camera.hub import StreamInfo
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.errors import ApiError
+from vigil.media.packets import StreamInfo
 from vigil.streaming.live import PACKETS
 from vigil.streaming.webrtc import OfferError, WebRtcSessions
 

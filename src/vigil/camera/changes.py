@@ -1,6 +1,6 @@
 """Camera changes from the API: validated like the config file, written back, applied at once.
 
-One :class:`CameraChanges` per service joins the :class:`~vigil.config_file.ConfigFile` (the
+One :class:`CameraChanges` per service joins the :class:`~vigil.config.file.ConfigFile` (the
 round-trip YAML, written atomically with comments and ``${VAR}`` kept) and the
 :class:`~vigil.camera.manager.CameraManager` (the running cameras). Every change is:
 
@@ -12,7 +12,7 @@ round-trip YAML, written atomically with comments and ``${VAR}`` kept) and the
 
 A failure at any step leaves the file and the cameras as they were. Passwords are
 write-only: a PUT that omits one keeps the stored one (see
-:meth:`~vigil.config_file.ConfigFile.set_camera`).
+:meth:`~vigil.config.file.ConfigFile.set_camera`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from vigil.camera.manager import CameraManager
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig, VigilConfig, format_path
-from vigil.config_file import ConfigFile
+from vigil.config.file import ConfigFile
 from vigil.errors import ApiError, FieldError
 from vigil.sources.url import redact
 

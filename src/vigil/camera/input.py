@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass
 
 from vigil.camera.backoff import RetryPolicy
-from vigil.camera.hub import MediaPacket, PacketHub, StreamInfo
 from vigil.camera.state import State
 from vigil.camera.stats import InputCounters, RateWindow
 from vigil.camera.worker import InputWorker, Timing
 from vigil.config import Role
 from vigil.errors import VigilError
+from vigil.media.hub import PacketHub
+from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sources.url import SourceSpec
 
 

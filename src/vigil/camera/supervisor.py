@@ -12,11 +12,11 @@ import av
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.input import CameraInput, InputStatus
 from vigil.camera.state import State, worst
-from vigil.camera.stats import CpuMeter
 from vigil.camera.worker import Timing, make_logger
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import ApiError, SourceError
+from vigil.media.cpu import CpuMeter
 from vigil.pipeline.detector import MAX_LEVEL, Detector, DetectStatus
 from vigil.recording.recorder import Recorder, RecordingContext
 from vigil.streaming.decoder import LiveDecoder

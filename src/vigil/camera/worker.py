@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import av
 import av.error
 
-from vigil.camera.hub import MediaPacket, StreamInfo
 from vigil.camera.state import State
 from vigil.const import BACKOFF_RESET_AFTER
 from vigil.errors import VigilError
+from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sources.classify import classify_open_error, classify_read_error, no_video
 from vigil.sources.options import OpenArgs, open_args
 

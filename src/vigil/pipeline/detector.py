@@ -11,7 +11,7 @@
   :class:`~vigil.pipeline.stream.MotionPipeline`; this thread switches the input for
   level 3 (the camera's lower-resolution input, where it has one).
 - Times: frames carry stream time; events are stored in wall time through the same
-  least-delay anchor the recorder uses (:class:`~vigil.recording.clock.StreamClock`).
+  least-delay anchor the recorder uses (:class:`~vigil.media.clock.StreamClock`).
 """
 
 from __future__ import annotations
@@ -26,19 +26,20 @@ from pathlib import Path
 
 import av
 
-from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, Subscription
-from vigil.camera.stats import CpuMeter
 from vigil.config import DetectConfig
 from vigil.const import STATS_WINDOW
 from vigil.errors import DecodeError
-from vigil.framebus import FrameBusError, FrameBusWriter, bus_path
+from vigil.media.clock import StreamClock
+from vigil.media.cpu import CpuMeter
+from vigil.media.hub import PacketHub, Subscription
+from vigil.media.jpeg import encode_gray
+from vigil.media.packets import EndOfStream, MediaPacket
+from vigil.media.pools import analysis_pool, run_charged
 from vigil.pipeline.decoder import DetectDecoder, DetectFrame
-from vigil.pipeline.jpeg import encode_gray
+from vigil.pipeline.framebus import FrameBusError, FrameBusWriter, bus_path
 from vigil.pipeline.motion import MotionDetector, MotionEvent, MotionUpdate
-from vigil.pipeline.pools import analysis_pool, run_charged
 from vigil.pipeline.ring import FrameRing
 from vigil.pipeline.stream import Job, MotionPipeline
-from vigil.recording.clock import StreamClock
 from vigil.sources.hwaccel import HwaccelChoice
 from vigil.storage.index import Index
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from vigil.camera.hub import MediaPacket
+from vigil.media.packets import MediaPacket
 
 PREBUFFER_MAX_BYTES = 64 * 1024 * 1024  # per camera; 5 s of 4 Mbit/s is 2.5 MB
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import av.error
 
-from vigil.camera.hub import EndOfStream, MediaPacket, PacketHub, StreamInfo
 from vigil.config import RecordConfig
 from vigil.errors import DecodeError, StorageError
-from vigil.recording.clock import StreamClock
+from vigil.media.clock import StreamClock
+from vigil.media.hub import PacketHub
+from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.prebuffer import PreBuffer

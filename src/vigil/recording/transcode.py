@@ -26,9 +26,9 @@ from typing import Any
 import av
 import av.error
 
-from vigil.camera.hub import MediaPacket, StreamInfo
 from vigil.config import RecordConfig
 from vigil.errors import DecodeError
+from vigil.media.packets import MediaPacket, StreamInfo
 
 COPYABLE = frozenset({"h264", "hevc"})  # what vigil records as is
 SOFTWARE = {"h264": "libx264", "h265": "libx265"}

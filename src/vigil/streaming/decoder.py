@@ -16,8 +16,9 @@ from typing import Any
 
 import av.error
 
-from vigil.camera.hub import EndOfStream, PacketHub
 from vigil.errors import DecodeError
+from vigil.media.hub import PacketHub
+from vigil.media.packets import EndOfStream
 from vigil.sources.hwaccel import HwaccelChoice, open_decoder
 from vigil.streaming.live import LiveFeed
 

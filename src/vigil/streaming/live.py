@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import av
 from av.video.reformatter import VideoReformatter
 
-from vigil.camera.stats import CpuMeter
 from vigil.config import LiveConfig
-from vigil.pipeline.jpeg import JpegEncoder
-from vigil.pipeline.pools import analysis_pool, run_charged, timed
+from vigil.media.cpu import CpuMeter
+from vigil.media.jpeg import JpegEncoder
+from vigil.media.pools import analysis_pool, run_charged, timed
 
 FRAMES = "frames"  # MJPEG and snapshot viewers: want decoded frames
 PACKETS = "packets"  # WebRTC viewers: want the camera's packets only

@@ -60,7 +60,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
 from aiortc.sdp import SessionDescription
 
-from vigil.camera.hub import MediaPacket, PacketHub
+from vigil.media.hub import PacketHub
+from vigil.media.packets import MediaPacket
 from vigil.streaming.rtp import RtpStream, extension, frame_payloads
 
 LOOP_BACKLOG = 300  # packets handed to the event loop for a LoopSink and not yet taken
@@ -387,7 +388,7 @@ class H264Relay:
     """The live input's packets made ready for WebRTC and fanned out to the viewers.
 
     It runs on the input's reader thread, called through a hub
-    :class:`~vigil.camera.hub.Tap` with each packet: no thread or queue of its own. Viewers
+    :class:`~vigil.media.hub.Tap` with each packet: no thread or queue of its own. Viewers
     join and leave from the event loop (under a lock); a joining viewer gets the cached
     GOP with the next packet.
     """

@@ -1,6 +1,6 @@
 """Generate the key reference of `docs/config.md` from the config models.
 
-``python -m vigil.config_doc`` rewrites the section between the markers in docs/config.md;
+``python -m vigil.config.doc`` rewrites the section between the markers in docs/config.md;
 a test fails when the file is out of step with the models.
 """
 
@@ -17,11 +17,11 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
-from vigil.config import CameraConfig, InputConfig, VigilConfig, Zone
+from vigil.config.models import CameraConfig, InputConfig, VigilConfig, Zone
 
-BEGIN = "<!-- BEGIN GENERATED: python -m vigil.config_doc -->"
+BEGIN = "<!-- BEGIN GENERATED: python -m vigil.config.doc -->"
 END = "<!-- END GENERATED -->"
-DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "config.md"
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

@@ -20,7 +20,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from vigil.config import VigilConfig, expand_vars, parse_yaml, plain, validate_data
+from vigil.config.loading import expand_vars, parse_yaml, plain, validate_data
+from vigil.config.models import VigilConfig
 from vigil.errors import ConfigError, FieldError
 from vigil.sources.url import redact
 
