@@ -3,6 +3,10 @@
 Every error vigil logs or returns carries a code from :data:`CATALOGUE`; `docs/errors.md`
 explains each one, and a test keeps the two in step. Like PyAV's errors, the subclasses
 also inherit the matching builtin, so ``except ValueError`` still works where it should.
+
+The core raises errors with a code only. Each code's entry carries the HTTP status an API
+answer with it has, and :mod:`vigil.api.errors`, the one place that speaks HTTP, maps the
+code to that status.
 """
 
 from __future__ import annotations
@@ -12,80 +16,106 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
-    """What a code means and what a user should do about it."""
+    """What a code means, what a user should do about it, and the HTTP status of an API
+    answer that carries it."""
 
     title: str
     hint: str
+    status: int = 500
 
 
 CATALOGUE: dict[str, ErrorInfo] = {
     # E1xx: config
-    "E100": ErrorInfo("config file unreadable", "Check the path and its permissions."),
-    "E101": ErrorInfo("YAML syntax error", "Fix the YAML at the line shown."),
-    "E102": ErrorInfo("unknown key", "Remove the key or fix its spelling; see docs/config.md."),
-    "E103": ErrorInfo("invalid value", "Give a value of the type and range docs/config.md shows."),
-    "E104": ErrorInfo("missing key", "Add the required key."),
-    "E105": ErrorInfo("duplicate key", "Each camera and each key may appear only once."),
+    "E100": ErrorInfo("config file unreadable", "Check the path and its permissions.", 422),
+    "E101": ErrorInfo("YAML syntax error", "Fix the YAML at the line shown.", 422),
+    "E102": ErrorInfo(
+        "unknown key", "Remove the key or fix its spelling; see docs/config.md.", 422
+    ),
+    "E103": ErrorInfo(
+        "invalid value", "Give a value of the type and range docs/config.md shows.", 422
+    ),
+    "E104": ErrorInfo("missing key", "Add the required key.", 422),
+    "E105": ErrorInfo("duplicate key", "Each camera and each key may appear only once.", 422),
     "E106": ErrorInfo(
         "missing environment variable",
         "Export the variable, or write ${VAR:-default} to give a default.",
+        422,
     ),
     "E107": ErrorInfo(
         "config write failed",
         "Check free space and permissions of the config file's folder; the file is unchanged.",
+        500,
     ),
     "E110": ErrorInfo(
         "unsupported URL scheme",
         "Use rtsp, rtsps, rtmp, rtmps, http, https, file or usb; see docs/sources.md.",
+        422,
     ),
     "E111": ErrorInfo(
         "forbidden characters in URL",
         "A URL may not start with '-' or hold shell metacharacters or spaces.",
+        422,
     ),
-    "E112": ErrorInfo("malformed URL", "Give a URL with a host (network) or a path (file, usb)."),
+    "E112": ErrorInfo(
+        "malformed URL", "Give a URL with a host (network) or a path (file, usb).", 422
+    ),
     "E113": ErrorInfo(
         "local source not allowed here",
         "file:// and usb:// sources can only be set in the config file, not through the API.",
+        422,
     ),
     "E114": ErrorInfo(
         "invalid camera name",
         "Use 1-64 letters, digits, '_' or '-', starting with a letter or digit.",
+        422,
     ),
     "E115": ErrorInfo(
         "invalid input roles",
         "Give each camera at least one input; each role (record, detect, live) on one input.",
+        422,
     ),
     # E2xx: source and connection
     "E201": ErrorInfo(
-        "connection refused", "The camera is up but nothing listens on that port: check port."
+        "connection refused",
+        "The camera is up but nothing listens on that port: check port.",
+        502,
     ),
     "E202": ErrorInfo(
         "camera does not answer",
         "Check the address, that the camera is powered and on the network, and firewalls.",
+        502,
     ),
     "E203": ErrorInfo(
         "unauthorized (401)",
         "Check the username and password. vigil waits at least 5 minutes between tries, "
         "because cameras lock accounts after repeated failed logins.",
+        502,
     ),
     "E204": ErrorInfo(
-        "stream not found (404)", "Check the stream path; see docs/sources.md for your make."
+        "stream not found (404)",
+        "Check the stream path; see docs/sources.md for your make.",
+        502,
     ),
     "E205": ErrorInfo(
         "stream stalled",
         "No packet arrived for the stall timeout; vigil reconnects. A recurring stall points "
         "at the network or an overloaded camera.",
+        502,
     ),
-    "E206": ErrorInfo("stream ended", "The camera closed the stream; vigil reconnects."),
+    "E206": ErrorInfo("stream ended", "The camera closed the stream; vigil reconnects.", 502),
     "E207": ErrorInfo(
-        "source error", "A network or protocol error not covered by another code; see message."
+        "source error",
+        "A network or protocol error not covered by another code; see message.",
+        502,
     ),
     "E208": ErrorInfo(
-        "USB device not found", "Check that the device exists (ls /dev/video*) and is readable."
+        "USB device not found",
+        "Check that the device exists (ls /dev/video*) and is readable.",
+        502,
     ),
-    "E209": ErrorInfo("host name not resolved", "Check the host name and DNS."),
-    "E210": ErrorInfo("access forbidden (403)", "The account lacks the right to this stream."),
-    "E211": ErrorInfo("file not found", "Check the path of the file:// source."),
+    "E209": ErrorInfo("host name not resolved", "Check the host name and DNS.", 502),
+    "E210": ErrorInfo("access forbidden (403)", "The account lacks the right to this stream.", 502),
+    "E211": ErrorInfo("file not found", "Check the path of the file:// source.", 502),
     # E3xx: decode and hwaccel
     "E301": ErrorInfo(
         "no video in the stream",
@@ -130,6 +160,7 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "no recordings in range",
         "Nothing was recorded for that camera between start and end; list what there is with "
         "GET /api/recordings?camera=.",
+        404,
     ),
     "E406": ErrorInfo(
         "database on a network filesystem",
@@ -142,41 +173,49 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "footage now rather than at its next run. Lower retention or add disk.",
     ),
     # E5xx: streaming
-    "E501": ErrorInfo("streaming error", "See the message."),
+    "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(
         "no frame",
         "The camera gave no frame in time: it is stopped, connecting or failing. See its "
         "state and last_error in GET /api/cameras/{name}.",
+        503,
     ),
     "E503": ErrorInfo(
         "WebRTC needs H.264",
         "The live input isn't H.264 (H.265, MJPEG): watch it as MJPEG, or give the camera an "
         "H.264 input with the live role.",
+        409,
     ),
     "E504": ErrorInfo(
         "too many WebRTC sessions",
         "live.webrtc_max_sessions viewers already watch this camera; close one or raise it.",
+        503,
     ),
-    "E505": ErrorInfo("bad SDP offer", "Send a WebRTC SDP offer (application/sdp) with video."),
+    "E505": ErrorInfo(
+        "bad SDP offer", "Send a WebRTC SDP offer (application/sdp) with video.", 400
+    ),
     # E6xx: API and auth
-    "E600": ErrorInfo("internal error", "A bug: please report it with the log around it."),
-    "E601": ErrorInfo("camera not found", "Check the camera name with GET /api/cameras."),
-    "E602": ErrorInfo("invalid request", "Fix the fields named in `errors`."),
-    "E603": ErrorInfo("camera already exists", "Pick another name, or PUT to replace it."),
-    "E604": ErrorInfo("not found", "Check the URL."),
-    "E605": ErrorInfo("method not allowed", "Check the HTTP method for this endpoint."),
+    "E600": ErrorInfo("internal error", "A bug: please report it with the log around it.", 500),
+    "E601": ErrorInfo("camera not found", "Check the camera name with GET /api/cameras.", 404),
+    "E602": ErrorInfo("invalid request", "Fix the fields named in `errors`.", 422),
+    "E603": ErrorInfo("camera already exists", "Pick another name, or PUT to replace it.", 409),
+    "E604": ErrorInfo("not found", "Check the URL.", 404),
+    "E605": ErrorInfo("method not allowed", "Check the HTTP method for this endpoint.", 405),
     "E606": ErrorInfo(
         "camera is not recording",
         "Events mark or record footage: start the camera, with record.mode continuous or events.",
+        409,
     ),
     "E608": ErrorInfo(
         "local source refused",
         "file:// and usb:// sources come only from the config file, never through the API.",
+        403,
     ),
     "E607": ErrorInfo(
         "export too long",
         "Ask for at most record.export_max_minutes, or raise it in the camera's config; "
         "export longer spans in parts.",
+        400,
     ),
 }
 
@@ -271,26 +310,26 @@ class StreamingError(VigilError, RuntimeError):
     code = "E501"
 
 
-class ApiError(VigilError):
-    """An error answered over HTTP with its status (E6xx)."""
+class RequestError(VigilError):
+    """A request the service refuses (E6xx): the name is taken, the camera isn't recording, a
+    source that only the config file may give. `errors` names the bad fields, if any."""
 
-    code = "E600"
+    code = "E602"
 
     def __init__(
         self,
         message: str,
         *,
-        status: int,
         code: str | None = None,
+        camera: str | None = None,
         errors: list[FieldError] | None = None,
     ):
-        super().__init__(message, code=code)
-        self.status = status
+        super().__init__(message, code=code, camera=camera)
         self.errors = errors or []
 
 
-class CameraNotFound(ApiError, LookupError):
+class CameraNotFound(RequestError, LookupError):
     """No camera of that name."""
 
     def __init__(self, name: str):
-        super().__init__(f"no camera named {name!r}", status=404, code="E601")
+        super().__init__(f"no camera named {name!r}", code="E601", camera=name)

@@ -7,11 +7,12 @@ import time
 import pytest
 
 from tests.helpers import SimThread, wait_for
+from vigil.api.errors import http_status
 from vigil.camera.manager import CameraManager
+from vigil.camera.reader import Timing
 from vigil.camera.state import State
-from vigil.camera.worker import Timing
 from vigil.config import CameraConfig
-from vigil.errors import ApiError, CameraNotFound
+from vigil.errors import CameraNotFound, RequestError
 
 
 def cfg(url: str, enabled: bool = True) -> CameraConfig:
@@ -34,9 +35,9 @@ def test_add_remove_replace_start_stop_leave_others_alone(sim: SimThread) -> Non
 
         manager.add("extra", cfg(sim.url("cam2")))
         wait_for(lambda: streaming(manager, "extra"), 15, "extra streaming")
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(RequestError) as info:
             manager.add("extra", cfg(sim.url("cam2")))
-        assert info.value.code == "E603" and info.value.status == 409
+        assert info.value.code == "E603" and http_status(info.value) == 409
 
         manager.replace("extra", cfg(sim.url("cam4", "main")))
         wait_for(lambda: streaming(manager, "extra"), 15, "replaced extra streaming")

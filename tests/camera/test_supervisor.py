@@ -17,9 +17,9 @@ import pytest
 
 from tests.conftest import CAM_SECRET, CAM_USER, SMALL
 from tests.helpers import SimThread, free_port, make_video, wait_for
+from vigil.camera.reader import Timing
 from vigil.camera.state import State
 from vigil.camera.supervisor import CameraStatus, CameraSupervisor
-from vigil.camera.worker import Timing
 from vigil.config import CameraConfig
 from vigil.sim.server import build_cameras
 from vigil.sources.url import parse_source

@@ -13,7 +13,7 @@ import pytest
 from tests.pipeline.scene import CLOCK_MASK, FPS, GOP, encode_scene
 from vigil.config import DetectConfig, MotionConfig
 from vigil.pipeline.motion import MotionDetector, MotionEvent
-from vigil.pipeline.stream import MotionPipeline
+from vigil.pipeline.motion_pipeline import MotionPipeline
 from vigil.sim.media import motion_windows
 
 MOTION_SECONDS = 200  # ten motion windows

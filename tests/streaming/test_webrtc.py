@@ -64,7 +64,7 @@ def serving(
     )
     manager = CameraManager(config.cameras)
     app = create_app(manager)
-    app.state.webrtc.direct = direct
+    app.state.services.webrtc.direct = direct
     with ServerThread(app) as srv:
         wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "up")
         yield srv, manager
@@ -148,7 +148,7 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
 
 
 def srv_sessions(srv: ServerThread) -> WebRtcSessions:
-    sessions: WebRtcSessions = srv.server.config.app.state.webrtc
+    sessions: WebRtcSessions = srv.server.config.app.state.services.webrtc
     return sessions
 
 

@@ -284,7 +284,7 @@ def test_webrtc_in_the_browser_plays_or_falls_back_to_mjpeg(served: Served, page
     shot(page, "large-webrtc")
     if note == "WebRTC":  # this Chromium decodes H.264: the camera's packets play
         assert page.evaluate("document.querySelector('#large-video').videoWidth") == 320
-        relay = served.server.server.config.app.state.webrtc.relay("cam2")
+        relay = served.server.server.config.app.state.services.webrtc.relay("cam2")
         assert [sink.direct for sink in relay.sinks] == [True]  # sent by vigil's RTP path
     else:  # it fell back, and says why
         assert "showing MJPEG" in note

@@ -9,21 +9,36 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
 from vigil import __version__, web
 from vigil.api import cameras, events, health, live, metrics, recordings, system, webrtc
+from vigil.api.deps import current_user
 from vigil.api.errors import install_error_handlers
 from vigil.api.schemas import CameraIn
+from vigil.api.services import Services
 from vigil.camera.changes import CameraChanges, stored_fields
 from vigil.camera.manager import CameraManager
 from vigil.config.file import ConfigFile
 from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
 from vigil.streaming.webrtc import WebRtcSessions
+
+ROUTERS = (
+    health.router,
+    cameras.router,
+    live.router,
+    webrtc.router,
+    recordings.router,
+    recordings.export_router,
+    events.router,
+    metrics.router,
+    system.router,
+    web.router,
+)
 
 
 def create_app(
@@ -36,12 +51,22 @@ def create_app(
 
     On shutdown the cameras stop first (recorders close their segments), then the index.
     """
+    if config_file is None:  # no file to write back to: changes live in memory
+        config_file = ConfigFile.in_memory(
+            {"cameras": {n: stored_fields(manager.get(n).config) for n in manager.names()}}
+        )
+    services = Services(
+        manager=manager,
+        changes=CameraChanges(manager, config_file),
+        webrtc=WebRtcSessions(ice_servers),
+        started=time.monotonic(),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manager.recording is not None:
             clear_exports(manager.recording.root)
-        app.state.export_executor = ThreadPoolExecutor(
+        services.exports = ThreadPoolExecutor(
             recordings.EXPORT_WORKERS, thread_name_prefix="vigil-export"
         )
         await asyncio.to_thread(manager.start)
@@ -50,11 +75,11 @@ def create_app(
         try:
             yield
         finally:
-            await app.state.webrtc.close_all()
+            await services.webrtc.close_all()
             await asyncio.to_thread(manager.shutdown)
             if retention is not None:
                 await asyncio.to_thread(retention.stop)
-            app.state.export_executor.shutdown(wait=True, cancel_futures=True)
+            services.exports.shutdown(wait=True, cancel_futures=True)
             if manager.recording is not None:
                 manager.recording.index.close()
 
@@ -64,28 +89,11 @@ def create_app(
         lifespan=lifespan,
         description="The vigil camera system's API; a walk-through with curl is in docs/api.md.",
     )
-    if config_file is None:  # no file to write back to: changes live in memory
-        config_file = ConfigFile.in_memory(
-            {"cameras": {n: stored_fields(manager.get(n).config) for n in manager.names()}}
-        )
-    app.state.manager = manager
-    app.state.config_file = config_file
-    app.state.changes = CameraChanges(manager, config_file)
-    app.state.webrtc = WebRtcSessions(ice_servers)
+    app.state.services = services
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.state.recording = manager.recording
-    app.state.started = time.monotonic()
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(cameras.router)
-    app.include_router(live.router)
-    app.include_router(webrtc.router)
-    app.include_router(recordings.router)
-    app.include_router(recordings.export_router)
-    app.include_router(events.router)
-    app.include_router(metrics.router)
-    app.include_router(system.router)
-    app.include_router(web.router)
+    for router in ROUTERS:  # the one place routes get their access check
+        app.include_router(router, dependencies=[Depends(current_user)])
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     return app
 

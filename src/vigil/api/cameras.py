@@ -12,19 +12,18 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel
 
-from vigil.api.deps import CameraPath, ManagerDep, current_user
+from vigil.api.deps import CameraPath, ChangesDep, ManagerDep
+from vigil.api.errors import ApiError
 from vigil.api.schemas import CAMERA_BODY, CameraList, CameraOut, camera_out, error_responses
-from vigil.camera.changes import CameraChanges
 from vigil.const import CAMERA_NAME_PATTERN
-from vigil.errors import ApiError, FieldError
+from vigil.errors import FieldError
 
 router = APIRouter(
     prefix="/api/cameras",
     tags=["cameras"],
-    dependencies=[Depends(current_user)],
     responses=error_responses(404, 422),
 )
 
@@ -41,12 +40,6 @@ def get_camera(name: CameraPath, manager: ManagerDep) -> CameraOut:
     return camera_out(manager, manager.status(name))
 
 
-def get_changes(request: Request) -> CameraChanges:
-    changes: CameraChanges = request.app.state.changes
-    return changes
-
-
-ChangesDep = Annotated[CameraChanges, Depends(get_changes)]
 CameraBody = Annotated[dict[str, Any], Body(openapi_examples=CAMERA_BODY.examples)]
 
 
@@ -66,7 +59,7 @@ def add_camera(body: CameraBody, changes: ChangesDep, manager: ManagerDep) -> Ca
     name = fields.pop("name", None)
     if not isinstance(name, str) or not re.fullmatch(CAMERA_NAME_PATTERN, name):
         error = FieldError("name", "E114" if name is not None else "E104", "a camera name")
-        raise ApiError("the camera needs a valid name", status=422, code="E602", errors=[error])
+        raise ApiError("the camera needs a valid name", code="E602", errors=[error])
     changes.add(name, fields)
     return camera_out(manager, manager.status(name))
 
@@ -85,7 +78,7 @@ def replace_camera(
     fields = dict(body)
     if fields.pop("name", name) != name:
         error = FieldError("name", "E103", "a PUT can't rename: POST the new name, DELETE the old")
-        raise ApiError("the name in the body differs", status=422, code="E602", errors=[error])
+        raise ApiError("the name in the body differs", code="E602", errors=[error])
     changes.replace(name, fields)
     return camera_out(manager, manager.status(name))
 

@@ -1,4 +1,10 @@
-"""Every error answered as ``{"code", "message", "errors": [{"path", "code", "message"}]}``."""
+"""Every error answered as ``{"code", "message", "errors": [{"path", "code", "message"}]}``.
+
+This is the one place where an error becomes an HTTP status: a :class:`~vigil.errors.VigilError`
+carries a code, and the code's catalogue entry gives the status (:func:`http_status`). A
+config error raised by a request (a camera's body that doesn't validate) is the request's
+fault: 422 with E602, each bad field in ``errors``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,36 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.config import format_path
-from vigil.errors import ApiError, ConfigError, FieldError, VigilError
+from vigil.errors import CATALOGUE, ConfigError, FieldError, RequestError, VigilError
 
 _log = logging.getLogger(__name__)
 _STATUS_CODES = {404: "E604", 405: "E605"}
+
+
+class ApiError(RequestError):
+    """An error raised by a route. Its status is its code's, unless the route gives one where
+    HTTP's meaning differs for that request: a backwards time range is a 400 E602, a live
+    input whose codec isn't known yet a 503 E503 (docs/api.md)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int | None = None,
+        errors: list[FieldError] | None = None,
+    ):
+        super().__init__(message, code=code, errors=errors)
+        self.status = status
+
+
+def http_status(error: VigilError) -> int:
+    """The HTTP status of an answer carrying `error`: its code's, from the catalogue."""
+    if isinstance(error, ApiError) and error.status is not None:
+        return error.status
+    if isinstance(error, ConfigError):
+        return CATALOGUE["E602"].status
+    return CATALOGUE[error.code].status
 
 
 def error_response(
@@ -25,11 +57,10 @@ def error_response(
 
 async def _vigil_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VigilError)
-    if isinstance(exc, ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.errors)
     if isinstance(exc, ConfigError):
-        return error_response(422, "E602", exc.message, exc.errors)
-    return error_response(400, exc.code, exc.message)
+        return error_response(http_status(exc), "E602", exc.message, exc.errors)
+    errors = exc.errors if isinstance(exc, RequestError) else None
+    return error_response(http_status(exc), exc.code, exc.message, errors)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

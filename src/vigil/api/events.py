@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from vigil.api.deps import TimeRangeDep, current_user
-from vigil.api.recordings import RecordingDep
+from vigil.api.deps import RecordingDep, TimeRangeDep
+from vigil.api.errors import ApiError
 from vigil.api.schemas import error_responses
-from vigil.errors import ApiError
 from vigil.storage.index import EventRow
 
 router = APIRouter(
     prefix="/api/events",
     tags=["events"],
-    dependencies=[Depends(current_user)],
     responses=error_responses(404, 422),
 )
 
@@ -66,5 +64,5 @@ def event_thumbnail(recording: RecordingDep, event_id: int) -> Response:
     """The event's JPEG thumbnail, by id."""
     data = recording.index.event_thumbnail(event_id)
     if data is None:
-        raise ApiError(f"no thumbnail for event {event_id}", status=404, code="E604")
+        raise ApiError(f"no thumbnail for event {event_id}", code="E604")
     return Response(data, media_type="image/jpeg")

@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import psutil
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from vigil import __version__
-from vigil.api.deps import ManagerDep, current_user
+from vigil.api.deps import ManagerDep
 from vigil.camera.state import State
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-router = APIRouter(tags=["metrics"], dependencies=[Depends(current_user)])
+router = APIRouter(tags=["metrics"])
 
 _process = psutil.Process()
 

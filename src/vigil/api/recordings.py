@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from vigil.api.deps import ManagerDep, TimeRangeDep, current_user, unix
+from vigil.api.deps import ExportsDep, ManagerDep, RecordingDep, TimeRangeDep, unix
+from vigil.api.errors import ApiError
 from vigil.api.schemas import error_responses
 from vigil.config import RecordConfig
 from vigil.const import CAMERA_NAME_PATTERN
-from vigil.errors import ApiError, CameraNotFound, StorageError
+from vigil.errors import CameraNotFound
 from vigil.recording.export import export
-from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import SegmentRow
 
 router = APIRouter(
     prefix="/api/recordings",
     tags=["recordings"],
-    dependencies=[Depends(current_user)],
     responses=error_responses(404, 422),
 )
 
@@ -60,16 +58,6 @@ class RecordingList(BaseModel):
     recordings: list[Recording]
 
 
-def get_recording(request: Request) -> RecordingContext:
-    context: RecordingContext | None = request.app.state.recording
-    if context is None:
-        raise ApiError("recording is not configured on this server", status=404, code="E604")
-    return context
-
-
-RecordingDep = Annotated[RecordingContext, Depends(get_recording)]
-
-
 @router.get("")
 def list_recordings(recording: RecordingDep, span: TimeRangeDep) -> RecordingList:
     """Segments overlapping [start, end) (ISO 8601; naive times are UTC), oldest first."""
@@ -82,17 +70,16 @@ def recording_file(recording: RecordingDep, recording_id: int) -> FileResponse:
     """The segment's MP4, with HTTP Range; found by id in the index, never from a path."""
     row = recording.index.segment(recording_id)
     if row is None:
-        raise ApiError(f"no recording {recording_id}", status=404, code="E604")
+        raise ApiError(f"no recording {recording_id}", code="E604")
     path = (recording.root / row.path).resolve()
     if not path.is_relative_to(recording.root.resolve()) or not path.is_file():
-        raise ApiError(f"recording {recording_id} is missing on disk", status=404, code="E604")
+        raise ApiError(f"recording {recording_id} is missing on disk", code="E604")
     return FileResponse(path, media_type="video/mp4", filename=Path(row.path).name)
 
 
 export_router = APIRouter(
     prefix="/api/cameras",
     tags=["recordings"],
-    dependencies=[Depends(current_user)],
     responses=error_responses(400, 404, 422),
 )
 EXPORT_WORKERS = 2  # exports are disk-bound; two at once keep one from starving the other
@@ -100,8 +87,8 @@ EXPORT_WORKERS = 2  # exports are disk-bound; two at once keep one from starving
 
 @export_router.get("/{name}/export", response_class=FileResponse)
 async def export_recording(
-    request: Request,
     recording: RecordingDep,
+    executor: ExportsDep,
     manager: ManagerDep,
     name: Annotated[str, FastApiPath(pattern=CAMERA_NAME_PATTERN)],
     start: datetime,
@@ -120,17 +107,11 @@ async def export_recording(
     if finish - begin > limit * 60:
         raise ApiError(
             f"an export is at most {limit:g} minutes (record.export_max_minutes)",
-            status=400,
             code="E607",
         )
-    executor: ThreadPoolExecutor = request.app.state.export_executor
     loop = asyncio.get_running_loop()
     job = functools.partial(export, recording.index, recording.root, name, begin, finish)
-    try:
-        result = await loop.run_in_executor(executor, job)
-    except StorageError as err:
-        status = 404 if err.code == "E405" else 500
-        raise ApiError(err.message, status=status, code=err.code) from None
+    result = await loop.run_in_executor(executor, job)  # E405 is a 404, others 500
     stamp = "%Y%m%dT%H%M%SZ"
     filename = (
         f"{name}-{datetime.fromtimestamp(result.start, UTC).strftime(stamp)}"

@@ -8,15 +8,15 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from vigil.api.deps import CameraPath, ManagerDep, current_user
+from vigil.api.deps import CameraPath, ManagerDep, SessionsDep
+from vigil.api.errors import ApiError
 from vigil.api.schemas import error_responses
 from vigil.camera.supervisor import CameraSupervisor
-from vigil.errors import ApiError
 from vigil.media.packets import StreamInfo
 from vigil.streaming.live import PACKETS
-from vigil.streaming.webrtc import OfferError, WebRtcSessions
+from vigil.streaming.webrtc import OfferError
 
 CONNECT_WAIT = 10.0  # seconds to wait for an idle camera's live input to connect
 MAX_OFFER = 64 * 1024  # bytes: an SDP offer is a few kB
@@ -26,17 +26,8 @@ SessionPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="sessio
 router = APIRouter(
     prefix="/api/cameras",
     tags=["live"],
-    dependencies=[Depends(current_user)],
     responses=error_responses(404, 422),
 )
-
-
-def get_sessions(request: Request) -> WebRtcSessions:
-    sessions: WebRtcSessions = request.app.state.webrtc
-    return sessions
-
-
-SessionsDep = Annotated[WebRtcSessions, Depends(get_sessions)]
 
 
 async def _live_info(cam: CameraSupervisor) -> StreamInfo | None:
@@ -81,12 +72,12 @@ async def webrtc_offer(
     except UnicodeDecodeError:
         offer = ""
     if len(body) > MAX_OFFER or not offer.lstrip().startswith("v=0") or "m=video" not in offer:
-        raise ApiError("the body isn't an SDP offer with video", status=400, code="E505")
+        raise ApiError("the body isn't an SDP offer with video", code="E505")
     if not cam.running:
-        raise ApiError(f"camera {name!r} is stopped", status=503, code="E502")
+        raise ApiError(f"camera {name!r} is stopped", code="E502")
     if not sessions.reserve(name, cam.config.live.webrtc_max_sessions):
         limit = cam.config.live.webrtc_max_sessions
-        raise ApiError(f"camera {name!r} has {limit} WebRTC viewers", status=503, code="E504")
+        raise ApiError(f"camera {name!r} has {limit} WebRTC viewers", code="E504")
     live = cam.live
     live.add_viewer(PACKETS)  # connects an idle camera
     try:
@@ -94,14 +85,13 @@ async def webrtc_offer(
         if info is None:
             raise ApiError(
                 f"camera {name!r}: the live input isn't connected, its codec is unknown",
-                status=503,
                 code="E503",
+                status=503,  # not the codec's fault yet: it may connect later
             )
         if info.codec != "h264":
             raise ApiError(
                 f"camera {name!r}: WebRTC needs H.264, the live input is {info.codec}; "
                 "watch it as MJPEG",
-                status=409,
                 code="E503",
             )
         session, answer = await sessions.answer(
@@ -113,7 +103,7 @@ async def webrtc_offer(
         )
     except OfferError as err:
         live.remove_viewer(PACKETS)
-        raise ApiError(str(err), status=400, code="E505") from None
+        raise ApiError(str(err), code="E505") from None
     except BaseException:
         live.remove_viewer(PACKETS)
         raise
@@ -134,6 +124,6 @@ async def webrtc_close(
     """End a WebRTC session (its URL is the `Location` of the answer)."""
     manager.get(name)
     if sessions.get(name, session) is None:
-        raise ApiError("no such WebRTC session", status=404, code="E604")
+        raise ApiError("no such WebRTC session", code="E604")
     await sessions.close(session)
     return Response(status_code=204)

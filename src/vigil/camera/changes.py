@@ -28,7 +28,7 @@ from vigil.camera.manager import CameraManager
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig, VigilConfig, format_path
 from vigil.config.file import ConfigFile
-from vigil.errors import ApiError, FieldError
+from vigil.errors import FieldError, RequestError
 from vigil.sources.url import redact
 
 
@@ -44,7 +44,7 @@ class CameraChanges:
         """A new camera, started at once; 409 (E603) if the name is taken."""
         with self._lock:
             if name in self.manager.names():
-                raise ApiError(f"camera {name!r} already exists", status=409, code="E603")
+                raise RequestError(f"camera {name!r} already exists", code="E603")
             config = self.config_file.set_camera(
                 name, fields, check=lambda c: _refuse_local(name, c)
             ).cameras[name]
@@ -78,8 +78,8 @@ def _refuse_local(name: str, config: VigilConfig) -> None:
         if item.source().is_local
     ]
     if errors:
-        raise ApiError(
-            "local sources can't be added through the API", status=403, code="E608", errors=errors
+        raise RequestError(
+            "local sources can't be added through the API", code="E608", errors=errors
         )
 
 

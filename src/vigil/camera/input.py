@@ -1,6 +1,6 @@
 """One input of a camera: its source, hub, counters and state, across reconnects and restarts.
 
-The reader thread (:class:`InputWorker`) calls in with its token; calls with a stale token
+The reader thread (:class:`InputReader`) calls in with its token; calls with a stale token
 (from a thread that was abandoned) change nothing.
 """
 
@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 
 from vigil.camera.backoff import RetryPolicy
+from vigil.camera.reader import InputReader, Timing
 from vigil.camera.state import State
 from vigil.camera.stats import InputCounters, RateWindow
-from vigil.camera.worker import InputWorker, Timing
 from vigil.config import Role
 from vigil.errors import VigilError
 from vigil.media.hub import PacketHub
@@ -69,7 +69,7 @@ class CameraInput:
         self.info: StreamInfo | None = None
         self.retry_at: float | None = None
         self._policy = retry_policy
-        self._worker: InputWorker | None = None
+        self._reader: InputReader | None = None
         self._lock = threading.Lock()
 
     # ---- called by the supervisor -----------------------------------------------------
@@ -80,20 +80,20 @@ class CameraInput:
             token = self.hub.claim()
             self.state = State.STARTING
             self.retry_at = None
-            self._worker = InputWorker(self, token, timing)
-            self._worker.start()
+            self._reader = InputReader(self, token, timing)
+            self._reader.start()
 
-    def stop(self) -> InputWorker | None:
+    def stop(self) -> InputReader | None:
         """Tell the reader to stop and void its token; return it for joining."""
         with self._lock:
-            worker, self._worker = self._worker, None
-            if worker is not None:
-                worker.stop_event.set()
-                self.hub.revoke(worker.token)
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                reader.stop_event.set()
+                self.hub.revoke(reader.token)
             self.state = State.STOPPED
             self.retry_at = None
             self.counters.connected_at = None
-        return worker
+        return reader
 
     def restart(self, timing: Timing, error: VigilError) -> None:
         """Abandon the current reader (it may be blocked) and start a fresh one."""
@@ -105,8 +105,8 @@ class CameraInput:
 
     @property
     def thread_id(self) -> int | None:
-        worker = self._worker
-        return worker.native_id if worker is not None else None
+        reader = self._reader
+        return reader.native_id if reader is not None else None
 
     # ---- called by the reader thread, with its token ----------------------------------
 

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
+from vigil.camera.reader import Timing
 from vigil.camera.supervisor import CameraStatus, CameraSupervisor, join_all
-from vigil.camera.worker import Timing
 from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
-from vigil.errors import ApiError, CameraNotFound
+from vigil.errors import CameraNotFound, RequestError
 from vigil.pipeline.governor import Governor, system_cpu
 from vigil.recording.recorder import RecordingContext
 
@@ -133,7 +133,7 @@ class CameraManager:
     def add(self, name: str, config: CameraConfig, *, start: bool = True) -> CameraSupervisor:
         with self._lock:
             if name in self._cameras:
-                raise ApiError(f"camera {name!r} already exists", status=409, code="E603")
+                raise RequestError(f"camera {name!r} already exists", code="E603")
             cam = self._cameras[name] = self._supervisor(name, config)
         if start and config.enabled:
             cam.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -11,16 +12,16 @@ import av
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.input import CameraInput, InputStatus
+from vigil.camera.reader import Timing
 from vigil.camera.state import State, worst
-from vigil.camera.worker import Timing, make_logger
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
-from vigil.errors import ApiError, SourceError
+from vigil.errors import RequestError, SourceError
 from vigil.media.cpu import CpuMeter
 from vigil.pipeline.detector import MAX_LEVEL, Detector, DetectStatus
 from vigil.recording.recorder import Recorder, RecordingContext
-from vigil.streaming.decoder import LiveDecoder
 from vigil.streaming.live import FRAMES, LiveFeed
+from vigil.streaming.live_decoder import LiveDecoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,7 @@ class CameraSupervisor:
         """An outside trigger (doorbell, alarm panel): mark or record the footage around `at`."""
         recorder = self.recorder
         if recorder is None:
-            raise ApiError(f"camera {self.name!r} is not recording", status=409, code="E606")
+            raise RequestError(f"camera {self.name!r} is not recording", code="E606")
         return recorder.trigger(at)
 
     def request_stop(self) -> list[threading.Thread]:
@@ -390,6 +391,11 @@ class CameraSupervisor:
             detect=detect,
             viewers=self.live.viewers,
         )
+
+
+def make_logger(camera: str) -> logging.Logger:
+    """The camera's own logger, a child of ``vigil.camera``."""
+    return logging.getLogger("vigil.camera").getChild(camera)
 
 
 def _pixels(item: CameraInput) -> int:

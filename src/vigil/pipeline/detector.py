@@ -8,7 +8,7 @@
 - Decoding stays on this thread (its CPU shows in the camera's ``cpu_pct``); motion runs in
   the shared, niced analysis pool, its CPU charged to the camera.
 - What is decoded (adaptive idle decoding, the governor's levels) is decided per stream by
-  :class:`~vigil.pipeline.stream.MotionPipeline`; this thread switches the input for
+  :class:`~vigil.pipeline.motion_pipeline.MotionPipeline`; this thread switches the input for
   level 3 (the camera's lower-resolution input, where it has one).
 - Times: frames carry stream time; events are stored in wall time through the same
   least-delay anchor the recorder uses (:class:`~vigil.media.clock.StreamClock`).
@@ -35,11 +35,11 @@ from vigil.media.hub import PacketHub, Subscription
 from vigil.media.jpeg import encode_gray
 from vigil.media.packets import EndOfStream, MediaPacket
 from vigil.media.pools import analysis_pool, run_charged
-from vigil.pipeline.decoder import DetectDecoder, DetectFrame
+from vigil.pipeline.detect_decoder import DetectDecoder, DetectFrame
 from vigil.pipeline.framebus import FrameBusError, FrameBusWriter, bus_path
 from vigil.pipeline.motion import MotionDetector, MotionEvent, MotionUpdate
+from vigil.pipeline.motion_pipeline import Job, MotionPipeline
 from vigil.pipeline.ring import FrameRing
-from vigil.pipeline.stream import Job, MotionPipeline
 from vigil.sources.hwaccel import HwaccelChoice
 from vigil.storage.index import Index
 

@@ -6,7 +6,7 @@ system-wide figure (100 = every core busy); a camera's ``cpu_pct`` is % of *one 
 Rules, checked once a second on the mean of the last :data:`SMOOTHING` seconds:
 
 - Above ``cpu_high`` for ``hold_seconds``: cameras step one level down, busiest first
-  (see :mod:`vigil.pipeline.stream`): 1 fewer frames processed, 2 key frames only, and,
+  (see :mod:`vigil.pipeline.motion_pipeline`): 1 fewer frames processed, 2 key frames only, and,
   only while above ``cpu_critical``, 3 a lower-resolution input where the camera has one.
   As many cameras step as together use the excess (``cpu - cpu_high``, their ``cpu_pct``
   divided by the number of cores), at least one; then the hold starts again, and the
@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from vigil.config import GovernorConfig
-from vigil.pipeline.stream import KEYFRAMES_LEVEL  # the lowest level below cpu_critical
+from vigil.pipeline.motion_pipeline import KEYFRAMES_LEVEL
 
 SMOOTHING = 5.0  # seconds of CPU samples averaged
 

@@ -16,7 +16,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterator
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import av
 import uvicorn
@@ -26,19 +26,30 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from vigil.sim.media import Scene
-
-if TYPE_CHECKING:
-    from vigil.sim.server import Simulator
+from vigil.sim.rtsp import SimCamera
+from vigil.sim.sender import Faults
 
 MJPEG_FPS = 5.0  # frames per second of /camN/mjpeg
 JPEG_SIZE = (640, 360)
 BOUNDARY = "vigilsimframe"
 
 
+class Simulated(Protocol):
+    """What the HTTP port serves and controls: the cameras, their clock, their faults (the
+    :class:`~vigil.sim.server.Simulator` that starts this port has this shape)."""
+
+    cameras: dict[str, SimCamera]
+    epoch: float  # time.monotonic() of frame 0 of every camera
+
+    async def set_faults(self, camera: str, changes: dict[str, object]) -> Faults: ...
+
+    def motion_schedule(self, start: float, end: float) -> list[tuple[float, float]]: ...
+
+
 class JpegSource:
     """Renders the scene at the camera clock's current frame and encodes it as JPEG."""
 
-    def __init__(self, sim: Simulator):
+    def __init__(self, sim: Simulated):
         self.sim = sim
         self.scene = Scene(*JPEG_SIZE)
         clip = next(iter(sim.cameras.values())).streams["main"]
@@ -59,7 +70,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def build_app(sim: Simulator) -> Starlette:
+def build_app(sim: Simulated) -> Starlette:
     source = JpegSource(sim)
 
     def camera(request: Request) -> str | None:
@@ -146,7 +157,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 async def start_http(
-    sim: Simulator, host: str, port: int
+    sim: Simulated, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Serve the HTTP port on the running loop; returns the server and its task."""
     config = uvicorn.Config(

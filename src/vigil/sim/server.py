@@ -12,6 +12,7 @@ from typing import Any
 
 from vigil.sim.audio import AudioCodec, make_audio
 from vigil.sim.auth import Credentials
+from vigil.sim.http import start_http
 from vigil.sim.media import MAIN, MOTION_PERIOD, MOTION_WINDOW, SUB, Clip, ClipSpec, load_clip
 from vigil.sim.rtp import MAX_PAYLOAD
 from vigil.sim.rtsp import RtspServer, SimCamera
@@ -154,8 +155,6 @@ class Simulator:
     async def start(self) -> None:
         await self.rtsp.start()
         if self.http_port is not None:
-            from vigil.sim.http import start_http
-
             self._http, self._http_task = await start_http(self, self.host, self.http_port)
             self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import LibavWarnings, make_video
-from vigil.pipeline.decoder import DetectDecoder
+from vigil.pipeline.detect_decoder import DetectDecoder
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """What runs in an input's reader thread: open, demux, publish, and reconnect with backoff.
 
-One :class:`InputWorker` thread per input and per start. It owns its PyAV container. It
-writes to the input only while its token is current (see :class:`PacketHub`), so a thread
-abandoned while blocked in a connect can't touch a restarted camera.
+One :class:`InputReader` thread per input and per start. It owns its PyAV container. It
+writes to the input only while its token is current (see :class:`~vigil.media.hub.PacketHub`),
+so a thread abandoned while blocked in a connect can't touch a restarted camera. What it
+needs of the input is the :class:`ReaderInput` shape (:class:`~vigil.camera.input.CameraInput`
+has it), so this module imports nothing of the input's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import av
 import av.error
@@ -24,9 +26,7 @@ from vigil.errors import VigilError
 from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sources.classify import classify_open_error, classify_read_error, no_video
 from vigil.sources.options import OpenArgs, open_args
-
-if TYPE_CHECKING:
-    from vigil.camera.input import CameraInput
+from vigil.sources.url import SourceSpec
 
 # FFmpeg errors, plus the OS errors a socket or file may raise.
 _READ_ERRORS = (av.error.FFmpegError, OSError, EOFError)
@@ -41,10 +41,30 @@ class Timing:
     reset_after: float = BACKOFF_RESET_AFTER
 
 
-class InputWorker(threading.Thread):
+class ReaderInput(Protocol):
+    """The input a reader thread reads for, as the thread sees it. Every call carries the
+    thread's token; one that returns False (or is ignored) means the token is stale."""
+
+    camera: str
+    label: str
+    spec: SourceSpec
+    log: logging.Logger
+
+    def retry_delay(self, attempt: int, error: VigilError) -> float | None: ...
+
+    def report_error(self, token: object, error: VigilError, delay: float | None) -> bool: ...
+
+    def set_state(self, token: object, state: State) -> None: ...
+
+    def connected(self, token: object, info: StreamInfo) -> bool: ...
+
+    def publish(self, token: object, item: MediaPacket) -> bool: ...
+
+
+class InputReader(threading.Thread):
     """The reader thread of one input."""
 
-    def __init__(self, source: CameraInput, token: object, timing: Timing):
+    def __init__(self, source: ReaderInput, token: object, timing: Timing):
         super().__init__(name=f"vigil-cam-{source.camera}-{source.label}", daemon=True)
         self.source = source
         self.token = token
@@ -168,11 +188,6 @@ def _paced(packets: Iterator[Any], video: Any, stop: threading.Event) -> Iterato
             if delay > 0 and stop.wait(delay):
                 return
         yield packet
-
-
-def make_logger(camera: str) -> logging.Logger:
-    """The camera's own logger, a child of ``vigil.camera``."""
-    return logging.getLogger("vigil.camera").getChild(camera)
 
 
 RETIRE_AFTER = 10.0  # seconds a finished connection's container stays open (see retire)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from vigil.config import DetectConfig
-from vigil.pipeline.decoder import DetectDecoder, DetectFrame
+from vigil.pipeline.detect_decoder import DetectDecoder, DetectFrame
 from vigil.pipeline.motion import MotionDetector, MotionUpdate
 from vigil.sources.hwaccel import HwaccelChoice
 
