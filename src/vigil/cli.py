@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vigil.bench.profiles import PROFILES, profile_help
 from vigil.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -72,11 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--cameras", type=int, default=8)
     bench.add_argument("--seconds", type=float, default=30.0)
     bench.add_argument(
-        "--profile",
-        default="ingest",
-        help="ingest, record, detect, detect-main, detect-floor, detect-frigate, "
-        "detect-compare, detect-main-floor, bare-demux, bare-demux-pyav-timeout, live or "
-        "retention (docs/benchmarks.md)",
+        "--profile", default="ingest", choices=list(PROFILES), metavar="P", help=profile_help()
     )
     bench.add_argument(
         "--live-input",
@@ -232,8 +229,39 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from vigil.bench import DetectOptions, run_bench
+    from vigil.bench.options import BenchOptions, DetectOptions
+    from vigil.bench.profiles import run
 
+    options = BenchOptions(
+        cameras=args.cameras,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        as_json=args.json,
+        sim_args=_bench_sim_args(args),
+        segment_seconds=args.segment_seconds,
+        record_options={
+            key: value
+            for key, value in (
+                ("codec", args.record_codec),
+                ("preset", args.record_preset),
+                ("encoder", args.record_encoder),
+            )
+            if value
+        },
+        detect=DetectOptions(
+            idle_after=None if args.idle_after == "off" else float(args.idle_after),
+            event_gap=args.event_gap,
+            governor_hold=args.governor_hold,
+        ),
+        viewers=args.viewers,
+        live_input=args.live_input,
+        days=args.days,
+    )
+    return run(args.profile, options)
+
+
+def _bench_sim_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The simulator's options for a bench run: stream size and rate, audio, H.265."""
     sim_args: list[str] = []
     if args.sim_size:
         sim_args += ["--main-size", args.sim_size]
@@ -243,49 +271,12 @@ def _bench(args: argparse.Namespace) -> int:
         sim_args += ["--rtp-payload", str(args.sim_rtp_payload)]
     if args.sim_still:
         sim_args += ["--still"]
-    idle_after = None if args.idle_after == "off" else float(args.idle_after)
     for n in range(1, args.cameras + 1):
         if args.sim_audio:
             sim_args += ["--audio", f"cam{n}:{args.sim_audio}"]
         if args.sim_h265:
             sim_args += ["--h265", f"cam{n}"]
-    if args.profile == "retention":
-        from vigil.bench_retention import run_retention_bench
-
-        return run_retention_bench(args.cameras, args.days, args.segment_seconds, args.json)
-    if args.profile == "live":
-        from vigil.bench_live import run_live_bench
-
-        return run_live_bench(
-            seconds=args.seconds,
-            viewers=args.viewers,
-            warmup=args.warmup,
-            as_json=args.json,
-            sim_args=tuple(sim_args),
-            live_input=args.live_input,
-        )
-    record_options = {
-        key: value
-        for key, value in (
-            ("codec", args.record_codec),
-            ("preset", args.record_preset),
-            ("encoder", args.record_encoder),
-        )
-        if value
-    }
-    return run_bench(
-        cameras=args.cameras,
-        seconds=args.seconds,
-        profile=args.profile,
-        warmup=args.warmup,
-        as_json=args.json,
-        sim_args=tuple(sim_args),
-        segment_seconds=args.segment_seconds,
-        record_options=record_options,
-        detect=DetectOptions(
-            idle_after=idle_after, event_gap=args.event_gap, governor_hold=args.governor_hold
-        ),
-    )
+    return tuple(sim_args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from vigil.server import serve
+from vigil.sim import process as simulator
 from vigil.sim.media import CLOCK_REGION
 
 SIM_PORT = 8554
-SIM_READY_TIMEOUT = 300.0  # seconds; the first start encodes the media (then it is cached)
 
 
 def demo_config(cameras: int, port: int, data: Path, sim_port: int = SIM_PORT) -> str:
@@ -46,19 +42,6 @@ def _polygon(points: list[tuple[float, float]]) -> str:
     return "[" + ", ".join(f"[{x}, {y}]" for x, y in points) + "]"
 
 
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"vigil sim exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"vigil sim did not listen on port {port} within {timeout:.0f} s")
-
-
 def run_demo(
     cameras: int, port: int, data: Path, sim_port: int = SIM_PORT, sim_http_port: int = 8555
 ) -> int:
@@ -66,31 +49,10 @@ def run_demo(
     data.mkdir(parents=True, exist_ok=True)
     config = data / "demo.yaml"
     config.write_text(demo_config(cameras, port, data, sim_port))
-    sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "vigil.cli",
-            "sim",
-            "--cameras",
-            str(cameras),
-            "--port",
-            str(sim_port),
-            "--http-port",
-            str(sim_http_port),
-        ],
-    )
-    try:
-        wait_for_port(sim_port, SIM_READY_TIMEOUT, sim)
+    with simulator.running(sim_port, cameras, http_port=sim_http_port, quiet=False):
         print(
             f"vigil demo: open http://127.0.0.1:{port}/api/cameras "
             f"(simulator faults and ground truth: http://127.0.0.1:{sim_http_port}/api/cameras)",
             flush=True,
         )
         return serve(config)
-    finally:
-        sim.terminate()
-        try:
-            sim.wait(5)
-        except subprocess.TimeoutExpired:
-            sim.kill()

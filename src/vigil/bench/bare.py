@@ -18,14 +18,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 import numpy as np
+import psutil
 from av.video.reformatter import VideoReformatter
 
-if TYPE_CHECKING:
-    from vigil.bench import LoadFigures
+from vigil.bench.load import LoadFigures
 
 SEGMENT_SECONDS = 10.0
 DETECT_FPS = 5.0
@@ -137,8 +137,6 @@ class BareDetectLoad:
         return [(c - b) / elapsed for c, b in zip(counts, base, strict=True)]
 
     def figures(self) -> LoadFigures:
-        from vigil.bench import LoadFigures
-
         elapsed = time.monotonic() - self.started
         packets, decoded, processed = self._base
         return LoadFigures(
@@ -158,6 +156,9 @@ class BareDetectLoad:
                 "errors": self.errors,
             },
         )
+
+    def processes(self) -> list[psutil.Process]:
+        return []
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -18,17 +18,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import psutil
 
+from vigil.bench.load import LoadFigures
 from vigil.config import MotionConfig
 from vigil.pipeline.motion import MotionDetector
 from vigil.sim.media import CLOCK_REGION
-
-if TYPE_CHECKING:
-    from vigil.bench import LoadFigures
 
 DETECT_FPS = 5
 DETECT_WIDTH, DETECT_HEIGHT = 320, 180
@@ -131,8 +128,6 @@ class FfmpegLoad:
         return any(Path(self.folder.name).glob("cam*.mp4"))
 
     def figures(self) -> LoadFigures:
-        from vigil.bench import LoadFigures
-
         if not self.frigate:  # nothing here counts the frames ffmpeg decodes
             return LoadFigures(0, 0, [], f"ffmpeg: copy main, decode {self.decode}")
         fps = [n / self.elapsed() for n in self.frames]

@@ -1,0 +1,34 @@
+"""The options of a ``vigil bench`` run, as the CLI gives them to a profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+RECORD_SEGMENT_SECONDS = 10.0  # short by default, so segments close while measured
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Detection settings of the detect profiles (defaults: the config's)."""
+
+    idle_after: float | None = 60.0  # detect.idle_keyframes_after_seconds
+    event_gap: float = 10.0  # detect.motion.event_gap_seconds
+    fps: float = 5.0
+    governor_hold: float = 30.0  # governor.hold_seconds
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of one ``vigil bench`` run (each profile reads the ones it has)."""
+
+    cameras: int = 8
+    seconds: float = 30.0
+    warmup: float = 5.0
+    as_json: bool = False
+    sim_args: tuple[str, ...] = ()  # for ``vigil sim``: stream size, rate, audio, H.265
+    segment_seconds: float = RECORD_SEGMENT_SECONDS
+    record_options: dict[str, str] = field(default_factory=dict)  # codec, preset, encoder
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    viewers: int = 10  # live: MJPEG viewers at once
+    live_input: str = "sub"  # live: the stream watched
+    days: float = 30.0  # retention: days of footage indexed
