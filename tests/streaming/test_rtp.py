@@ -23,7 +23,8 @@ from vigil.streaming.rtp import (
     nal_units,
     payloads,
 )
-from vigil.streaming.webrtc import HISTORY, MID_URI, AccessUnit, DirectSink, PacketTrack
+from vigil.streaming.webrtc.direct import HISTORY, MID_URI, DirectSink
+from vigil.streaming.webrtc.track import AccessUnit, PacketTrack
 
 SPS = b"\x67\x42\xc0\x1e\xaa"
 PPS = b"\x68\xce\x3c\x80"

@@ -22,14 +22,10 @@ from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
 from vigil.sim.server import build_cameras
-from vigil.streaming.webrtc import (
-    TRACK_QUEUE,
-    DirectSink,
-    LoopSink,
-    PacketTrack,
-    WebRtcSessions,
-    _has_sps,
-)
+from vigil.streaming.webrtc.direct import DirectSink
+from vigil.streaming.webrtc.relay import _has_sps
+from vigil.streaming.webrtc.sessions import WebRtcSessions
+from vigil.streaming.webrtc.track import TRACK_QUEUE, LoopSink, PacketTrack
 
 
 @pytest.fixture(scope="module")
