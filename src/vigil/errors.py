@@ -241,6 +241,18 @@ class VigilError(Exception):
         """The `{code, message}` shape of the API's `last_error`."""
         return {"code": self.code, "message": self.message}
 
+    def detail(self) -> ErrorDetail:
+        """The error as a status shows it: its code and message (never a credential)."""
+        return ErrorDetail(self.code, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """An error as the API's ``last_error`` shows it."""
+
+    code: str
+    message: str
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:

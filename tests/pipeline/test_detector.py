@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import SimThread, wait_for
 from tests.pipeline.scene import CLOCK_MASK
 from vigil.camera.manager import CameraManager
+from vigil.camera.status import GovernorStatus
 from vigil.config import validate_data
 from vigil.recording.recorder import RecordingContext
 from vigil.sim.media import ClipSpec
@@ -97,7 +98,7 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
         )
         detect = manager.status("door").detect
         assert detect is not None and detect.input == 1
-        assert manager.status("door").governor == {"level": 3, "reason": "test"}
+        assert manager.status("door").governor == GovernorStatus(level=3, reason="test")
         assert cam.recorder is recorder and recorder is not None and recorder.is_alive()
     finally:
         manager.shutdown()

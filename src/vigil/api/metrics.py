@@ -117,11 +117,7 @@ def metrics(manager: ManagerDep) -> PlainTextResponse:
         "vigil_camera_governor_level",
         "gauge",
         "The governor's detection level (0 as configured, up to 3).",
-        [
-            (_camera(s.name), int(s.governor["level"]))  # type: ignore[call-overload]
-            for s in statuses
-            if s.governor is not None
-        ],
+        [(_camera(s.name), s.governor.level) for s in statuses if s.governor is not None],
     )
     times = _process.cpu_times()
     out.family(

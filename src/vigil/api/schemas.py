@@ -1,7 +1,9 @@
-"""Response models of the API (pydantic at the edge), read from the camera snapshots."""
+"""Models of the API's bodies and answers that aren't the core's own: the camera body, the
+errors, the health. A camera answers as :class:`~vigil.camera.status.CameraStatus` itself."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,17 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.camera.changes import public_config
 from vigil.camera.manager import CameraManager
-from vigil.camera.supervisor import CameraStatus
+from vigil.camera.status import CameraStatus
 from vigil.config import CameraConfig
+from vigil.errors import ErrorDetail
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-
-class ErrorInfo(_Out):
-    code: str
-    message: str
 
 
 class FieldErrorOut(_Out):
@@ -49,65 +47,18 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorOut, "description": text.get(s, "error")} for s in statuses}
 
 
-class GovernorInfo(_Out):
-    level: int
-    reason: str
+@dataclass(frozen=True, slots=True)
+class CameraOut(CameraStatus):
+    """A camera as the API shows it: its status, and its config as set (defaults left out;
+    no password, credentials in URLs redacted)."""
 
-
-class DetectInfo(_Out):
-    input: int  # index of the input detection decodes
-    mode: str  # full | keyframes
-    hwaccel: str  # the decoder in use: software, cuda, v4l2m2m
-    events: int
-    idle_switches: int
-    catch_ups: int
-    governor_steps: int  # level changes the governor made
-    frames: dict[str, int]  # decoded / processed counts by mode
-
-
-class InputOut(_Out):
-    index: int
-    roles: list[str]
-    url: str
-    state: str
-    fps: float
-    packets_per_s: float
-    bytes_per_s: float
-    codec: str | None
-    width: int | None
-    height: int | None
-    reconnects: int
-    dropped: int
-    uptime: float | None
-    last_error: ErrorInfo | None
-    retry_in: float | None
-
-
-class CameraOut(_Out):
-    name: str
-    enabled: bool
-    state: str
-    inputs: list[InputOut]
-    fps_in: float
-    fps_detect: float | None
-    cpu_pct: float | None
-    reconnects: int
-    dropped: int
-    uptime: float | None
-    last_error: ErrorInfo | None
-    governor: GovernorInfo | None
-    hwaccel: str
-    detect: DetectInfo | None = None
-    viewers: int = 0  # MJPEG, WebRTC and snapshot-on-demand viewers now
-    config: dict[str, Any] | None = Field(
-        None, description="The camera's config; passwords left out, URL credentials redacted."
-    )
+    config: dict[str, Any] | None = None
 
 
 def camera_out(manager: CameraManager, status: CameraStatus) -> CameraOut:
-    out = CameraOut.model_validate(status)
-    out.config = public_config(manager.get(status.name).config)
-    return out
+    """`status` with the camera's public config."""
+    fields = {f.name: getattr(status, f.name) for f in dataclasses.fields(status)}
+    return CameraOut(**fields, config=public_config(manager.get(status.name).config))
 
 
 class CameraIn(CameraConfig):
@@ -159,7 +110,7 @@ class CameraList(_Out):
 
 class CameraHealth(_Out):
     state: str
-    last_error: ErrorInfo | None
+    last_error: ErrorDetail | None = None
 
 
 class Health(_Out):

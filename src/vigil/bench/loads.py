@@ -18,7 +18,7 @@ from vigil.bench.load import LoadFigures
 from vigil.bench.options import DetectOptions
 from vigil.camera.manager import CameraManager
 from vigil.camera.state import State
-from vigil.camera.supervisor import CameraStatus
+from vigil.camera.status import CameraStatus
 from vigil.config import validate_data
 from vigil.recording.recorder import RecordingContext
 from vigil.sim.media import CLOCK_REGION
@@ -117,7 +117,7 @@ class IngestLoad:
         source = first.inputs[detecting[0][1].input]
         config = self.manager.governor.config
         governor = self.manager.governor
-        levels = sorted(int(str(s.governor["level"])) for s, _ in detecting if s.governor)
+        levels = sorted(s.governor.level for s, _ in detecting if s.governor)
         return {
             "stream": f"{source.codec} {source.width}x{source.height} at {source.fps:.0f} fps",
             "fps_detect_median": round(

@@ -9,38 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 from vigil.camera.backoff import RetryPolicy
 from vigil.camera.reader import InputReader, Timing
 from vigil.camera.state import State
 from vigil.camera.stats import InputCounters, RateWindow
+from vigil.camera.status import InputStatus
 from vigil.config import Role
 from vigil.errors import VigilError
 from vigil.media.hub import PacketHub
 from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sources.url import SourceSpec
-
-
-@dataclass(frozen=True, slots=True)
-class InputStatus:
-    """A snapshot of an input for the API."""
-
-    index: int
-    roles: list[str]
-    url: str  # redacted
-    state: State
-    fps: float
-    packets_per_s: float
-    bytes_per_s: float
-    codec: str | None
-    width: int | None
-    height: int | None
-    reconnects: int
-    dropped: int
-    uptime: float | None
-    last_error: dict[str, str] | None
-    retry_in: float | None
 
 
 class CameraInput:
@@ -188,6 +167,6 @@ class CameraInput:
             reconnects=self.counters.reconnects,
             dropped=self.hub.dropped,
             uptime=round(now - connected_at, 1) if streaming and connected_at else None,
-            last_error=self.last_error.as_dict() if self.last_error else None,
+            last_error=self.last_error.detail() if self.last_error else None,
             retry_in=round(max(0.0, self.retry_at - now), 1) if self.retry_at else None,
         )

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.reader import Timing
-from vigil.camera.supervisor import CameraStatus, CameraSupervisor, join_all
+from vigil.camera.status import CameraStatus
+from vigil.camera.supervisor import CameraSupervisor, join_all
 from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
 from vigil.errors import CameraNotFound, RequestError

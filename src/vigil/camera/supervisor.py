@@ -1,4 +1,10 @@
-"""The supervisor of one camera: its inputs' threads, state, stall watchdog and figures."""
+"""The supervisor of one camera: its threads, its state, the stall watchdog and its figures.
+
+It starts and stops the camera's inputs (a reader thread each, :mod:`vigil.camera.reader`)
+and its consumers: the recorder, the detector and live view (:mod:`vigil.camera.live_view`).
+It answers for the camera to the governor, and builds its status
+(:mod:`vigil.camera.status`).
+"""
 
 from __future__ import annotations
 
@@ -6,43 +12,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import av
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
-from vigil.camera.input import CameraInput, InputStatus
+from vigil.camera.input import CameraInput
+from vigil.camera.live_view import LiveView
 from vigil.camera.reader import Timing
 from vigil.camera.state import State, worst
+from vigil.camera.status import CameraStatus, camera_status
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import RequestError, SourceError
 from vigil.media.cpu import CpuMeter
-from vigil.pipeline.detector import MAX_LEVEL, Detector, DetectStatus
+from vigil.pipeline.detector import MAX_LEVEL, Detector
 from vigil.recording.recorder import Recorder, RecordingContext
-from vigil.streaming.live import FRAMES, LiveFeed
-from vigil.streaming.live_decoder import LiveDecoder
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStatus:
-    """A snapshot of a camera for the API."""
-
-    name: str
-    enabled: bool
-    state: State
-    inputs: list[InputStatus]
-    fps_in: float
-    fps_detect: float | None
-    cpu_pct: float | None
-    reconnects: int
-    dropped: int
-    uptime: float | None
-    last_error: dict[str, str] | None
-    governor: dict[str, object] | None
-    hwaccel: str
-    detect: DetectStatus | None = None
-    viewers: int = 0
+from vigil.streaming.live import FRAMES
 
 
 class CameraSupervisor:
@@ -70,9 +55,9 @@ class CameraSupervisor:
         ]
         self.cpu = CpuMeter()
         self.recorded_bytes = 0  # of the segments closed, over every recorder of the camera
-        self.live = LiveFeed(name, config.live, self.cpu)
+        self._live_view = LiveView(name, config, self.cpu, self.log)
+        self.live = self._live_view.feed  # MJPEG, snapshots and WebRTC count their viewers here
         self.live.hook = self._live_hook
-        self._live_decoder: LiveDecoder | None = None
         self._connected = False  # inputs started (an on-demand camera connects for viewers)
         self._running = False
         self._lock = threading.RLock()
@@ -105,7 +90,7 @@ class CameraSupervisor:
             else:
                 self._connect()
             if self.live.wants_frames:
-                self._start_live_frames()
+                self._live_view.start_frames(self.live_input().hub, self.detector)
         self.log.info(
             "started with %d input(s)%s",
             len(self.inputs),
@@ -136,9 +121,9 @@ class CameraSupervisor:
                 self._connect()
             if kind == FRAMES:
                 if wanted:
-                    self._start_live_frames()
+                    self._live_view.start_frames(self.live_input().hub, self.detector)
                 else:
-                    self._stop_live_frames()
+                    self._live_view.stop_frames(self.detector)
             # WebRTC viewers (PACKETS) need the connection only: their relay taps the
             # live input's hub while they have sessions (vigil.streaming.webrtc)
 
@@ -149,26 +134,6 @@ class CameraSupervisor:
             return self.inputs[self.config.inputs.index(source)]
         detector = self.detector
         return self._input_of(detector.hub) if detector is not None else self.inputs[0]
-
-    def _start_live_frames(self) -> None:
-        """Decode the live input for live view: the detect decoder's frames when it decodes
-        that input, else a decoder of its own."""
-        hub = self.live_input().hub
-        detector = self.detector
-        if detector is not None and detector.hub is hub:
-            detector.set_tap(self.live.offer)
-        elif self._live_decoder is None:
-            self._live_decoder = LiveDecoder(
-                self.name, hub, self.live, hwaccel=self.config.hwaccel, log=self.log
-            )
-            self._live_decoder.start()
-
-    def _stop_live_frames(self) -> None:
-        if self.detector is not None:
-            self.detector.set_tap(None)
-        if self._live_decoder is not None:
-            self._live_decoder.stop()  # it ends at its next batch; nothing waits for it
-            self._live_decoder = None
 
     def last_frame(self) -> tuple[av.VideoFrame, float] | None:
         """The last frame detection decoded (colour), for snapshots; None if it decodes none."""
@@ -273,10 +238,9 @@ class CameraSupervisor:
             for item in self.inputs:
                 item.hub.close()
             self._connected = False
-            if self._live_decoder is not None:
-                self._live_decoder.stop()
-                workers.append(self._live_decoder)
-                self._live_decoder = None
+            decoder = self._live_view.stop_frames(None)
+            if decoder is not None:
+                workers.append(decoder)
             if self.recorder is not None:
                 workers.append(self.recorder)
                 self.recorder = None
@@ -308,8 +272,7 @@ class CameraSupervisor:
             tids.append(self.recorder.native_id)
         if self.detector is not None:
             tids.append(self.detector.native_id)
-        if self._live_decoder is not None:
-            tids.append(self._live_decoder.native_id)
+        tids.append(self._live_view.thread_id)
         return [tid for tid in tids if tid is not None]
 
     def tick(self, now: float) -> None:
@@ -319,15 +282,9 @@ class CameraSupervisor:
         self.cpu.sample(now, self.thread_ids())
         if not self._running:
             return
-        live = self.live
-        if (
-            self.on_demand
-            and self._connected
-            and not live.viewers
-            and time.monotonic() - live.last_viewer_left >= self.config.live.idle_stop_seconds
-        ):
+        if self.on_demand and self._connected and self._live_view.idle_for(time.monotonic()):
             with self._lock:
-                if self._running and self._connected and not live.viewers:
+                if self._running and self._connected and not self.live.viewers:
                     self.log.info(
                         "no viewer for %.0f s: disconnecting (idle)",
                         self.config.live.idle_stop_seconds,
@@ -352,44 +309,17 @@ class CameraSupervisor:
 
     def status(self, now: float | None = None) -> CameraStatus:
         now = time.monotonic() if now is None else now
-        inputs = [item.status(now) for item in self.inputs]
-        primary = next((s for s in inputs if "detect" in s.roles), inputs[0])
-        errors = [s.last_error for s in inputs if s.last_error and s.state is not State.STREAMING]
-        uptimes = [s.uptime for s in inputs if s.uptime is not None]
-        cpu = self.cpu.percent()
         detector = self.detector
-        detect: DetectStatus | None = None
-        governor: dict[str, object] | None = None
-        if detector is not None:
-            governor = {"level": detector.level, "reason": detector.reason}
-            source = self._input_of(detector.hub)
-            stats = detector.stats
-            detect = DetectStatus(
-                input=source.index,
-                mode=stats.mode,
-                hwaccel=stats.hwaccel,
-                events=stats.events,
-                idle_switches=stats.idle_switches,
-                catch_ups=stats.catch_ups,
-                governor_steps=stats.governor_steps,
-                frames=dict(stats.frames),
-            )
-        return CameraStatus(
-            name=self.name,
-            enabled=self.config.enabled,
-            state=worst(s.state for s in inputs),
-            inputs=inputs,
-            fps_in=primary.fps,
-            fps_detect=round(detector.fps(now), 2) if detector is not None else None,
-            cpu_pct=round(cpu, 2) if cpu is not None else None,
-            reconnects=sum(s.reconnects for s in inputs),
-            dropped=sum(s.dropped for s in inputs),
-            uptime=min(uptimes) if len(uptimes) == len(inputs) else None,
-            last_error=errors[0] if errors else None,
-            governor=governor,
-            hwaccel=self.config.hwaccel,
-            detect=detect,
+        return camera_status(
+            self.name,
+            self.config.enabled,
+            self.config.hwaccel,
+            [item.status(now) for item in self.inputs],
+            cpu=self.cpu.percent(),
+            detector=detector,
+            detect_input=self._input_of(detector.hub).index if detector is not None else None,
             viewers=self.live.viewers,
+            now=now,
         )
 
 
