@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint types bench clean
+.PHONY: install demo test check lint types imports test-deps pytest bench clean
 
 install: $(STAMP)
 
@@ -18,20 +18,30 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/vigil demo
 
-test: install
-	$(BIN)/pytest -q
+# The one check command, which CI runs: the fast static checks first, then the suite.
+test: lint types imports test-deps pytest
+
+check: test
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 types: install
 	$(BIN)/mypy
 
-check: lint types test
+imports: install
+	$(BIN)/lint-imports
+
+# Chromium for the web page's tests: apt as root, or with sudo; else it says what to install
+test-deps:
+	@scripts/test-deps
+
+pytest: install
+	$(BIN)/pytest -q
 
 bench: install
 	$(BIN)/vigil bench --profile ingest --cameras 8 --seconds 30
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import av
 import numpy as np
+from fastapi import FastAPI
 
 from vigil.recording.segment import SegmentWriter
 from vigil.sim.rtsp import SimCamera
@@ -24,7 +25,9 @@ from vigil.sim.server import Simulator
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None], timeout: float, what: str = "condition"
+) -> T:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -34,6 +37,18 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str = "condition"
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
+
+
+def seconds_of(item: av.Packet[Any] | av.VideoFrame | av.AudioFrame) -> float:
+    """Where a packet or frame is on its stream's timeline, in seconds."""
+    assert item.pts is not None and item.time_base is not None
+    return float(item.pts * item.time_base)
+
+
+def seconds_between(first: int, pts: int, time_base: Fraction | None) -> float:
+    """Seconds from timestamp `first` to `pts` on a stream of `time_base`."""
+    assert time_base is not None
+    return float((pts - first) * time_base)
 
 
 def top_level(path: Path) -> list[bytes]:
@@ -84,9 +99,10 @@ def free_port() -> int:
 class ServerThread:
     """A real uvicorn server for an app, in a thread (for streaming responses and sockets)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: FastAPI):
         import uvicorn
 
+        self.app = app
         self.port = free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_config=None, access_log=False

@@ -10,6 +10,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import CAM_SECRET, CAM_USER
 from tests.helpers import SimThread, free_port, wait_for
@@ -18,7 +21,7 @@ from vigil.cli import main
 VIGIL = [sys.executable, "-m", "vigil.cli"]
 
 
-def test_check_config_ok(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text("cameras:\n  a:\n    inputs: [{url: 'rtsp://192.0.2.1/s'}]\n")
     assert main(["check-config", str(path)]) == 0
@@ -48,9 +51,10 @@ def test_run_with_missing_file_exits_2(tmp_path: Path) -> None:
     assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
 
 
-def _get(port: int, path: str) -> dict:  # type: ignore[type-arg]
+def _get(port: int, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        body: dict[str, Any] = json.loads(response.read())
+        return body
 
 
 def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
@@ -73,7 +77,7 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
         proc = subprocess.Popen([*VIGIL, "run", "--config", str(config)], stdout=out, stderr=out)
     try:
 
-        def fps_ok():  # type: ignore[no-untyped-def]
+        def fps_ok() -> dict[str, Any] | None:
             try:
                 cams = {c["name"]: c for c in _get(port, "/api/cameras")["cameras"]}
             except OSError:

@@ -28,6 +28,12 @@ cameras:
 ENV = {"CAM_HOST": "192.0.2.20", "CAM_USER": "admin", "CAM_PASS": "hunter2"}
 
 
+def file_of(cfg: ConfigFile) -> Path:
+    """The file a config is written to (every config here has one)."""
+    assert cfg.path is not None
+    return cfg.path
+
+
 @pytest.fixture
 def cfg(tmp_path: Path) -> ConfigFile:
     path = tmp_path / "vigil.yaml"
@@ -40,7 +46,7 @@ def cfg(tmp_path: Path) -> ConfigFile:
 def test_add_camera_keeps_comments_and_vars(cfg: ConfigFile) -> None:
     config = cfg.set_camera("porch", {"inputs": [{"url": "rtsp://192.0.2.30/s1"}]})
     assert set(config.cameras) == {"driveway", "porch"}
-    text = cfg.path.read_text()
+    text = file_of(cfg).read_text()
     assert "# vigil config: hand-written" in text
     assert "# the one by the gate" in text
     assert "port: 8080  # the API" in text
@@ -62,7 +68,7 @@ def test_replace_without_password_keeps_stored_reference(cfg: ConfigFile) -> Non
         "hwaccel": "none",
     }
     config = cfg.set_camera("driveway", fields)
-    text = cfg.path.read_text()
+    text = file_of(cfg).read_text()
     assert "password: ${CAM_PASS}" in text
     assert "username: ${CAM_USER}" in text
     assert "url: rtsp://${CAM_HOST}:554/stream1" in text
@@ -80,7 +86,7 @@ def test_changed_value_replaces_the_reference(cfg: ConfigFile) -> None:
             ]
         },
     )
-    text = cfg.path.read_text()
+    text = file_of(cfg).read_text()
     assert "rtsp://192.0.2.99:554/stream1" in text
     assert "stream2" not in text
 
@@ -88,35 +94,35 @@ def test_changed_value_replaces_the_reference(cfg: ConfigFile) -> None:
 def test_remove_camera(cfg: ConfigFile) -> None:
     config = cfg.remove_camera("driveway")
     assert config.cameras == {}
-    assert "driveway" not in cfg.path.read_text()
-    assert "# vigil config: hand-written" in cfg.path.read_text()
+    assert "driveway" not in file_of(cfg).read_text()
+    assert "# vigil config: hand-written" in file_of(cfg).read_text()
 
 
 def test_invalid_change_is_refused_and_file_untouched(cfg: ConfigFile) -> None:
-    before = cfg.path.read_text()
+    before = file_of(cfg).read_text()
     with pytest.raises(ConfigError) as info:
         cfg.set_camera("porch", {"inputs": [{"url": "ftp://h/x"}]})
     assert info.value.errors[0].path == "cameras.porch.inputs[0].url"
     assert info.value.errors[0].code == "E110"
-    assert cfg.path.read_text() == before
+    assert file_of(cfg).read_text() == before
     cfg.set_camera("ok", {"inputs": [{"url": "rtsp://h/x"}]})  # the tree was not corrupted
-    assert "porch" not in cfg.path.read_text()
+    assert "porch" not in file_of(cfg).read_text()
 
 
 def test_failed_write_is_e107_and_leaves_file_and_no_temp(cfg: ConfigFile) -> None:
-    before = cfg.path.read_text()
+    before = file_of(cfg).read_text()
     with (
         mock.patch("vigil.config.file.os.replace", side_effect=OSError(28, "No space left")),
         pytest.raises(ConfigError) as info,
     ):
         cfg.set_camera("porch", {"inputs": [{"url": "rtsp://h/x"}]})
     assert info.value.code == "E107"
-    assert cfg.path.read_text() == before
-    assert sorted(p.name for p in cfg.path.parent.iterdir()) == ["vigil.yaml"]
+    assert file_of(cfg).read_text() == before
+    assert sorted(p.name for p in file_of(cfg).parent.iterdir()) == ["vigil.yaml"]
     assert cfg.camera_fields("porch") is None
 
 
 def test_write_keeps_file_mode(cfg: ConfigFile) -> None:
-    cfg.path.chmod(0o640)
+    file_of(cfg).chmod(0o640)
     cfg.set_camera("porch", {"inputs": [{"url": "rtsp://h/x"}]})
-    assert cfg.path.stat().st_mode & 0o777 == 0o640
+    assert file_of(cfg).stat().st_mode & 0o777 == 0o640

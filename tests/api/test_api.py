@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -49,7 +50,7 @@ def client(sim: SimThread) -> Iterator[TestClient]:
 
 
 def test_cameras_list_has_the_contract_fields_and_no_secret(client: TestClient) -> None:
-    def all_reported():  # type: ignore[no-untyped-def]
+    def all_reported() -> dict[str, Any] | None:
         cams = {c["name"]: c for c in client.get("/api/cameras").json()["cameras"]}
         ok = cams["front"]["state"] == "streaming" and cams["secret"]["state"] == "streaming"
         return cams if ok and cams["wrong"]["last_error"] else None
@@ -71,7 +72,7 @@ def test_cameras_list_has_the_contract_fields_and_no_secret(client: TestClient) 
 
 
 def test_detection_runs_at_its_rate_and_shows_its_counts(client: TestClient) -> None:
-    def detecting():  # type: ignore[no-untyped-def]
+    def detecting() -> dict[str, Any] | None:
         cam = client.get("/api/cameras/front").json()
         return cam if cam["fps_detect"] >= 3 else None
 

@@ -45,20 +45,26 @@ class Service:
 
     def __init__(self, path: Path):
         self.path = path
-        self.client: TestClient | None = None
+        self._client: TestClient | None = None
+
+    @property
+    def client(self) -> TestClient:
+        """The running app's client (between start and stop)."""
+        assert self._client is not None, "the service is not running"
+        return self._client
 
     def start(self) -> TestClient:
         config_file = ConfigFile(self.path, env=ENV)
         config = config_file.load()
         manager = CameraManager(config.cameras)
-        self.client = TestClient(create_app(manager, config_file))
-        self.client.__enter__()
-        return self.client
+        self._client = TestClient(create_app(manager, config_file))
+        self._client.__enter__()
+        return self._client
 
     def stop(self) -> None:
-        if self.client is not None:
-            self.client.__exit__(None, None, None)
-            self.client = None
+        if self._client is not None:
+            self._client.__exit__(None, None, None)
+            self._client = None
 
 
 @pytest.fixture
@@ -89,7 +95,6 @@ def test_post_streams_at_once_is_written_back_survives_a_restart_and_delete_remo
     service: Service, sim: SimThread
 ) -> None:
     client = service.client
-    assert client is not None
     response = client.post("/api/cameras", json=new_camera(sim))
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "garage"
@@ -117,7 +122,6 @@ def test_put_replaces_one_camera_and_keeps_the_stored_password(
     service: Service, sim: SimThread
 ) -> None:
     client = service.client
-    assert client is not None
     wait_for(lambda: streaming(client, "locked"), 10, "the camera with credentials streaming")
     shown = client.get("/api/cameras/locked").json()["config"]
     assert "password" not in shown["inputs"][0]
@@ -136,7 +140,6 @@ def test_put_replaces_one_camera_and_keeps_the_stored_password(
 
 def test_a_url_sent_back_redacted_keeps_its_credentials(service: Service, sim: SimThread) -> None:
     client = service.client
-    assert client is not None
     secret_url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
     camera = new_camera(sim, inputs=[{"url": secret_url, "roles": ["detect", "live"]}])
     assert client.post("/api/cameras", json=camera).status_code == 201
@@ -148,7 +151,6 @@ def test_a_url_sent_back_redacted_keeps_its_credentials(service: Service, sim: S
 
 def test_start_and_stop(service: Service) -> None:
     client = service.client
-    assert client is not None
     wait_for(lambda: streaming(client, "front"), 10, "streaming")
     assert client.post("/api/cameras/front/stop").json()["state"] == "stopped"
     assert client.post("/api/cameras/front/start").status_code == 200
@@ -160,14 +162,13 @@ def test_start_and_stop(service: Service) -> None:
 
 def unchanged(service: Service, before: str, names: set[str]) -> None:
     assert service.path.read_text() == before
-    assert service.client is not None
     listed = {c["name"] for c in service.client.get("/api/cameras").json()["cameras"]}
     assert listed == names
 
 
 def test_duplicate_name_is_409(service: Service, sim: SimThread) -> None:
     before = service.path.read_text()
-    response = service.client.post("/api/cameras", json=new_camera(sim, name="front"))  # type: ignore[union-attr]
+    response = service.client.post("/api/cameras", json=new_camera(sim, name="front"))
     assert response.status_code == 409
     assert response.json()["code"] == "E603"
     unchanged(service, before, {"front", "locked"})
@@ -179,7 +180,7 @@ def test_invalid_fields_are_422_with_check_configs_codes_and_paths(
     before = service.path.read_text()
     bad = new_camera(sim, detect={"fps": -1, "colour": "red"})
     bad["inputs"][0]["url"] = "ftp://somewhere/stream"
-    response = service.client.post("/api/cameras", json=bad)  # type: ignore[union-attr]
+    response = service.client.post("/api/cameras", json=bad)
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "E602"
@@ -202,7 +203,7 @@ def test_invalid_fields_are_422_with_check_configs_codes_and_paths(
 )
 def test_malformed_bodies_are_422(service: Service, body: object) -> None:
     before = service.path.read_text()
-    response = service.client.post("/api/cameras", json=body)  # type: ignore[union-attr]
+    response = service.client.post("/api/cameras", json=body)
     assert response.status_code == 422
     assert response.json()["code"] == "E602"
     unchanged(service, before, {"front", "locked"})
@@ -210,7 +211,7 @@ def test_malformed_bodies_are_422(service: Service, body: object) -> None:
 
 def test_not_json_is_422(service: Service) -> None:
     before = service.path.read_text()
-    response = service.client.post(  # type: ignore[union-attr]
+    response = service.client.post(
         "/api/cameras", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
@@ -221,13 +222,13 @@ def test_not_json_is_422(service: Service) -> None:
 def test_local_sources_are_refused(service: Service, sim: SimThread, url: str) -> None:
     before = service.path.read_text()
     camera = new_camera(sim, inputs=[{"url": url}])
-    response = service.client.post("/api/cameras", json=camera)  # type: ignore[union-attr]
+    response = service.client.post("/api/cameras", json=camera)
     assert response.status_code == 403
     body = response.json()
     assert body["code"] == "E608"
     assert body["errors"][0]["path"] == "cameras.garage.inputs[0].url"
     del camera["name"]
-    response = service.client.put("/api/cameras/front", json=camera)  # type: ignore[union-attr]
+    response = service.client.put("/api/cameras/front", json=camera)
     assert response.status_code == 403
     assert response.json()["errors"][0]["path"] == "cameras.front.inputs[0].url"
     unchanged(service, before, {"front", "locked"})
@@ -245,7 +246,7 @@ def test_local_sources_are_refused(service: Service, sim: SimThread, url: str) -
 def test_unknown_camera_is_404(service: Service, sim: SimThread, method: str, path: str) -> None:
     before = service.path.read_text()
     kwargs: dict[str, Any] = {"json": new_camera(sim)} if method == "PUT" else {}
-    response = service.client.request(method, path, **kwargs)  # type: ignore[union-attr]
+    response = service.client.request(method, path, **kwargs)
     assert response.status_code == 404
     assert response.json()["code"] == "E601"
     unchanged(service, before, {"front", "locked"})

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vigil.media.hub import PacketHub
+from vigil.media.hub import PacketHub, Subscription
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
 
 INFO = StreamInfo(connection=1, codec="h264", width=320, height=180, fps=15.0, video=None)
@@ -22,7 +22,7 @@ def pkt(n: int, key: bool = False, video: bool = True) -> MediaPacket:
     return item
 
 
-def drain(sub) -> list[float]:  # type: ignore[no-untyped-def]
+def drain(sub: Subscription) -> list[float]:
     out = []
     while (item := sub.get(timeout=0)) is not None:
         out.append(item.received)

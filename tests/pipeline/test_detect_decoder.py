@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -19,7 +20,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_video(tmp_path_factory.mktemp("detect") / "clip.mp4", seconds=4, fps=15, gop=15)
 
 
-def packets(path: Path) -> tuple[object, list[av.Packet]]:
+def packets(path: Path) -> tuple[object, list[av.Packet[Any]]]:
     container = av.open(str(path))
     video = container.streams.video[0]
     return video, [p for p in container.demux(video) if p.size]

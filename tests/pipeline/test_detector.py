@@ -66,7 +66,7 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
         assert event.zones == ["all"]
         thumbnail = index.event_thumbnail(event.id)
         assert thumbnail is not None
-        with av.open(io.BytesIO(thumbnail)) as jpeg:
+        with av.open(io.BytesIO(thumbnail), "r") as jpeg:
             picture = next(jpeg.decode(video=0))
         assert (picture.width, picture.height) == (320, 180)
 

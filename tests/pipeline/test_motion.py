@@ -24,8 +24,13 @@ def scene(
     """A still textured scene with sensor noise; a bright square crosses it left to right
     during each (start, end) of `moving`."""
     rng = np.random.default_rng(seed)
-    base = rng.integers(40, 200, size=(HEIGHT, WIDTH)).astype(np.float32)
-    base = (base + np.roll(base, 1, 0) + np.roll(base, 1, 1) + np.roll(base, 1, (0, 1))) / 4
+    noise_free = rng.integers(40, 200, size=(HEIGHT, WIDTH)).astype(np.float32)
+    base = (
+        noise_free
+        + np.roll(noise_free, 1, 0)
+        + np.roll(noise_free, 1, 1)
+        + np.roll(noise_free, 1, (0, 1))
+    ) / 4
     for n in range(int(seconds * FPS)):
         at = n / FPS
         frame = base + rng.normal(0, noise, size=base.shape)

@@ -33,7 +33,7 @@ def still_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def config(**detect: object) -> DetectConfig:
     motion = MotionConfig(masks=[CLOCK_MASK], event_gap_seconds=3)
-    return DetectConfig(motion=motion, **detect)  # type: ignore[arg-type]
+    return DetectConfig(motion=motion, **detect)
 
 
 def detect(

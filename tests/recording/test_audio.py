@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -12,15 +13,16 @@ import pytest
 from vigil.recording.audio import AAC_FRAME, AacTranscoder
 
 
-def g711_packets(codec: str, seconds: float) -> tuple[list[av.Packet], np.ndarray]:
+def g711_packets(codec: str, seconds: float) -> tuple[list[av.Packet[Any]], np.ndarray]:
     """A 440 Hz tone in 20 ms packets, as a camera sends it, and the tone itself."""
     encoder = av.CodecContext.create(codec, "w")
+    assert isinstance(encoder, av.AudioCodecContext)
     encoder.sample_rate, encoder.layout, encoder.format = 8000, "mono", "s16"
     encoder.time_base = Fraction(1, 8000)
     encoder.open()
     total = int(seconds * 8000)
     tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(total) / 8000)).astype(np.float32)
-    packets: list[av.Packet] = []
+    packets: list[av.Packet[Any]] = []
     for begin in range(0, total, 160):
         pcm = (tone[begin : begin + 160] * 32767).astype(np.int16).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")

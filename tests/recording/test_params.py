@@ -12,6 +12,7 @@ from vigil.recording.params import frame_size, parameter_sets
 
 def keyframe(codec: str, width: int, height: int) -> bytes:
     encoder = av.CodecContext.create(codec, "w")
+    assert isinstance(encoder, av.VideoCodecContext)
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     encoder.time_base = Fraction(1, 15)
     encoder.options = {"preset": "ultrafast"}

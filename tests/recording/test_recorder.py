@@ -7,13 +7,14 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread, wait_for
+from tests.helpers import LibavWarnings, SimThread, seconds_of, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.camera.supervisor import CameraSupervisor
@@ -173,7 +174,7 @@ def test_disk_full_pauses_recording_triggers_retention_and_resumes(
     real_write = segment.SegmentWriter.write
     full = {"on": True}
 
-    def write(self, packet, is_video):  # type: ignore[no-untyped-def]
+    def write(self: segment.SegmentWriter, packet: Any, is_video: bool) -> None:
         if full["on"]:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(self, packet, is_video)
@@ -468,7 +469,7 @@ def test_export_across_three_boundaries_snaps_to_a_key_frame(
     assert decoded[0].key_frame
     expected = round((end - snapped) / frame)
     assert abs(len(decoded) - expected) <= 1, (len(decoded), expected)
-    duration = float(decoded[-1].pts * decoded[-1].time_base) + frame
+    duration = seconds_of(decoded[-1]) + frame
     assert abs(duration - (end - snapped)) <= 2 * frame
 
 
@@ -517,11 +518,12 @@ def test_g711_audio_is_transcoded_to_aac_in_sync(tmp_path: Path) -> None:
             audio = container.streams.audio[0]
             assert audio.codec_context.name == "aac"
             assert audio.codec_context.sample_rate == 8000
-            samples, starts = 0, {}
+            samples, starts = 0, dict[str, float]()
             for frame in container.decode(video=0, audio=0):
+                assert isinstance(frame, av.AudioFrame | av.VideoFrame)
                 kind = "audio" if isinstance(frame, av.AudioFrame) else "video"
-                starts.setdefault(kind, float(frame.pts * frame.time_base))
-                samples += frame.samples if kind == "audio" else 0
+                starts.setdefault(kind, seconds_of(frame))
+                samples += frame.samples if isinstance(frame, av.AudioFrame) else 0
         assert warnings.messages == []
         assert abs(starts["audio"] - starts["video"]) <= 0.15  # in step with the video
         # the audio covers the segment: at most one AAC frame short at either end

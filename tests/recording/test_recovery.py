@@ -22,6 +22,7 @@ from tests.helpers import (
     free_port,
     is_fast_start,
     make_video,
+    seconds_of,
     wait_for,
 )
 from vigil.recording import faststart
@@ -45,7 +46,7 @@ def write_partial(root: Path, source: Path, seconds: float) -> Path:
         video = src.streams.video[0]
         writer = SegmentWriter(segment_path(root, "cam", 1_795_000_000), 1_795_000_000, video, None)
         for packet in src.demux(video):
-            if packet.dts is not None and packet.pts * packet.time_base < seconds:
+            if packet.dts is not None and seconds_of(packet) < seconds:
                 writer.write(packet, True)
         writer._out.close()  # flush the fragments, but skip the finalize
         os.close(writer._fd)

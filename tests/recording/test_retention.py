@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import validate_data
+from vigil.config import VigilConfig, validate_data
 from vigil.recording.naming import segment_path
-from vigil.recording.retention import DAY, GB, Retention
-from vigil.storage.index import Index
+from vigil.recording.retention import DAY, GB, Deleted, Retention
+from vigil.storage.index import Index, SegmentRow
 
 NOW = 1_800_000_000.0
 
@@ -56,7 +56,7 @@ def add(
     )
 
 
-def config(**storage: object) -> object:
+def config(**storage: object) -> VigilConfig:
     return validate_data(
         {
             "storage": {"retention": {"days": 7, "events_days": 30, **storage}},
@@ -109,7 +109,7 @@ def test_low_free_space_deletes_the_oldest_at_once(tmp_path: Path, index: Index)
     disk = Disk(0.5 * GB)
     real_delete = Retention._delete
 
-    def delete_and_free(self, row, reason, result):  # type: ignore[no-untyped-def]
+    def delete_and_free(self: Retention, row: SegmentRow, reason: str, result: Deleted) -> None:
         real_delete(self, row, reason, result)
         disk.free += row.bytes
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from typing import Any
 
 import av
 import pytest
@@ -63,11 +64,12 @@ def test_sim_command_serves_with_faults_and_audio() -> None:
     )
     try:
 
-        def cams():  # type: ignore[no-untyped-def]
+        def cams() -> dict[str, Any] | None:
             try:
                 url = f"http://127.0.0.1:{http_port}/api/cameras"
                 with urllib.request.urlopen(url, timeout=2) as r:
-                    return json.loads(r.read())
+                    listed: dict[str, Any] = json.loads(r.read())
+                    return listed
             except OSError:
                 return None
 

@@ -38,7 +38,7 @@ def fetch(url: str, method: str = "GET", body: object = None) -> tuple[int, byte
 
 
 def decode_jpeg(data: bytes) -> tuple[int, int]:
-    with av.open(io.BytesIO(data), format="image2pipe") as container:
+    with av.open(io.BytesIO(data), "r", format="image2pipe") as container:
         frame = next(container.decode(video=0))
         return frame.width, frame.height
 

@@ -14,7 +14,7 @@ import imageio_ffmpeg
 import pytest
 
 from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread
+from tests.helpers import LibavWarnings, SimThread, seconds_between
 from vigil.sim.media import SUB, ClipSpec
 from vigil.sim.server import build_cameras
 
@@ -42,7 +42,7 @@ def _read(url: str, seconds: float, out: dict[str, object]) -> None:
             # FFmpeg's RTP demuxer gives the first packet no pts
             if packet.pts is not None:
                 first = packet.pts if first is None else first
-                if (packet.pts - first) * stream.time_base >= seconds:
+                if seconds_between(first, packet.pts, stream.time_base) >= seconds:
                     break
             if packet.is_keyframe:
                 keys.append(frames)
@@ -127,7 +127,7 @@ def test_eight_clients_each_get_real_time(sim: SimThread) -> None:
                 first = packet.pts if first is None else first
                 count += 1
                 if count == 5 * SMALL.fps:
-                    span = float((packet.pts - first) * stream.time_base)
+                    span = seconds_between(first, packet.pts, stream.time_base)
                     with lock:
                         results.append((count, span, time.monotonic() - t0))
                     return

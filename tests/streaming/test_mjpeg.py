@@ -27,7 +27,7 @@ MJPEG_WIDTH = 160  # the simulator's frames are 320x180
 
 
 def jpeg_size(jpeg: bytes) -> tuple[int, int]:
-    with av.open(io.BytesIO(jpeg)) as container:
+    with av.open(io.BytesIO(jpeg), "r") as container:
         frame = next(container.decode(video=0))
         return frame.width, frame.height
 

@@ -62,7 +62,7 @@ def test_a_live_only_camera_connects_for_viewers_and_idles_without(
     with httpx.Client(timeout=20) as client:
         response = client.get(srv.url("/api/cameras/lobby/snapshot.jpg"))  # the first viewer
     assert response.status_code == 200
-    with av.open(io.BytesIO(response.content)) as jpeg:
+    with av.open(io.BytesIO(response.content), "r") as jpeg:
         assert next(jpeg.decode(video=0)).width == 320
     assert int(response.headers["age"]) <= 1
     assert state(manager, "lobby") == "streaming"

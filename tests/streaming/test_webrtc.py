@@ -144,7 +144,7 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
 
 
 def srv_sessions(srv: ServerThread) -> WebRtcSessions:
-    sessions: WebRtcSessions = srv.server.config.app.state.services.webrtc
+    sessions: WebRtcSessions = srv.app.state.services.webrtc
     return sessions
 
 

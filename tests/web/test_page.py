@@ -102,10 +102,11 @@ def shot(page: Page, name: str) -> None:
 
 
 def loads(page: Page) -> dict[str, int]:
-    return page.evaluate(
+    counts: dict[str, int] = page.evaluate(
         "() => Object.fromEntries([...document.querySelectorAll('.tile')]"
         ".map(t => [t.dataset.name, Number(t.dataset.loads)]))"
     )
+    return counts
 
 
 def test_the_grid_shows_every_camera_and_every_image_updates(served: Served, page: Page) -> None:
@@ -252,7 +253,7 @@ def test_a_range_dragged_on_the_timeline_exports_as_one_mp4(
     assert box is not None
 
     def x_of(t: float) -> float:
-        return box["x"] + (t - window[0]) / (window[1] - window[0]) * box["width"]
+        return float(box["x"] + (t - window[0]) / (window[1] - window[0]) * box["width"])
 
     start, end = segments[0][0] + 0.5, segments[2][1] - 0.5  # across two boundaries
     y = box["y"] + box["height"] / 2
@@ -284,7 +285,7 @@ def test_webrtc_in_the_browser_plays_or_falls_back_to_mjpeg(served: Served, page
     shot(page, "large-webrtc")
     if note == "WebRTC":  # this Chromium decodes H.264: the camera's packets play
         assert page.evaluate("document.querySelector('#large-video').videoWidth") == 320
-        relay = served.server.server.config.app.state.services.webrtc.relay("cam2")
+        relay = served.server.app.state.services.webrtc.relay("cam2")
         assert [sink.direct for sink in relay.sinks] == [True]  # sent by vigil's RTP path
     else:  # it fell back, and says why
         assert "showing MJPEG" in note

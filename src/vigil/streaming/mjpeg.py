@@ -12,7 +12,7 @@ The stream ends when the camera is removed or replaced (its feed closes).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from vigil.streaming.live import FRAMES, FRESH, LiveFeed, LiveFrame
 
@@ -26,7 +26,7 @@ def part(frame: LiveFrame) -> bytes:
     return head.encode() + frame.jpeg + b"\r\n"
 
 
-async def mjpeg_stream(feed: LiveFeed) -> AsyncIterator[bytes]:
+async def mjpeg_stream(feed: LiveFeed) -> AsyncGenerator[bytes, None]:
     """The parts of one viewer's stream, until the client goes."""
     async with feed.watch(FRAMES):
         latest = feed.latest
