@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SimThread, make_video
-from vigil.sim.media import ClipSpec
+from tests.helpers import CAM_SECRET, CAM_USER, SMALL, SimThread, make_video
 from vigil.sim.server import build_cameras
-
-SMALL = ClipSpec(width=320, height=180, fps=15, gop=15, bitrate=300_000, seconds=4)
-CAM_USER, CAM_SECRET = "admin", "s3cret-Pa55"
 
 
 @pytest.fixture(scope="session", autouse=True)

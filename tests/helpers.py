@@ -1,4 +1,5 @@
-"""Test helpers: wait on conditions with deadlines, run the simulator, make media."""
+"""Test helpers and shared constants: wait on conditions with deadlines, run the simulator,
+make media."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ import numpy as np
 from fastapi import FastAPI
 
 from vigil.recording.segment import SegmentWriter
+from vigil.sim.media import ClipSpec
 from vigil.sim.rtsp import SimCamera
 from vigil.sim.server import Simulator
 
 T = TypeVar("T")
+
+SMALL = ClipSpec(width=320, height=180, fps=15, gop=15, bitrate=300_000, seconds=4)
+CAM_USER, CAM_SECRET = "admin", "s3cret-Pa55"  # what the session simulator's cam3 wants
 
 
 def wait_for(

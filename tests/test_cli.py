@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CAM_SECRET, CAM_USER
-from tests.helpers import SimThread, free_port, wait_for
+from tests.helpers import CAM_SECRET, CAM_USER, SimThread, free_port, wait_for
 from vigil.cli import main
 
 VIGIL = [sys.executable, "-m", "vigil.cli"]

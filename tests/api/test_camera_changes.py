@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import CAM_SECRET, CAM_USER
-from tests.helpers import SimThread, wait_for
+from tests.helpers import CAM_SECRET, CAM_USER, SimThread, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data

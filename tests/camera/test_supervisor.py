@@ -15,8 +15,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import CAM_SECRET, CAM_USER, SMALL
-from tests.helpers import SimThread, free_port, make_video, wait_for
+from tests.helpers import CAM_SECRET, CAM_USER, SMALL, SimThread, free_port, make_video, wait_for
 from vigil.camera.reader import Timing
 from vigil.camera.state import State
 from vigil.camera.status import CameraStatus

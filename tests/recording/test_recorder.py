@@ -13,8 +13,7 @@ import av
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread, seconds_of, wait_for
+from tests.helpers import SMALL, LibavWarnings, SimThread, seconds_of, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.camera.supervisor import CameraSupervisor

@@ -14,8 +14,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import SMALL
 from tests.helpers import (
+    SMALL,
     LibavWarnings,
     SimThread,
     fed_segment,

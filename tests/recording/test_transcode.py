@@ -7,8 +7,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread, wait_for
+from tests.helpers import SMALL, LibavWarnings, SimThread, wait_for
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig, RecordConfig
 from vigil.recording.recorder import RecordingContext

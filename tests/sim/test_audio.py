@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import av
 import pytest
 
-from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread
+from tests.helpers import SMALL, LibavWarnings, SimThread
 from tests.sim.rtsp_client import RawRtsp
 from vigil.sim.server import build_cameras
 

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import av
 import pytest
 
-from tests.conftest import SMALL
-from tests.helpers import SimThread, wait_for
+from tests.helpers import SMALL, SimThread, wait_for
 from tests.sim.rtsp_client import RawRtsp, access_units, read_until_error
 from vigil.sim.server import build_cameras
 

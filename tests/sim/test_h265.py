@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import av
 
-from tests.conftest import SMALL
-from tests.helpers import SimThread
+from tests.helpers import SMALL, SimThread
 from tests.sim.rtsp_client import RawRtsp
 from vigil.sim.server import build_cameras
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from tests.conftest import SMALL
+from tests.helpers import SMALL
 from vigil.sim.media import (
     MOTION_PERIOD,
     MOTION_WINDOW,

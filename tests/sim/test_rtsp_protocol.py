@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import CAM_SECRET, CAM_USER, SMALL
-from tests.helpers import SimThread
+from tests.helpers import CAM_SECRET, CAM_USER, SMALL, SimThread
 from tests.sim.rtsp_client import RawRtsp, access_units
 from vigil.sim.auth import REALM
 

@@ -13,8 +13,7 @@ import av
 import imageio_ffmpeg
 import pytest
 
-from tests.conftest import SMALL
-from tests.helpers import LibavWarnings, SimThread, seconds_between
+from tests.helpers import SMALL, LibavWarnings, SimThread, seconds_between
 from vigil.sim.media import SUB, ClipSpec
 from vigil.sim.server import build_cameras
 

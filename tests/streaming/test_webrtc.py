@@ -15,8 +15,7 @@ import httpx2 as httpx
 import pytest
 from aiortc.codecs import h264
 
-from tests.conftest import SMALL
-from tests.helpers import ServerThread, SimThread, wait_for
+from tests.helpers import SMALL, ServerThread, SimThread, wait_for
 from tests.streaming.webrtc_client import Viewer
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager

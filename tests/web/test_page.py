@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import SMALL
-from tests.helpers import ServerThread, SimThread, wait_for
+from tests.helpers import SMALL, ServerThread, SimThread, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
@@ -369,7 +368,7 @@ def test_every_control_has_a_label_and_the_grid_works_from_the_keyboard(
 def test_edit_keeps_the_stored_password_and_stop_start_remove_work(
     served: Served, page: Page
 ) -> None:
-    from tests.conftest import CAM_SECRET, CAM_USER
+    from tests.helpers import CAM_SECRET, CAM_USER
 
     camera = {
         "name": "guarded",
