@@ -19,6 +19,7 @@ import av
 import numpy as np
 from fastapi import FastAPI
 
+from vigil.camera.manager import CameraManager
 from vigil.recording.segment import SegmentWriter
 from vigil.sim.media import ClipSpec
 from vigil.sim.rtsp import SimCamera
@@ -44,6 +45,35 @@ def wait_for(
         time.sleep(0.05)
 
 
+class ManualClock:
+    """A :class:`~vigil.media.clock.Clock` that only a test moves: waits on it end when the test
+    advances past them (or their event is set), so an hour of backoff passes in a moment."""
+
+    def __init__(self, start: float = 1000.0):
+        self._now = start
+        self._cond = threading.Condition()
+        self.waiting = 0  # threads waiting on it now
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._cond:
+            self._now += seconds
+            self._cond.notify_all()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        with self._cond:
+            deadline = self._now + seconds
+            self.waiting += 1
+            try:
+                while not event.is_set() and self._now < deadline:
+                    self._cond.wait(0.05)  # the event is set by another thread: look again
+            finally:
+                self.waiting -= 1
+        return event.is_set()
+
+
 def seconds_of(item: av.Packet[Any] | av.VideoFrame | av.AudioFrame) -> float:
     """Where a packet or frame is on its stream's timeline, in seconds."""
     assert item.pts is not None and item.time_base is not None
@@ -54,6 +84,13 @@ def seconds_between(first: int, pts: int, time_base: Fraction | None) -> float:
     """Seconds from timestamp `first` to `pts` on a stream of `time_base`."""
     assert time_base is not None
     return float((pts - first) * time_base)
+
+
+def monitor_passes(manager: CameraManager, passes: int, timeout: float = 15) -> None:
+    """Wait until the manager's monitor has looked at every camera `passes` more times: what it
+    would do (idle a camera, restart a stalled input, step the governor) it has done."""
+    start = manager.ticks
+    wait_for(lambda: manager.ticks >= start + passes, timeout, f"{passes} monitor passes")
 
 
 def top_level(path: Path) -> list[bytes]:

@@ -61,6 +61,8 @@ def test_demo_streams_four_cameras_and_caches_media(tmp_path: Path) -> None:
     assert len(cached) == 2 and all(name.endswith(".aus") for name in cached)
     assert any(name.startswith("1920x1080-30-") for name in cached)
     assert any(name.startswith("640x360-15-") for name in cached)
+    written = {p.name: p.stat().st_mtime_ns for p in (cache / "sim").iterdir()}
     second = _run_demo(tmp_path, cache)
-    assert second < first
+    assert {p.name: p.stat().st_mtime_ns for p in (cache / "sim").iterdir()} == written
+    assert second < first  # the second start read the cache instead of encoding
     print(f"demo: first start {first:.1f} s (encoding media), cached start {second:.1f} s")

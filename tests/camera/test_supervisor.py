@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.server
 import logging
 import os
-import re
+import select
 import socket
 import threading
 import time
@@ -15,21 +15,37 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.helpers import CAM_SECRET, CAM_USER, SMALL, SimThread, free_port, make_video, wait_for
+from tests.helpers import (
+    CAM_SECRET,
+    CAM_USER,
+    SMALL,
+    ManualClock,
+    SimThread,
+    free_port,
+    make_video,
+    wait_for,
+)
 from vigil.camera.reader import Timing
 from vigil.camera.state import State
-from vigil.camera.status import CameraStatus
+from vigil.camera.status import CameraStatus, InputStatus
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig
+from vigil.media.clock import MONOTONIC, Clock
 from vigil.sim.server import build_cameras
 from vigil.sources.url import parse_source
 
 FAST = Timing(open_timeout=3.0, stall=3.0)
 
 
-def camera(url: str, name: str = "cam", timing: Timing = FAST, **extra: object) -> CameraSupervisor:
+def camera(
+    url: str,
+    name: str = "cam",
+    timing: Timing = FAST,
+    clock: Clock = MONOTONIC,
+    **extra: object,
+) -> CameraSupervisor:
     config = CameraConfig.model_validate({"inputs": [{"url": url, **extra}]})
-    return CameraSupervisor(name, config, timing=timing)
+    return CameraSupervisor(name, config, timing=timing, clock=clock)
 
 
 def sample_until(
@@ -60,14 +76,13 @@ def first_error(url: str, what: str, timeout: float = 15) -> CameraStatus:
         cam.stop()
 
 
-def retry_delays(caplog: pytest.LogCaptureFixture, camera: str) -> list[int]:
-    """The reconnect delays a camera logged, in order."""
-    return [
-        int(m.group(1))
-        for r in caplog.records
-        if r.name == f"vigil.camera.{camera}"
-        and (m := re.search(r"retrying in (\d+) s", r.getMessage()))
-    ]
+def waiting_after_try(cam: CameraSupervisor, clock: ManualClock, tries: int) -> InputStatus:
+    """The input once its `tries`-th failed try is counted and its reader waits out the
+    backoff on `clock` (which only the test moves)."""
+    status = sample_until(
+        cam, lambda s: s.reconnects == tries and clock.waiting > 0, 15, f"failed try {tries}"
+    )
+    return status.inputs[0]
 
 
 @pytest.fixture
@@ -123,16 +138,20 @@ def test_credentials_never_reach_logs_or_status(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
+    clock = ManualClock()
     good = camera(url, "good")
-    bad = camera(sim.url("cam3"), "bad", username=CAM_USER, password="wrong-" + CAM_SECRET)
+    bad = camera(
+        sim.url("cam3"), "bad", clock=clock, username=CAM_USER, password="wrong-" + CAM_SECRET
+    )
     good.start()
     bad.start()
     try:
         sample_until(good, lambda s: s.state is State.STREAMING, 15, "auth camera")
-        status = sample_until(bad, lambda s: s.last_error is not None, 15, "401")
+        waiting = waiting_after_try(bad, clock, 1)
+        status = bad.status()
         assert code_of(status) == "E203"
         assert status.state is State.RECONNECTING
-        assert status.inputs[0].retry_in is not None and status.inputs[0].retry_in >= 290
+        assert waiting.backoff == 300 and waiting.retry_in == 300  # cameras lock accounts
     finally:
         good.stop()
         bad.stop()
@@ -141,12 +160,10 @@ def test_credentials_never_reach_logs_or_status(
     assert CAM_USER not in text.replace("vigil", "")  # user names are redacted too
 
 
-def test_dead_port_backs_off_then_recovers_and_others_stream_on(
-    sim: SimThread, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.WARNING)
+def test_dead_port_backs_off_then_recovers_and_others_stream_on(sim: SimThread) -> None:
     port = free_port()
-    dead = camera(f"rtsp://127.0.0.1:{port}/cam1/main", "dead")
+    clock = ManualClock()
+    dead = camera(f"rtsp://127.0.0.1:{port}/cam1/main", "dead", clock=clock)
     other = camera(sim.url("cam2"), "other")
     other.start()
     sample_until(other, lambda s: s.state is State.STREAMING, 15, "other streaming")
@@ -162,25 +179,27 @@ def test_dead_port_backs_off_then_recovers_and_others_stream_on(
     watcher.start()
     dead.start()
     try:
-        sample_until(dead, lambda s: s.reconnects >= 2, 10, "two refused tries")
+        first = waiting_after_try(dead, clock, 1)
+        assert first.backoff == 1 and first.retry_in == 1  # nothing of the wait has passed
         assert dead.status().state is State.RECONNECTING
         assert code_of(dead.status()) == "E201"
-        delays = retry_delays(caplog, "dead")
-        assert delays[:2] == [1, 2]
-        next_step = dead.status().inputs[0].retry_in
-        assert next_step is not None and next_step <= 4
+        clock.advance(1)  # the wait is over: the second try is refused too, and waits twice as long
+        second = waiting_after_try(dead, clock, 2)
+        assert second.backoff == 2 and second.retry_in == 2
         revived = build_cameras(1, SMALL, None, quiet=True)
         with SimThread(revived, port=port):
-            t0 = time.monotonic()
-            sample_until(dead, lambda s: s.state is State.STREAMING, 4 + 5, "recovery")
-            assert time.monotonic() - t0 <= next_step + 5  # the retry, plus opening the stream
-            time.sleep(0.5)
+            clock.advance(1)
+            assert dead.status().inputs[0].retry_in == 1  # half way: still waiting
+            clock.advance(1)  # the wait is over, and the camera is back
+            sample_until(dead, lambda s: s.state is State.STREAMING, 15, "recovery")
+            seen = len(samples)
+            wait_for(lambda: len(samples) >= seen + 5, 10, "the other camera after the recovery")
     finally:
         watching.set()
         watcher.join(5)
         dead.stop()
         other.stop()
-    assert len(samples) > 20
+    assert len(samples) > 5
     assert all(state is State.STREAMING and n == 0 for state, n, _ in samples)
     frames = [f for _, _, f in samples]
     # ~15 fps throughout: at least 1 new frame in each 1 s of samples
@@ -204,13 +223,24 @@ def test_stream_that_stops_midway_reconnects(own_sim: SimThread, fault: str, cod
 
 
 @pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port whose listener completes TCP handshakes but never says a word."""
+def silent() -> Iterator[socket.socket]:
+    """A listener that completes TCP handshakes but never says a word."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
-    yield sock.getsockname()[1]
+    yield sock
     sock.close()
+
+
+@pytest.fixture
+def silent_port(silent: socket.socket) -> int:
+    return int(silent.getsockname()[1])
+
+
+def connected(listener: socket.socket, timeout: float) -> bool:
+    """Whether a client's connection waits on `listener` (within `timeout` seconds)."""
+    readable, _, _ = select.select([listener], [], [], timeout)
+    return bool(readable)
 
 
 def test_host_that_never_answers_is_e202(silent_port: int) -> None:
@@ -224,16 +254,15 @@ def test_not_found_path_is_e204(sim: SimThread) -> None:
     assert code_of(status) == "E204"
 
 
-def test_stop_returns_in_two_seconds_and_abandoned_thread_cannot_write(
-    silent_port: int, sim: SimThread, caplog: pytest.LogCaptureFixture
+def test_stop_abandons_a_blocked_reader_which_then_cannot_write(
+    silent: socket.socket, sim: SimThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    cam = camera(f"rtsp://127.0.0.1:{silent_port}/x", "blocked", Timing(open_timeout=4, stall=4))
+    port = silent.getsockname()[1]
+    cam = camera(f"rtsp://127.0.0.1:{port}/x", "blocked", Timing(open_timeout=6, stall=6))
     cam.start()
-    time.sleep(0.3)  # let the reader reach its blocking connect
-    t0 = time.monotonic()
-    abandoned = cam.stop()
-    assert time.monotonic() - t0 <= 2.2
+    assert connected(silent, 10)  # the reader is in its connect, waiting for an answer
+    abandoned = cam.stop()  # waits STOP_TIMEOUT (2 s) for it, not its 6 s connect timeout
     assert len(abandoned) == 1 and abandoned[0].is_alive()
     # restart the same camera (same input, same hub) on a source that works
     cam.inputs[0].spec = parse_source(sim.url("cam1"))
@@ -330,20 +359,25 @@ def test_audio_packets_are_published_beside_video() -> None:
             cam.stop()
 
 
-def test_backoff_resets_after_a_healthy_spell(
-    own_sim: SimThread, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.WARNING)
-    own_sim.set_faults("cam1", drop_after=1.5)  # each connection lives 1.5 s
-    cam = camera(own_sim.url("cam1"), "healthy", Timing(open_timeout=3, stall=3, reset_after=1.0))
+def test_backoff_resets_after_a_healthy_spell(own_sim: SimThread) -> None:
+    clock = ManualClock()
+    healthy_spell = 60.0
+    timing = Timing(open_timeout=3, stall=3, reset_after=healthy_spell)
+    own_sim.set_faults("cam1", refuse=True)  # every connection is closed at once
+    cam = camera(own_sim.url("cam1"), "healthy", timing, clock=clock)
     cam.start()
     try:
-        sample_until(cam, lambda s: s.reconnects >= 3, 20, "three drops")
+        assert waiting_after_try(cam, clock, 1).backoff == 1
+        clock.advance(1)
+        assert waiting_after_try(cam, clock, 2).backoff == 2  # a short life: the wait grows
+        own_sim.set_faults("cam1", refuse=False)
+        clock.advance(2)
+        sample_until(cam, lambda s: s.state is State.STREAMING, 15, "streaming again")
+        clock.advance(healthy_spell)  # it streams that long, then the camera drops it
+        own_sim.set_faults("cam1", refuse=True)
+        assert waiting_after_try(cam, clock, 3).backoff == 1  # back to the first step
     finally:
         cam.stop()
-    delays = retry_delays(caplog, "healthy")
-    assert len(delays) >= 3
-    assert set(delays) == {1}  # never 2, 4, ...: every connection was healthy long enough
 
 
 def test_watchdog_restarts_an_input_stuck_while_streaming(silent_port: int) -> None:

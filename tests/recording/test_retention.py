@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -154,9 +153,10 @@ def test_thread_runs_at_once_when_free_space_drops_between_runs(
 
     rows = [add(tmp_path, index, "porch", age, size=GB_SIZE) for age in (3, 2, 1)]
     paths = [tmp_path / r.path for r in index.segments()]
-    state = {"used_by_others": 0.0}
+    state = {"used_by_others": 0.0, "checks": 0}
 
     def disk(_path: Path) -> int:  # deleting a segment frees its gigabyte
+        state["checks"] += 1
         gone = sum(not p.exists() for p in paths)
         return int(5 * GB - state["used_by_others"] + gone * GB)
 
@@ -170,8 +170,8 @@ def test_thread_runs_at_once_when_free_space_drops_between_runs(
     )
     retention.start()
     try:
-        time.sleep(0.2)  # a few checks with plenty of space: nothing goes
-        assert ids(index) == set(rows)
+        wait_for(lambda: state["checks"] >= 3, 10, "three checks of free space")
+        assert ids(index) == set(rows)  # with plenty of space, nothing goes
         state["used_by_others"] = 4.5 * GB  # something else fills the disk
         wait_for(lambda: rows[0] not in ids(index), 5, "the oldest to go")
     finally:

@@ -142,6 +142,17 @@ def access_units(client: RawRtsp, count: int) -> list[tuple[int, list[bytes]]]:
     return units
 
 
+def timestamps_until_error(client: RawRtsp, limit: int = 100_000) -> list[int]:
+    """The RTP timestamps read until the connection failed; fail if it never does."""
+    stamps: list[int] = []
+    try:
+        for _ in range(limit):
+            stamps.append(client.read_frame().timestamp)
+    except ConnectionError:
+        return stamps
+    raise AssertionError(f"{limit} packets and no error")
+
+
 def read_until_error(client: RawRtsp, limit: int = 100_000) -> None:
     """Read RTP until the connection fails (what a fault test expects); fail if it never does."""
     for _ in range(limit):

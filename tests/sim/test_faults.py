@@ -11,7 +11,7 @@ import av
 import pytest
 
 from tests.helpers import SMALL, SimThread, wait_for
-from tests.sim.rtsp_client import RawRtsp, access_units, read_until_error
+from tests.sim.rtsp_client import RawRtsp, access_units, read_until_error, timestamps_until_error
 from vigil.sim.server import build_cameras
 
 
@@ -45,11 +45,13 @@ def test_drop_after_closes_the_connection_after_n_seconds(faulty: SimThread) -> 
     faulty.set_faults("cam1", drop_after=1.0)
     with RawRtsp(faulty.port) as client:
         client.play(faulty.url("cam1"))
-        client.read_frame()
+        first = client.read_frame().timestamp
         t0 = time.monotonic()
-        with pytest.raises(ConnectionError):
-            read_until_error(client)
-        assert 0.7 < time.monotonic() - t0 < 2.0
+        stamps = timestamps_until_error(client)
+        lived = time.monotonic() - t0
+    sent = ((stamps[-1] - first) % 2**32) / 90_000  # seconds of video before the drop
+    assert lived > 0.7  # not at once
+    assert sent <= 1.0 + 2 / SMALL.fps  # and no more video than a second of PLAY holds
 
 
 def test_stall_keeps_the_socket_open_and_sends_nothing(faulty: SimThread) -> None:
@@ -113,7 +115,7 @@ def test_slow_sends_at_half_rate(faulty: SimThread) -> None:
         t0 = time.monotonic()
         units = access_units(client, SMALL.fps)  # one second of video
         elapsed = time.monotonic() - t0
-    assert 1.8 < elapsed < 2.4
+    assert elapsed > 1.8  # at most half the rate; every frame of it, as below
     stamps = [ts for ts, _ in units]
     assert {b - a for a, b in itertools.pairwise(stamps)} == {90_000 // SMALL.fps}
 

@@ -17,6 +17,7 @@ from vigil.camera.stats import InputCounters, RateWindow
 from vigil.camera.status import InputStatus
 from vigil.config import Role
 from vigil.errors import VigilError
+from vigil.media.clock import MONOTONIC, Clock
 from vigil.media.hub import PacketHub
 from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sources.url import SourceSpec
@@ -33,6 +34,7 @@ class CameraInput:
         roles: list[Role],
         retry_policy: RetryPolicy,
         log: logging.Logger,
+        clock: Clock = MONOTONIC,
     ):
         self.camera = camera
         self.index = index
@@ -43,10 +45,12 @@ class CameraInput:
         self.counters = InputCounters()
         self.rates = RateWindow()
         self.log = log
+        self.clock = clock  # of backoff; packets and figures are on time.monotonic
         self.state = State.STOPPED
         self.last_error: VigilError | None = None
         self.info: StreamInfo | None = None
-        self.retry_at: float | None = None
+        self.retry_at: float | None = None  # when the next try is due (of the clock)
+        self.backoff: float | None = None  # seconds of the wait before it
         self._policy = retry_policy
         self._reader: InputReader | None = None
         self._lock = threading.Lock()
@@ -58,7 +62,7 @@ class CameraInput:
         with self._lock:
             token = self.hub.claim()
             self.state = State.STARTING
-            self.retry_at = None
+            self._wait(None)
             self._reader = InputReader(self, token, timing)
             self._reader.start()
 
@@ -70,7 +74,7 @@ class CameraInput:
                 reader.stop_event.set()
                 self.hub.revoke(reader.token)
             self.state = State.STOPPED
-            self.retry_at = None
+            self._wait(None)
             self.counters.connected_at = None
         return reader
 
@@ -103,7 +107,7 @@ class CameraInput:
                 return False
             self.info = info
             self.state = State.STREAMING
-            self.retry_at = None
+            self._wait(None)
             self.counters.connected_at = self.counters.last_packet = time.monotonic()
         self.log.info(
             "streaming %s: %s %dx%d at %s fps",
@@ -133,13 +137,12 @@ class CameraInput:
                 return False
             self.last_error = error
             self.counters.connected_at = None
+            self._wait(delay)
             if delay is None:
                 self.state = State.FAILED
-                self.retry_at = None
             else:
                 self.state = State.RECONNECTING
                 self.counters.reconnects += 1
-                self.retry_at = time.monotonic() + delay
         if delay is None:
             self.log.error("%s; giving up (retrying cannot fix this)", error)
         else:
@@ -168,5 +171,15 @@ class CameraInput:
             dropped=self.hub.dropped,
             uptime=round(now - connected_at, 1) if streaming and connected_at else None,
             last_error=self.last_error.detail() if self.last_error else None,
-            retry_in=round(max(0.0, self.retry_at - now), 1) if self.retry_at else None,
+            retry_in=self._retry_in(),
+            backoff=self.backoff,
         )
+
+    def _wait(self, delay: float | None) -> None:
+        """The wait before the next try begins (None: no wait)."""
+        self.backoff = delay
+        self.retry_at = None if delay is None else self.clock.now() + delay
+
+    def _retry_in(self) -> float | None:
+        retry_at = self.retry_at
+        return None if retry_at is None else round(max(0.0, retry_at - self.clock.now()), 1)

@@ -5,7 +5,8 @@ detection decodes (a tap on its decoder, no second decode), else from a
 :class:`~vigil.streaming.live_decoder.LiveDecoder` of their own, started for the first
 viewer and stopped after the last. WebRTC viewers need no frames: their relay taps the live
 input's hub (:mod:`vigil.streaming.webrtc`). The supervisor connects an on-demand camera
-for its first viewer and, through :meth:`LiveView.idle_for`, parks it when nobody watches.
+for its first viewer and, once :meth:`LiveView.idle` says nobody has watched for a while,
+parks it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import threading
 
 from vigil.config import CameraConfig
+from vigil.media.clock import Clock
 from vigil.media.cpu import CpuMeter
 from vigil.media.hub import PacketHub
 from vigil.pipeline.detector import Detector
@@ -24,11 +26,14 @@ from vigil.streaming.live_decoder import LiveDecoder
 class LiveView:
     """The live view of one camera; its supervisor calls it under the camera's lock."""
 
-    def __init__(self, camera: str, config: CameraConfig, cpu: CpuMeter, log: logging.Logger):
+    def __init__(
+        self, camera: str, config: CameraConfig, cpu: CpuMeter, log: logging.Logger, clock: Clock
+    ):
         self.camera = camera
         self.config = config
         self.log = log
-        self.feed = LiveFeed(camera, config.live, cpu)
+        self.clock = clock
+        self.feed = LiveFeed(camera, config.live, cpu, clock.now)
         self._decoder: LiveDecoder | None = None
 
     def start_frames(self, hub: PacketHub, detector: Detector | None) -> None:
@@ -57,9 +62,7 @@ class LiveView:
         decoder = self._decoder
         return decoder.native_id if decoder is not None else None
 
-    def idle_for(self, now: float) -> bool:
-        """Nobody has watched for ``live.idle_stop_seconds`` (`now` on time.monotonic())."""
-        feed = self.feed
-        return (
-            not feed.viewers and now - feed.last_viewer_left >= self.config.live.idle_stop_seconds
-        )
+    def idle(self) -> bool:
+        """Nobody has watched for ``live.idle_stop_seconds`` (of the camera's clock)."""
+        feed, limit = self.feed, self.config.live.idle_stop_seconds
+        return not feed.viewers and self.clock.now() - feed.last_viewer_left >= limit

@@ -19,6 +19,7 @@ from vigil.camera.supervisor import CameraSupervisor, join_all
 from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
 from vigil.errors import CameraNotFound, RequestError
+from vigil.media.clock import MONOTONIC, Clock
 from vigil.pipeline.governor import Governor, system_cpu
 from vigil.recording.recorder import RecordingContext
 
@@ -34,7 +35,7 @@ class CameraManager:
         *,
         retry_policy: RetryPolicy = default_retry_delay,
         timing: Timing | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = MONOTONIC,
         recording: RecordingContext | None = None,
         governor: GovernorConfig | None = None,
         cpu_sampler: Callable[[], float] | None = None,
@@ -47,6 +48,7 @@ class CameraManager:
         self._cameras: dict[str, CameraSupervisor] = {}
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self.ticks = 0  # the monitor's passes over every camera so far
         for name, config in (cameras or {}).items():
             self._cameras[name] = self._supervisor(name, config)
         self.governor = Governor(
@@ -64,6 +66,7 @@ class CameraManager:
             retry_policy=self._retry_policy,
             timing=self._timing,
             recording=self.recording,
+            clock=self._clock,
         )
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -94,7 +97,7 @@ class CameraManager:
 
     def _run_monitor(self) -> None:
         while not self._stop.wait(STATS_INTERVAL):
-            now = self._clock()
+            now = time.monotonic()  # figures and the stall watchdog: packets' own time
             with self._lock:
                 cams = list(self._cameras.values())
             for cam in cams:
@@ -103,9 +106,10 @@ class CameraManager:
                 except Exception:  # the monitor must outlive any one camera's bug
                     cam.log.exception("[E600] monitor tick failed")
             try:
-                self.governor.tick(now)
+                self.governor.tick(self._clock.now())  # its hold runs on the clock
             except Exception:
                 _log.exception("[E600] governor tick failed")
+            self.ticks += 1
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -121,10 +125,10 @@ class CameraManager:
         return cam
 
     def status(self, name: str) -> CameraStatus:
-        return self.get(name).status(self._clock())
+        return self.get(name).status(time.monotonic())
 
     def statuses(self) -> list[CameraStatus]:
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
             cams = [self._cameras[n] for n in sorted(self._cameras)]
         return [cam.status(now) for cam in cams]

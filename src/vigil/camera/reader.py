@@ -23,6 +23,7 @@ import av.error
 from vigil.camera.state import State
 from vigil.const import BACKOFF_RESET_AFTER
 from vigil.errors import VigilError
+from vigil.media.clock import Clock
 from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sources.classify import classify_open_error, classify_read_error, no_video
 from vigil.sources.options import OpenArgs, open_args
@@ -49,6 +50,7 @@ class ReaderInput(Protocol):
     label: str
     spec: SourceSpec
     log: logging.Logger
+    clock: Clock  # of the backoff: its waits, and what counts as a healthy spell
 
     def retry_delay(self, attempt: int, error: VigilError) -> float | None: ...
 
@@ -75,12 +77,13 @@ class InputReader(threading.Thread):
 
     def run(self) -> None:
         attempt = 0
+        clock = self.source.clock
         while not self.stop_event.is_set():
-            started = time.monotonic()
+            started = clock.now()
             error = self._session()
             if self.stop_event.is_set() or error is None:
                 break
-            if time.monotonic() - started >= self.timing.reset_after:
+            if clock.now() - started >= self.timing.reset_after:
                 attempt = 0
             delay = self.source.retry_delay(attempt, error)
             if not self.source.report_error(self.token, error, delay):
@@ -88,7 +91,7 @@ class InputReader(threading.Thread):
             if delay is None:
                 return
             attempt += 1
-            self.stop_event.wait(delay)
+            clock.wait(self.stop_event, delay)
         self.source.set_state(self.token, State.STOPPED)
 
     def _session(self) -> VigilError | None:

@@ -33,6 +33,7 @@ class InputStatus:
     uptime: float | None
     last_error: ErrorDetail | None
     retry_in: float | None  # seconds until the next connection try, while reconnecting
+    backoff: float | None  # seconds of that wait in all (1, 2, 4 ... 30; 300 after a 401)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from vigil.camera.status import CameraStatus, camera_status
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import RequestError, SourceError
+from vigil.media.clock import MONOTONIC, Clock
 from vigil.media.cpu import CpuMeter
 from vigil.pipeline.detector import MAX_LEVEL, Detector
 from vigil.recording.recorder import Recorder, RecordingContext
@@ -41,8 +42,10 @@ class CameraSupervisor:
         retry_policy: RetryPolicy = default_retry_delay,
         timing: Timing | None = None,
         recording: RecordingContext | None = None,
+        clock: Clock = MONOTONIC,
     ):
         self.name = name
+        self.clock = clock  # of backoff and idling (see vigil.media.clock)
         self.recording = recording
         self.recorder: Recorder | None = None
         self.detector: Detector | None = None
@@ -50,12 +53,12 @@ class CameraSupervisor:
         self.log = make_logger(name)
         self.timing = timing or Timing(open_timeout=SOURCE_OPEN_TIMEOUT, stall=SOURCE_STALL)
         self.inputs = [
-            CameraInput(name, i, item.source(), item.roles, retry_policy, self.log)
+            CameraInput(name, i, item.source(), item.roles, retry_policy, self.log, clock)
             for i, item in enumerate(config.inputs)
         ]
         self.cpu = CpuMeter()
         self.recorded_bytes = 0  # of the segments closed, over every recorder of the camera
-        self._live_view = LiveView(name, config, self.cpu, self.log)
+        self._live_view = LiveView(name, config, self.cpu, self.log, clock)
         self.live = self._live_view.feed  # MJPEG, snapshots and WebRTC count their viewers here
         self.live.hook = self._live_hook
         self._connected = False  # inputs started (an on-demand camera connects for viewers)
@@ -282,7 +285,7 @@ class CameraSupervisor:
         self.cpu.sample(now, self.thread_ids())
         if not self._running:
             return
-        if self.on_demand and self._connected and self._live_view.idle_for(time.monotonic()):
+        if self.on_demand and self._connected and self._live_view.idle():
             with self._lock:
                 if self._running and self._connected and not self.live.viewers:
                     self.log.info(

@@ -60,14 +60,21 @@ Hook = Callable[[str, bool], None]  # (kind, wanted): the first viewer came / th
 class LiveFeed:
     """The live JPEGs of one camera, made only while someone watches."""
 
-    def __init__(self, camera: str, config: LiveConfig, cpu: CpuMeter | None = None):
+    def __init__(
+        self,
+        camera: str,
+        config: LiveConfig,
+        cpu: CpuMeter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.camera = camera
         self.config = config
         self.cpu = cpu
         self.latest: LiveFrame | None = None
         self.encodes = 0  # JPEG encodes made (one per frame sent, whatever the viewers)
         self.hook: Hook = lambda kind, wanted: None
-        self.last_viewer_left = time.monotonic()
+        self._clock = clock  # of the idle timer only (frames are stamped on time.monotonic)
+        self.last_viewer_left = clock()
         self.closed = False  # the camera was removed or replaced: viewers' streams end
         self.epoch = uuid.uuid4().hex[:8]  # with a frame's seq, an ETag unique across restarts
         self._viewers = {FRAMES: 0, PACKETS: 0}
@@ -110,7 +117,7 @@ class LiveFeed:
                 # as if it were live (it may be hours old, from before the camera idled)
                 self.latest = None
             if self.viewers == 0:
-                self.last_viewer_left = time.monotonic()
+                self.last_viewer_left = self._clock()
         if last:
             self.hook(kind, False)
 
