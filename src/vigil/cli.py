@@ -20,6 +20,8 @@ from vigil.errors import ConfigError
 if TYPE_CHECKING:
     from vigil.sim.media import ClipSpec
 
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # add_subparsers()'s
+
 EXIT_OK = 0
 EXIT_CONFIG = 2
 
@@ -28,10 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="vigil, a camera system (NVR)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_demo, _add_sim, _add_check_config, _add_bench):
+        add(sub)
+    return parser
 
+
+def _add_run(sub: Subparsers) -> None:
     run = sub.add_parser("run", help="run the server")
     run.add_argument("--config", required=True, type=Path, help="the YAML config file")
 
+
+def _add_demo(sub: Subparsers) -> None:
     demo = sub.add_parser("demo", help="simulator plus server, no config needed")
     demo.add_argument("--cameras", type=int, default=4)
     demo.add_argument("--port", type=int, default=8080, help="HTTP port of the server")
@@ -39,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sim-http-port", type=int, default=8555, help="its HTTP port")
     demo.add_argument("--data", type=Path, default=Path("vigil-data/demo"), help="data folder")
 
+
+def _add_sim(sub: Subparsers) -> None:
     sim = sub.add_parser("sim", help="serve simulated cameras over RTSP")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8554)
@@ -66,9 +77,13 @@ def _parser() -> argparse.ArgumentParser:
         "--rtp-payload", type=int, default=1400, help="largest RTP payload in bytes (1400)"
     )
 
+
+def _add_check_config(sub: Subparsers) -> None:
     check = sub.add_parser("check-config", help="validate a config file; exit 2 if invalid")
     check.add_argument("file", type=Path)
 
+
+def _add_bench(sub: Subparsers) -> None:
     bench = sub.add_parser("bench", help="measure CPU and memory per camera")
     bench.add_argument("--cameras", type=int, default=8)
     bench.add_argument("--seconds", type=float, default=30.0)
@@ -125,7 +140,6 @@ def _parser() -> argparse.ArgumentParser:
         "--days", type=float, default=30.0, help="retention profile: days of footage indexed (30)"
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

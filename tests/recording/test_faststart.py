@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import LibavWarnings, fed_segment, is_fast_start, make_video, top_level
 from vigil.recording import faststart
+from vigil.recording.mp4.fragments import Track
+from vigil.recording.mp4.moov import sample_tables
 from vigil.recording.naming import segment_path
 from vigil.recording.segment import FRAGMENTED, SegmentWriter
 
@@ -98,12 +100,12 @@ def test_b_frames_keep_their_presentation_times(tmp_path: Path) -> None:
 
 
 def test_offsets_past_4_gib_get_a_64_bit_chunk_table() -> None:
-    track = faststart._Track(1, timescale=90_000)
+    track = Track(1, timescale=90_000)
     track.durations, track.sizes = array("q", [3000, 3000]), array("q", [10, 10])
     track.cto, track.sync = array("q", [0, 0]), [1, 2]
     track.chunks = [(0, 1, 1), (10, 1, 1)]
-    small = faststart._sample_tables(track, [100, 110])
-    large = faststart._sample_tables(track, [100, 5 << 30])
+    small = sample_tables(track, [100, 110])
+    large = sample_tables(track, [100, 5 << 30])
     assert b"stco" in small and b"co64" not in small
     assert b"co64" in large and struct.pack(">Q", 5 << 30) in large
 

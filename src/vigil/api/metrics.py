@@ -2,12 +2,13 @@
 
 Per camera (label ``camera``): state (one series per state, 1 for the current one), input
 and detection frame rates, dropped packets, reconnects, CPU seconds, bytes recorded,
-viewers and the governor's level. Per process: CPU seconds and resident memory.
+viewers and the governor's level (:data:`CAMERA_FAMILIES`). Per process: CPU seconds and
+resident memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psutil
 from fastapi import APIRouter
@@ -16,6 +17,8 @@ from fastapi.responses import PlainTextResponse
 from vigil import __version__
 from vigil.api.deps import ManagerDep
 from vigil.camera.state import State
+from vigil.camera.status import CameraStatus
+from vigil.camera.supervisor import CameraSupervisor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -50,6 +53,61 @@ def _camera(name: str, **extra: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
+Sample = Callable[[CameraStatus, CameraSupervisor], float | None]  # None: no series
+
+# (name, type, help, the camera's value): one series per camera, labelled with its name
+CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
+    (
+        "vigil_camera_input_fps",
+        "gauge",
+        "Frames a second received on the camera's detect input (else its first input).",
+        lambda s, _cam: float(s.fps_in),
+    ),
+    (
+        "vigil_camera_detect_fps",
+        "gauge",
+        "Frames a second processed by motion detection.",
+        lambda s, _cam: float(s.fps_detect or 0.0),
+    ),
+    (
+        "vigil_camera_dropped_packets_total",
+        "counter",
+        "Packets dropped by slow consumers (recorder, detection, live view).",
+        lambda s, _cam: s.dropped,
+    ),
+    (
+        "vigil_camera_reconnects_total",
+        "counter",
+        "Reconnections of the camera's inputs.",
+        lambda s, _cam: s.reconnects,
+    ),
+    (
+        "vigil_camera_cpu_seconds_total",
+        "counter",
+        "CPU seconds used for the camera (its threads and its share of the pools).",
+        lambda _s, cam: round(cam.cpu.seconds(), 3),
+    ),
+    (
+        "vigil_camera_recorded_bytes_total",
+        "counter",
+        "Bytes of recording segments written.",
+        lambda _s, cam: cam.recorded_bytes,
+    ),
+    (
+        "vigil_camera_viewers",
+        "gauge",
+        "Live viewers now (MJPEG, WebRTC, snapshots being made).",
+        lambda s, _cam: s.viewers,
+    ),
+    (
+        "vigil_camera_governor_level",
+        "gauge",
+        "The governor's detection level (0 as configured, up to 3).",
+        lambda s, _cam: s.governor.level if s.governor is not None else None,
+    ),
+)
+
+
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
@@ -58,8 +116,7 @@ def _camera(name: str, **extra: str) -> str:
 def metrics(manager: ManagerDep) -> PlainTextResponse:
     """Prometheus metrics of every camera and of the process."""
     out = _Writer()
-    statuses = manager.statuses()
-    cams = [(s, manager.get(s.name)) for s in statuses]
+    cams = [(s, manager.get(s.name)) for s in manager.statuses()]
     out.family("vigil_info", "gauge", "vigil's version.", [(f'{{version="{__version__}"}}', 1)])
     out.family(
         "vigil_camera_state",
@@ -67,58 +124,18 @@ def metrics(manager: ManagerDep) -> PlainTextResponse:
         "1 for the camera's current state, 0 for the others.",
         [
             (_camera(s.name, state=str(state)), int(s.state is state))
-            for s in statuses
+            for s, _cam in cams
             for state in State
         ],
     )
-    out.family(
-        "vigil_camera_input_fps",
-        "gauge",
-        "Frames a second received on the camera's main input.",
-        [(_camera(s.name), float(s.fps_in)) for s in statuses],
-    )
-    out.family(
-        "vigil_camera_detect_fps",
-        "gauge",
-        "Frames a second processed by motion detection.",
-        [(_camera(s.name), float(s.fps_detect or 0.0)) for s in statuses],
-    )
-    out.family(
-        "vigil_camera_dropped_packets_total",
-        "counter",
-        "Packets dropped by slow consumers (recorder, detection, live view).",
-        [(_camera(s.name), s.dropped) for s in statuses],
-    )
-    out.family(
-        "vigil_camera_reconnects_total",
-        "counter",
-        "Reconnections of the camera's inputs.",
-        [(_camera(s.name), s.reconnects) for s in statuses],
-    )
-    out.family(
-        "vigil_camera_cpu_seconds_total",
-        "counter",
-        "CPU seconds used for the camera (its threads and its share of the pools).",
-        [(_camera(s.name), round(cam.cpu.seconds(), 3)) for s, cam in cams],
-    )
-    out.family(
-        "vigil_camera_recorded_bytes_total",
-        "counter",
-        "Bytes of recording segments written.",
-        [(_camera(s.name), cam.recorded_bytes) for s, cam in cams],
-    )
-    out.family(
-        "vigil_camera_viewers",
-        "gauge",
-        "Live viewers now (MJPEG, WebRTC, snapshots being made).",
-        [(_camera(s.name), s.viewers) for s in statuses],
-    )
-    out.family(
-        "vigil_camera_governor_level",
-        "gauge",
-        "The governor's detection level (0 as configured, up to 3).",
-        [(_camera(s.name), s.governor.level) for s in statuses if s.governor is not None],
-    )
+    for name, kind, help_text, sample in CAMERA_FAMILIES:
+        values = [(_camera(s.name), sample(s, cam)) for s, cam in cams]
+        out.family(name, kind, help_text, [(labels, v) for labels, v in values if v is not None])
+    _process_families(out)
+    return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)
+
+
+def _process_families(out: _Writer) -> None:
     times = _process.cpu_times()
     out.family(
         "vigil_process_cpu_seconds_total",
@@ -132,4 +149,3 @@ def metrics(manager: ManagerDep) -> PlainTextResponse:
         "Resident memory of the vigil process.",
         [("", _process.memory_info().rss)],
     )
-    return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)

@@ -70,34 +70,37 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def build_app(sim: Simulated) -> Starlette:
-    source = JpegSource(sim)
+class _Routes:
+    """The HTTP port's handlers, over one simulator."""
 
-    def camera(request: Request) -> str | None:
+    def __init__(self, sim: Simulated):
+        self.sim = sim
+        self.source = JpegSource(sim)
+
+    def _camera(self, request: Request) -> str | None:
         name = str(request.path_params["cam"])
-        return name if name in sim.cameras else None
+        return name if name in self.sim.cameras else None
 
-    async def snapshot(request: Request) -> Response:
-        if camera(request) is None:
+    async def snapshot(self, request: Request) -> Response:
+        if self._camera(request) is None:
             return _error(404, "no such camera")
-        data = await asyncio.to_thread(source.jpeg)
+        data = await asyncio.to_thread(self.source.jpeg)
         return Response(data, media_type="image/jpeg")
 
-    async def mjpeg(request: Request) -> Response:
-        if camera(request) is None:
+    async def mjpeg(self, request: Request) -> Response:
+        if self._camera(request) is None:
             return _error(404, "no such camera")
-
-        async def parts() -> AsyncIterator[bytes]:
-            while True:
-                data = await asyncio.to_thread(source.jpeg)
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}"
-                yield head.encode() + b"\r\n\r\n" + data + b"\r\n"
-                await asyncio.sleep(1 / MJPEG_FPS)
-
         media = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
-        return StreamingResponse(parts(), media_type=media)
+        return StreamingResponse(self._parts(), media_type=media)
 
-    async def cameras(request: Request) -> Response:
+    async def _parts(self) -> AsyncIterator[bytes]:
+        while True:
+            data = await asyncio.to_thread(self.source.jpeg)
+            head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}"
+            yield head.encode() + b"\r\n\r\n" + data + b"\r\n"
+            await asyncio.sleep(1 / MJPEG_FPS)
+
+    async def cameras(self, request: Request) -> Response:
         return JSONResponse(
             {
                 name: {
@@ -107,12 +110,12 @@ def build_app(sim: Simulated) -> Starlette:
                         s: [c.spec.width, c.spec.height, c.spec.fps] for s, c in cam.streams.items()
                     },
                 }
-                for name, cam in sim.cameras.items()
+                for name, cam in self.sim.cameras.items()
             }
         )
 
-    async def faults(request: Request) -> Response:
-        name = camera(request)
+    async def faults(self, request: Request) -> Response:
+        name = self._camera(request)
         if name is None:
             return _error(404, "no such camera")
         if request.method == "PUT":
@@ -120,30 +123,33 @@ def build_app(sim: Simulated) -> Starlette:
                 changes: Any = await request.json()
                 if not isinstance(changes, dict):
                     raise ValueError("send a JSON object of faults")
-                await sim.set_faults(name, changes)
+                await self.sim.set_faults(name, changes)
             except KeyError as err:
                 return _error(422, f"unknown fault {err.args[0]!r}")
             except ValueError as err:
                 return _error(422, str(err))
-        return JSONResponse(dataclasses.asdict(sim.cameras[name].faults))
+        return JSONResponse(dataclasses.asdict(self.sim.cameras[name].faults))
 
-    async def schedule(request: Request) -> Response:
+    async def schedule(self, request: Request) -> Response:
         now = time.time()
         try:
             start = float(request.query_params.get("start", now - 60))
             end = float(request.query_params.get("end", now + 60))
         except ValueError:
             return _error(422, "start and end are Unix times")
-        windows = sim.motion_schedule(start, end)
+        windows = self.sim.motion_schedule(start, end)
         return JSONResponse({"motion": [{"start": a, "end": b} for a, b in windows]})
 
+
+def build_app(sim: Simulated) -> Starlette:
+    routes = _Routes(sim)
     return Starlette(
         routes=[
-            Route("/{cam}/snapshot.jpg", snapshot),
-            Route("/{cam}/mjpeg", mjpeg),
-            Route("/api/cameras", cameras),
-            Route("/api/cameras/{cam}/faults", faults, methods=["GET", "PUT"]),
-            Route("/api/schedule", schedule),
+            Route("/{cam}/snapshot.jpg", routes.snapshot),
+            Route("/{cam}/mjpeg", routes.mjpeg),
+            Route("/api/cameras", routes.cameras),
+            Route("/api/cameras/{cam}/faults", routes.faults, methods=["GET", "PUT"]),
+            Route("/api/schedule", routes.schedule),
         ]
     )
 
