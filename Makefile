@@ -31,7 +31,7 @@ types: install
 	$(BIN)/mypy
 
 imports: install
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-logo
 
 # Chromium for the web page's tests: apt as root, or with sudo; else it says what to install
 test-deps:
