@@ -1,16 +1,18 @@
 """vigil: a camera management system (NVR) that costs a few percent of a core per camera.
 
+Data flows ``sources -> camera (reader threads) -> media.hub -> pipeline | recording |
+streaming -> api``; docs/architecture.md maps it onto the packages, and the layers they
+import in.
+
 Threads and who owns them:
 
-- one reader thread per camera input (``vigil-cam-{camera}-{roles}``) owns its PyAV
-  container; it demuxes and publishes packets to the input's :class:`PacketHub`. It stops
-  when its ``stop_event`` is set; a thread blocked in a connect is abandoned after
-  ``STOP_TIMEOUT`` and, its hub token revoked, publishes nothing more;
-- one monitor thread (``vigil-monitor``) samples figures and runs the stall watchdogs;
+- each camera's threads (a reader per input, its recorder, its detector, a live decoder
+  while watched) belong to its supervisor: :mod:`vigil.camera` names them all and says when
+  each stops;
+- one monitor thread (``vigil-monitor``, the camera manager's) samples figures and runs the
+  stall watchdogs and the governor; it stops with the manager;
 - the asyncio event loop (uvicorn) serves the API and calls the manager through
-  ``asyncio.to_thread`` for anything that may block.
-
-Data flows ``sources -> camera (worker, hub) -> consumers``; see DESIGN.md.
+  ``asyncio.to_thread`` for anything that may block; shutdown stops the cameras first.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``/api/events``: stored events in DESIGN.md's shape, filtered, with thumbnails by id."""
+"""``/api/events``: stored events in docs/api.md's shape, filtered, with thumbnails by id."""
 
 from __future__ import annotations
 

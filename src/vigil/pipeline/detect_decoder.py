@@ -1,8 +1,7 @@
 """Decoding for detection: compressed packets in, small gray frames out, as cheaply as it goes.
 
-DESIGN.md rule 4 says where decoding can be cut for camera streams (no B-frames, so every
-P-frame is a reference): only by not decoding P-frames at all (key frames only) and by
-skipping the loop filter. So:
+Decoding can be cut for camera streams (no B-frames, so every P-frame is a reference) only
+by not decoding P-frames at all (key frames only) and by skipping the loop filter. So:
 
 - the decoder is opened through :func:`~vigil.sources.hwaccel.open_decoder`, so the
   camera's ``hwaccel`` is tried and software is the fallback;
