@@ -132,7 +132,7 @@ def test_a_client_that_reads_nothing_slows_no_one(
     stuck.part()  # and it still gets frames when it reads again
     stuck.close()
     fast.close()
-    wait_for(lambda: manager.status("front").viewers == 0, 2, "both gone")
+    wait_for(lambda: manager.status("front").viewers == 0, 10, "both gone")
 
 
 def test_a_slow_viewer_gets_the_newest_frame_and_skips_the_rest() -> None:
@@ -190,7 +190,7 @@ def test_a_gone_client_is_cleaned_up(server: tuple[ServerThread, CameraManager])
     assert cam.status().viewers == 1
     assert any(t.name == "vigil-live-split" for t in threading.enumerate())
     client.close()
-    wait_for(lambda: cam.status().viewers == 0, 2, "the viewer counted out")
+    wait_for(lambda: cam.status().viewers == 0, 10, "the viewer counted out")
     wait_for(
         lambda: not any(t.name == "vigil-live-split" for t in threading.enumerate()),
         2,
