@@ -11,7 +11,7 @@ code to that status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +238,8 @@ class VigilError(Exception):
         return f"[{self.code}] {self.message}"
 
     def as_dict(self) -> dict[str, str]:
-        """The `{code, message}` shape of the API's `last_error`."""
-        return {"code": self.code, "message": self.message}
+        """The `{code, message}` shape of the API's `last_error`, as plain data."""
+        return asdict(self.detail())
 
     def detail(self) -> ErrorDetail:
         """The error as a status shows it: its code and message (never a credential)."""

@@ -39,13 +39,17 @@ class ApiError(RequestError):
         self.status = status
 
 
+def answered_code(error: VigilError) -> str:
+    """The code an answer carries: a config error raised by a request is the request's fault
+    (E602, its fields in ``errors``); any other error carries its own."""
+    return "E602" if isinstance(error, ConfigError) else error.code
+
+
 def http_status(error: VigilError) -> int:
     """The HTTP status of an answer carrying `error`: its code's, from the catalogue."""
     if isinstance(error, ApiError) and error.status is not None:
         return error.status
-    if isinstance(error, ConfigError):
-        return CATALOGUE["E602"].status
-    return CATALOGUE[error.code].status
+    return CATALOGUE[answered_code(error)].status
 
 
 def error_response(
@@ -57,10 +61,8 @@ def error_response(
 
 async def _vigil_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VigilError)
-    if isinstance(exc, ConfigError):
-        return error_response(http_status(exc), "E602", exc.message, exc.errors)
-    errors = exc.errors if isinstance(exc, RequestError) else None
-    return error_response(http_status(exc), exc.code, exc.message, errors)
+    errors = exc.errors if isinstance(exc, ConfigError | RequestError) else None
+    return error_response(http_status(exc), answered_code(exc), exc.message, errors)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

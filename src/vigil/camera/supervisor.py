@@ -45,7 +45,6 @@ class CameraSupervisor:
         clock: Clock = MONOTONIC,
     ):
         self.name = name
-        self.clock = clock  # of backoff and idling (see vigil.media.clock)
         self.recording = recording
         self.recorder: Recorder | None = None
         self.detector: Detector | None = None
