@@ -1,4 +1,4 @@
-"""The ``vigil`` command: run, demo, sim, check-config, bench."""
+"""The ``vigil`` command: run, demo, sim, check-config, bench, user, token."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_run, _add_demo, _add_sim, _add_check_config, _add_bench):
         add(sub)
+    from vigil.admin import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -156,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sim": _sim,
         "check-config": _check_config,
         "bench": _bench,
+        "user": _admin,
+        "token": _admin,
     }[args.command]
     try:
         return handler(args)
@@ -172,6 +177,12 @@ def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK ({len(config.cameras)} camera(s))")
     return EXIT_OK
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from vigil.admin import run
+
+    return run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -51,8 +51,8 @@ def run_demo(
     config.write_text(demo_config(cameras, port, data, sim_port))
     with simulator.running(sim_port, cameras, http_port=sim_http_port, quiet=False):
         print(
-            f"vigil demo: open http://127.0.0.1:{port}/api/cameras "
+            f"vigil demo: open the login link below, or http://127.0.0.1:{port}/ "
             f"(simulator faults and ground truth: http://127.0.0.1:{sim_http_port}/api/cameras)",
             flush=True,
         )
-        return serve(config)
+        return serve(config, login_link=True)

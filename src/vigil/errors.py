@@ -75,6 +75,18 @@ CATALOGUE: dict[str, ErrorInfo] = {
         422,
     ),
     # E2xx: source and connection
+    "E116": ErrorInfo(
+        "control character in a credential",
+        "User names and passwords may not hold control characters (newlines, tabs, NUL).",
+        422,
+    ),
+    "E117": ErrorInfo("URL too long", "A camera URL is at most 2 KiB.", 422),
+    "E118": ErrorInfo(
+        "camera address refused",
+        "The host is link-local, a cloud metadata service, or outside server.camera_networks: "
+        "list its network in server.camera_networks if it really is a camera.",
+        422,
+    ),
     "E201": ErrorInfo(
         "connection refused",
         "The camera is up but nothing listens on that port: check port.",
@@ -194,6 +206,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
     "E505": ErrorInfo(
         "bad SDP offer", "Send a WebRTC SDP offer (application/sdp) with video.", 400
     ),
+    "E506": ErrorInfo(
+        "too many MJPEG viewers",
+        "live.mjpeg_max_viewers watch this camera, or server.mjpeg_max_viewers in all: close a "
+        "viewer, or raise the cap.",
+        503,
+    ),
     # E6xx: API and auth
     "E600": ErrorInfo("internal error", "A bug: please report it with the log around it.", 500),
     "E601": ErrorInfo("camera not found", "Check the camera name with GET /api/cameras.", 404),
@@ -217,6 +235,50 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "export longer spans in parts.",
         400,
     ),
+    "E609": ErrorInfo(
+        "not logged in",
+        "Log in (POST /api/auth/login), or send a token as Authorization: Bearer.",
+        401,
+    ),
+    "E610": ErrorInfo(
+        "not allowed",
+        "Your role or your cameras don't cover this; an admin can change them.",
+        403,
+    ),
+    "E611": ErrorInfo("login failed", "Check the user name and password.", 401),
+    "E612": ErrorInfo(
+        "too many login attempts", "Wait for the time in Retry-After, then try again.", 429
+    ),
+    "E613": ErrorInfo(
+        "cross-site request refused",
+        "A change must come from vigil's own page (same Origin) or carry a bearer token.",
+        403,
+    ),
+    "E614": ErrorInfo(
+        "unsupported content type",
+        "Send the body as application/json (application/sdp for a WebRTC offer).",
+        415,
+    ),
+    "E615": ErrorInfo(
+        "host not allowed",
+        "Reach vigil by a name in server.allowed_hosts, or add this one there.",
+        400,
+    ),
+    "E616": ErrorInfo(
+        "request body too large", "A JSON body is at most 256 KiB, an SDP offer 64 KiB.", 413
+    ),
+    "E617": ErrorInfo(
+        "auth can't be off here",
+        "auth.enabled: false is allowed only when server.host is a loopback address; "
+        "turn auth on, or bind 127.0.0.1.",
+        422,
+    ),
+    "E618": ErrorInfo(
+        "variables aren't expanded in API values",
+        "${...} is expanded only in the config file; send the value itself through the API.",
+        422,
+    ),
+    "E619": ErrorInfo("user already exists", "Pick another name, or change that user.", 409),
 }
 
 

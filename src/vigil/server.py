@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,9 @@ from pathlib import Path
 import uvicorn
 
 from vigil.api.app import create_app
+from vigil.api.policy import HttpPolicy
+from vigil.auth import Access, AuthSettings
+from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
 from vigil.config import VigilConfig
 from vigil.config.file import ConfigFile
@@ -51,11 +55,24 @@ def apply_nice(config: VigilConfig) -> None:
         os.nice(config.server.nice)
 
 
-def serve(config_path: Path) -> int:
-    """Run the service; SIGINT/SIGTERM stop cameras and the server within 10 s."""
+UMASK = 0o027  # recordings 0640 in 0750 folders; the config and the database are made 0600
+
+
+def serve(config_path: Path, login_link: bool = False) -> int:
+    """Run the service; SIGINT/SIGTERM stop cameras and the server within 10 s.
+
+    `login_link` prints a one-time login link for ``admin`` at every start (``vigil demo``);
+    otherwise one is printed only at the first start, with the new admin's password."""
+    os.umask(UMASK)
     config_file = ConfigFile(config_path)
     config = config_file.load()
     apply_nice(config)
+    if not config.server.loopback:
+        _log.warning(
+            "vigil listens on %s, beyond this machine: read docs/security.md before exposing "
+            "it (TLS, a proxy, allowed_hosts)",
+            config.server.host,
+        )
     root = Path(config.storage.path)
     db_path = Path(config.storage.database)
     if is_network(db_path.parent):
@@ -66,6 +83,7 @@ def serve(config_path: Path) -> int:
             filesystem_type(db_path.parent),
         )
     index = Index(db_path)
+    private(db_path)
     result = reconcile(root, index)
     _log.info(
         "storage %s: %d segment(s) indexed; recovered %d, quarantined %d after the last run",
@@ -77,7 +95,17 @@ def serve(config_path: Path) -> int:
     retention = Retention(root, index, config)
     context = RecordingContext(root, index, on_disk_full=retention.trigger)
     manager = CameraManager(config.cameras, recording=context, governor=config.governor)
-    app = create_app(manager, config_file, retention, config.server.webrtc_ice_servers)
+    access = _access(config, index, login_link)
+    app = create_app(
+        manager,
+        config_file,
+        retention,
+        config.server.webrtc_ice_servers,
+        access=access,
+        policy=HttpPolicy.of(config.server),
+        mjpeg_max_viewers=config.server.mjpeg_max_viewers,
+    )
+    tls = config.server.tls
     server = _Server(
         uvicorn.Config(
             app,
@@ -86,14 +114,69 @@ def serve(config_path: Path) -> int:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT // 2),
+            ssl_certfile=tls.cert,
+            ssl_keyfile=tls.key,
+            # slow clients: headers must come within this, and idle keep-alives end
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=16 * 1024,
+            limit_concurrency=1000,
         )
     )
     _log.info(
-        "vigil serving %d camera(s) on http://%s:%d",
+        "vigil serving %d camera(s) on %s",
         len(config.cameras),
-        config.server.host,
-        config.server.port,
+        base_url(config),
     )
     server.run()
     _log.info("vigil stopped")
     return 0
+
+
+def base_url(config: VigilConfig) -> str:
+    scheme = "https" if config.server.tls.cert else "http"
+    host = config.server.host
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{config.server.port}"
+
+
+def private(db_path: Path) -> None:
+    """The database and its WAL hold password hashes and session digests: owner only."""
+    for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            path.chmod(0o600)
+
+
+def _access(config: VigilConfig, index: Index, login_link: bool) -> Access | None:
+    """The auth of the service (None with ``auth.enabled: false``); at the first start an
+    ``admin`` with a random password, printed once to stderr with a one-time login link."""
+    if not config.auth.enabled:
+        _log.warning("auth is off (auth.enabled: false): anyone on this machine is admin")
+        return None
+    auth = config.auth
+    access = Access(
+        AuthStore(index.engine),
+        AuthSettings(
+            idle_seconds=auth.session_idle_hours * 3600,
+            max_seconds=auth.session_max_days * 86400,
+            audit_days=auth.audit_days,
+        ),
+    )
+    access.prune()
+    first = access.first_start()
+    link = first[1] if first else None
+    if link is None and login_link and access.store.user("admin") is not None:
+        link = access.create_token("login link", "admin", login_link=True)[1]
+    if first is not None:
+        print(
+            f"vigil: created user admin with password {first[0]}\n"
+            "       (shown this once; change it with `vigil user passwd admin`)",
+            file=sys.stderr,
+            flush=True,
+        )
+    if link is not None:
+        print(
+            f"vigil: log in once at {base_url(config)}/api/auth/link?token={link}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return access

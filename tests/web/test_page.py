@@ -110,7 +110,7 @@ def loads(page: Page) -> dict[str, int]:
 
 def test_the_grid_shows_every_camera_and_every_image_updates(served: Served, page: Page) -> None:
     page.goto(served.url("/"))
-    page.wait_for_function(f"document.querySelectorAll('.tile').length === {CAMERAS}")
+    page.wait_for_function(f"() => document.querySelectorAll('.tile').length === {CAMERAS}")
     deadline = time.monotonic() + 30
     while min(loads(page).values()) < 3:  # each tile's image replaced at least 3 times
         assert time.monotonic() < deadline, loads(page)
@@ -129,7 +129,7 @@ def test_the_grid_shows_every_camera_and_every_image_updates(served: Served, pag
 def test_a_hidden_page_stops_its_requests(served: Served, page: Page) -> None:
     page.goto(served.url("/"))
     page.wait_for_function(
-        "[...document.querySelectorAll('.tile')].every(t => t.dataset.loads > 0)"
+        "() => [...document.querySelectorAll('.tile')].every(t => t.dataset.loads > 0)"
     )
     # Playwright pages always say they are visible (microsoft/playwright#2286)
     page.evaluate(
@@ -151,7 +151,7 @@ def test_a_hidden_page_stops_its_requests(served: Served, page: Page) -> None:
 
 def test_a_camera_opened_large_plays_mjpeg(served: Served, page: Page) -> None:
     page.goto(served.url("/"))
-    page.wait_for_function(f"document.querySelectorAll('.tile').length === {CAMERAS}")
+    page.wait_for_function(f"() => document.querySelectorAll('.tile').length === {CAMERAS}")
     page.click(".tile[data-name='cam1'] a")
     page.wait_for_function(
         "() => { const i = document.querySelector('#large-img');"
@@ -173,7 +173,9 @@ def test_a_camera_added_through_the_form_appears_and_streams(served: Served, pag
     assert page.input_value("#f-name") == ""  # the form was reset
     page.goto(served.url("/#live"))
     page.wait_for_selector(".tile[data-name='extra'][data-state='streaming']", timeout=15000)
-    page.wait_for_function("document.querySelector(\".tile[data-name='extra']\").dataset.loads > 0")
+    page.wait_for_function(
+        "() => document.querySelector(\".tile[data-name='extra']\").dataset.loads > 0"
+    )
     shot(page, "added")
     served.manager.remove("extra")
 
@@ -341,7 +343,7 @@ def test_every_control_has_a_label_and_the_grid_works_from_the_keyboard(
     served: Served, page: Page
 ) -> None:
     page.goto(served.url("/"))
-    page.wait_for_function(f"document.querySelectorAll('.tile').length === {CAMERAS}")
+    page.wait_for_function(f"() => document.querySelectorAll('.tile').length === {CAMERAS}")
     unlabelled = page.evaluate(
         "() => [...document.querySelectorAll('input, select, button')]"
         ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"

@@ -11,15 +11,29 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
 from vigil import __version__, web
-from vigil.api import cameras, events, health, live, metrics, recordings, system, webrtc
-from vigil.api.deps import current_user
+from vigil.api import (
+    audit,
+    auth,
+    cameras,
+    docs,
+    events,
+    health,
+    live,
+    metrics,
+    recordings,
+    system,
+    webrtc,
+)
 from vigil.api.errors import install_error_handlers
+from vigil.api.guard import current_user, public_check
+from vigil.api.policy import HttpPolicy
 from vigil.api.schemas import CameraIn
-from vigil.api.services import Services
+from vigil.api.services import Services, ViewerSlots
+from vigil.api.shield import Shield
+from vigil.auth import Access
 from vigil.camera.changes import CameraChanges, stored_fields
 from vigil.camera.manager import CameraManager
 from vigil.config.file import ConfigFile
@@ -27,8 +41,10 @@ from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
 from vigil.streaming.webrtc import WebRtcSessions
 
-ROUTERS = (
-    health.router,
+PUBLIC_ROUTERS = (health.router, auth.public_router, web.public_router)  # no user needed
+ROUTERS = (  # everything else: current_user refuses anyone unknown
+    auth.router,
+    audit.router,
     cameras.router,
     live.router,
     webrtc.router,
@@ -37,6 +53,7 @@ ROUTERS = (
     events.router,
     metrics.router,
     system.router,
+    docs.router,
     web.router,
 )
 
@@ -46,10 +63,16 @@ def create_app(
     config_file: ConfigFile | None = None,
     retention: Retention | None = None,
     ice_servers: list[str] | None = None,
+    *,
+    access: Access | None = None,
+    policy: HttpPolicy | None = None,
+    mjpeg_max_viewers: int = 64,
 ) -> FastAPI:
     """Build the app around `manager`; the lifespan starts it and stops it on shutdown.
 
-    On shutdown the cameras stop first (recorders close their segments), then the index.
+    With no `access` every request is :data:`~vigil.auth.LOCAL` (``auth.enabled: false``,
+    which the config allows on a loopback address only). On shutdown the cameras stop first
+    (recorders close their segments), then the index.
     """
     if config_file is None:  # no file to write back to: changes live in memory
         config_file = ConfigFile.in_memory(
@@ -60,6 +83,9 @@ def create_app(
         changes=CameraChanges(manager, config_file),
         webrtc=WebRtcSessions(ice_servers),
         started=time.monotonic(),
+        access=access,
+        policy=policy or HttpPolicy(),
+        mjpeg_slots=ViewerSlots(mjpeg_max_viewers),
     )
 
     @asynccontextmanager
@@ -72,9 +98,12 @@ def create_app(
         await asyncio.to_thread(manager.start)
         if retention is not None:
             retention.start()
+        pruning = asyncio.create_task(_prune(access)) if access is not None else None
         try:
             yield
         finally:
+            if pruning is not None:
+                pruning.cancel()
             await services.webrtc.close_all()
             await asyncio.to_thread(manager.shutdown)
             if retention is not None:
@@ -88,14 +117,28 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="The vigil camera system's API; a walk-through with curl is in docs/api.md.",
+        docs_url=None,  # served behind the access check, from a package (vigil.api.docs)
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = services
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    for public in PUBLIC_ROUTERS:
+        app.include_router(public, dependencies=[Depends(public_check)])
     for router in ROUTERS:  # the one place routes get their access check
         app.include_router(router, dependencies=[Depends(current_user)])
-    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    app.add_middleware(Shield, policy=services.policy)
     return app
+
+
+PRUNE_EVERY = 3600.0  # seconds between sweeps of expired sessions and old audit entries
+
+
+async def _prune(access: Access) -> None:
+    while True:
+        await asyncio.sleep(PRUNE_EVERY)
+        await asyncio.to_thread(access.prune)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -1,35 +1,26 @@
-"""Dependencies shared by every router: the current user, the services, path and query types."""
+"""Dependencies shared by every router: the services, path and query types, listing pages.
+
+Who the request is comes from :mod:`vigil.api.guard`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
 from vigil.api.errors import ApiError
+from vigil.api.guard import UserDep, require_camera
 from vigil.api.services import Services
 from vigil.camera.changes import CameraChanges
 from vigil.camera.manager import CameraManager
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.recording.recorder import RecordingContext
+from vigil.storage.index import Page
 from vigil.streaming.webrtc import WebRtcSessions
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    name: str
-
-
-ANONYMOUS = User("anonymous")
-
-
-async def current_user(request: Request) -> User:
-    """Everyone is let in until the auth work lands. It is applied once, to every router, in
-    :func:`~vigil.api.app.create_app`: auth changes this function and nothing else."""
-    return ANONYMOUS
 
 
 def get_services(request: Request) -> Services:
@@ -93,6 +84,37 @@ def time_range(
 
 
 TimeRangeDep = Annotated[TimeRange, Depends(time_range)]
+MAX_PAGE = 1000
+_CURSOR = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?(e[+-]?[0-9]{1,3})?~[0-9]{1,18}$"
+
+
+def listing_page(
+    span: TimeRangeDep,
+    user: UserDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")] = MAX_PAGE,
+    cursor: Annotated[
+        str | None, Query(pattern=_CURSOR, description="`next` of the page before")
+    ] = None,
+) -> Page:
+    """A listing's page, narrowed to the cameras the user may see (403 for one it may not)."""
+    if span.camera is not None:
+        require_camera(user, span.camera)
+    after = None
+    if cursor is not None:
+        start, _, row_id = cursor.partition("~")
+        after = (float(start), int(row_id))
+    return Page(None if user.sees_all else user.cameras, limit, after)
+
+
+PageDep = Annotated[Page, Depends(listing_page)]
+
+
+def next_cursor(rows: Sequence[Any], page: Page) -> str | None:
+    """The cursor of the page after `rows`, or None if this was the last."""
+    if page.limit is None or len(rows) < page.limit:
+        return None
+    last = rows[-1]
+    return f"{last.start!r}~{last.id}"  # repr: the float exactly, so no row is skipped
 
 
 def unix(value: datetime | None) -> float | None:

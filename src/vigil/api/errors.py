@@ -19,7 +19,7 @@ from vigil.config import format_path
 from vigil.errors import CATALOGUE, ConfigError, FieldError, RequestError, VigilError
 
 _log = logging.getLogger(__name__)
-_STATUS_CODES = {404: "E604", 405: "E605"}
+_STATUS_CODES = {404: "E604", 405: "E605", 413: "E616"}
 
 
 class ApiError(RequestError):
@@ -34,9 +34,11 @@ class ApiError(RequestError):
         code: str,
         status: int | None = None,
         errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message, code=code, errors=errors)
         self.status = status
+        self.headers = headers
 
 
 def answered_code(error: VigilError) -> str:
@@ -53,16 +55,29 @@ def http_status(error: VigilError) -> int:
 
 
 def error_response(
-    status: int, code: str, message: str, errors: list[FieldError] | None = None
+    status: int,
+    code: str,
+    message: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = {"code": code, "message": message, "errors": [e.as_dict() for e in errors or []]}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _headers(error: VigilError) -> dict[str, str] | None:
+    """Retry-After on a throttled login, WWW-Authenticate where Basic is offered."""
+    headers = dict(getattr(error, "headers", None) or {})
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return headers or None
 
 
 async def _vigil_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VigilError)
     errors = exc.errors if isinstance(exc, ConfigError | RequestError) else None
-    return error_response(http_status(exc), answered_code(exc), exc.message, errors)
+    return error_response(http_status(exc), answered_code(exc), exc.message, errors, _headers(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from vigil.api.deps import RecordingDep, TimeRangeDep
+from vigil.api.deps import PageDep, RecordingDep, TimeRangeDep, next_cursor
 from vigil.api.errors import ApiError
+from vigil.api.guard import UserDep, require_camera
 from vigil.api.schemas import error_responses
 from vigil.storage.index import EventRow
 
@@ -46,13 +47,15 @@ class Event(BaseModel):
 
 class EventList(BaseModel):
     events: list[Event]
+    next: str | None = Field(None, description="Pass as `cursor` for the next page.")
 
 
 @router.get("")
-def list_events(recording: RecordingDep, span: TimeRangeDep) -> EventList:
-    """Events overlapping [start, end) (ISO 8601; naive times are UTC), oldest first."""
-    rows = recording.index.events(span.camera, span.start, span.end)
-    return EventList(events=[Event.of(row) for row in rows])
+def list_events(recording: RecordingDep, span: TimeRangeDep, page: PageDep) -> EventList:
+    """Events overlapping [start, end) (ISO 8601; naive times are UTC), oldest first, of the
+    cameras you may see; at most `limit`, then `next` is the cursor of the rest."""
+    rows = recording.index.events(span.camera, span.start, span.end, page)
+    return EventList(events=[Event.of(row) for row in rows], next=next_cursor(rows, page))
 
 
 @router.get(
@@ -60,9 +63,13 @@ def list_events(recording: RecordingDep, span: TimeRangeDep) -> EventList:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def event_thumbnail(recording: RecordingDep, event_id: int) -> Response:
+def event_thumbnail(recording: RecordingDep, event_id: int, user: UserDep) -> Response:
     """The event's JPEG thumbnail, by id."""
-    data = recording.index.event_thumbnail(event_id)
+    found = recording.index.event_thumbnail(event_id) if 0 < event_id < 2**63 else None
+    if found is None:
+        raise ApiError(f"no event {event_id}", code="E604")
+    camera, data = found
+    require_camera(user, camera)
     if data is None:
         raise ApiError(f"no thumbnail for event {event_id}", code="E604")
     return Response(data, media_type="image/jpeg")

@@ -1,31 +1,38 @@
-"""``GET /api/health``: the service and each camera's state."""
+"""``GET /api/health``: the service and each camera's state.
+
+It is public, for load balancers and uptime checks, but an anonymous caller learns only
+``{"status": ...}``: the version, uptime and camera names need a user, and the cameras
+listed are those the user may see.
+"""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from vigil import __version__
 from vigil.api.deps import ServicesDep
-from vigil.api.schemas import CameraHealth, Health
+from vigil.api.guard import identify
+from vigil.api.schemas import CameraHealth, Health, HealthStatus
 from vigil.camera.state import State
 
 router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health")
-def health(services: ServicesDep) -> Health:
-    """Service status: ``ok`` when every enabled camera streams, else ``degraded``."""
-    cameras = {}
-    ok = True
-    for status in services.manager.statuses():
-        cameras[status.name] = CameraHealth.model_validate(status)
-        if status.enabled and status.state is not State.STREAMING:
-            ok = False
+async def health(request: Request, services: ServicesDep) -> Health | HealthStatus:
+    """Service status: ``ok`` when every enabled camera streams, else ``degraded``. Without
+    a user, only `status`."""
+    statuses = services.manager.statuses()
+    ok = all(s.state is State.STREAMING for s in statuses if s.enabled)
+    status = "ok" if ok else "degraded"
+    user = await identify(request)
+    if user is None:
+        return HealthStatus(status=status)
     return Health(
-        status="ok" if ok else "degraded",
+        status=status,
         version=__version__,
         uptime=round(time.monotonic() - services.started, 1),
-        cameras=cameras,
+        cameras={s.name: CameraHealth.model_validate(s) for s in statuses if user.sees(s.name)},
     )

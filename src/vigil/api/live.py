@@ -17,13 +17,15 @@ body) while nothing new was decoded.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncGenerator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
 
-from vigil.api.deps import CameraPath, ManagerDep
+from vigil.api.deps import CameraPath, ManagerDep, ServicesDep
 from vigil.api.errors import ApiError
+from vigil.api.guard import UserDep, media_route, require_camera
 from vigil.api.schemas import error_responses
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.streaming.live import FRAMES, FRESH, LiveFrame
@@ -71,9 +73,11 @@ async def snapshot_frame(cam: CameraSupervisor) -> LiveFrame:
         **error_responses(503),
     },
 )
+@media_route
 async def snapshot(
     name: CameraPath,
     manager: ManagerDep,
+    user: UserDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The camera's latest frame as JPEG, at most `live.mjpeg_width` wide, with an `Age`
@@ -81,6 +85,7 @@ async def snapshot(
     gets 304 until there is a new one. A camera that decodes nothing now decodes its next
     key frame for it (503 with E502 if none comes within 10 s)."""
     cam = manager.get(name)
+    require_camera(user, name)
     frame = await snapshot_frame(cam)
     headers = {
         "Age": str(int(frame.age())),
@@ -97,12 +102,35 @@ async def snapshot(
     response_class=StreamingResponse,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "JPEG parts, endless"}},
 )
-async def mjpeg(name: CameraPath, manager: ManagerDep) -> StreamingResponse:
+@media_route
+async def mjpeg(
+    name: CameraPath, manager: ManagerDep, services: ServicesDep, user: UserDep
+) -> StreamingResponse:
     """Live view as `multipart/x-mixed-replace` (an `<img src>` shows it): at most
     `live.mjpeg_fps` frames a second, `live.mjpeg_width` wide. One encode per frame is
     shared by every viewer, and made only while someone watches. A slow client skips frames;
-    nothing queues for it."""
+    nothing queues for it. At most `live.mjpeg_max_viewers` per camera and
+    `server.mjpeg_max_viewers` in all (503, E506)."""
     cam = manager.get(name)
+    require_camera(user, name)
+    if not cam.running:
+        raise ApiError(f"camera {name!r} is stopped", code="E502")
+    slots = services.mjpeg_slots
+    if not slots.take(name, cam.config.live.mjpeg_max_viewers):
+        raise ApiError(f"camera {name!r}: too many MJPEG viewers", code="E506")
     return StreamingResponse(
-        mjpeg_stream(cam.live), media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"}
+        _released(mjpeg_stream(cam.live), lambda: slots.release(name)),
+        media_type=MEDIA_TYPE,
+        headers={"Cache-Control": "no-store"},
     )
+
+
+async def _released(
+    parts: AsyncGenerator[bytes, None], release: Callable[[], None]
+) -> AsyncGenerator[bytes, None]:
+    try:
+        async for item in parts:
+            yield item
+    finally:
+        release()
+        await parts.aclose()

@@ -16,6 +16,7 @@ from fastapi.responses import PlainTextResponse
 
 from vigil import __version__
 from vigil.api.deps import ManagerDep
+from vigil.api.guard import UserDep
 from vigil.camera.state import State
 from vigil.camera.status import CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
@@ -113,10 +114,10 @@ CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
     response_class=PlainTextResponse,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
 )
-def metrics(manager: ManagerDep) -> PlainTextResponse:
+def metrics(manager: ManagerDep, user: UserDep) -> PlainTextResponse:
     """Prometheus metrics of every camera and of the process."""
     out = _Writer()
-    cams = [(s, manager.get(s.name)) for s in manager.statuses()]
+    cams = [(s, manager.get(s.name)) for s in manager.statuses() if user.sees(s.name)]
     out.family("vigil_info", "gauge", "vigil's version.", [(f'{{version="{__version__}"}}', 1)])
     out.family(
         "vigil_camera_state",

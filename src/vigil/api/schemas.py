@@ -113,8 +113,13 @@ class CameraHealth(_Out):
     last_error: ErrorDetail | None = None
 
 
-class Health(_Out):
+class HealthStatus(_Out):
+    """What anyone may know: whether the service is well, nothing more."""
+
     status: str  # "ok" when every enabled camera streams, else "degraded"
+
+
+class Health(HealthStatus):
     version: str
     uptime: float
     cameras: dict[str, CameraHealth]

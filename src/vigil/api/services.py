@@ -6,24 +6,54 @@ dependencies in :mod:`vigil.api.deps`.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from vigil.api.policy import HttpPolicy
+from vigil.auth import Access
 from vigil.camera.changes import CameraChanges
 from vigil.camera.manager import CameraManager
 from vigil.recording.recorder import RecordingContext
 from vigil.streaming.webrtc import WebRtcSessions
 
 
+class ViewerSlots:
+    """MJPEG viewers counted per camera and in all, against their caps."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self._by_camera: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, camera: str, per_camera: int) -> bool:
+        with self._lock:
+            here = self._by_camera.get(camera, 0)
+            if here >= per_camera or sum(self._by_camera.values()) >= self.total:
+                return False
+            self._by_camera[camera] = here + 1
+            return True
+
+    def release(self, camera: str) -> None:
+        with self._lock:
+            self._by_camera[camera] -= 1
+            if not self._by_camera[camera]:
+                del self._by_camera[camera]
+
+
 @dataclass(slots=True)
 class Services:
-    """What one app serves: the cameras, their changes, WebRTC sessions, the export pool."""
+    """What one app serves: the cameras, their changes, WebRTC sessions, the export pool,
+    and who may use them."""
 
     manager: CameraManager
     changes: CameraChanges
     webrtc: WebRtcSessions
     started: float  # time.monotonic() when the app was built, for the health's uptime
     exports: ThreadPoolExecutor | None = None  # made by the lifespan, shut down by it
+    access: Access | None = None  # None: auth.enabled is false (loopback only)
+    policy: HttpPolicy = field(default_factory=HttpPolicy)
+    mjpeg_slots: ViewerSlots = field(default_factory=lambda: ViewerSlots(64))
 
     @property
     def recording(self) -> RecordingContext | None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from vigil.api.deps import ManagerDep
+from vigil.api.guard import AdminDep
 
 router = APIRouter(prefix="/api", tags=["system"])
 _process = psutil.Process()
@@ -44,8 +45,9 @@ class SystemOut(BaseModel):
 
 
 @router.get("/system")
-def system(manager: ManagerDep) -> SystemOut:
-    """The machine's CPU and memory, vigil's own, disk use and the retention forecast."""
+def system(manager: ManagerDep, admin: AdminDep) -> SystemOut:
+    """The machine's CPU and memory, vigil's own, disk use and the retention forecast
+    (admins only)."""
     statuses = manager.statuses()
     out = SystemOut(
         cpu_pct=psutil.cpu_percent(interval=None),

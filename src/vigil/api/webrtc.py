@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from vigil.api.deps import CameraPath, ManagerDep, SessionsDep
 from vigil.api.errors import ApiError
+from vigil.api.guard import UserDep, require_camera, sdp_body
 from vigil.api.schemas import error_responses
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.media.packets import StreamInfo
@@ -58,15 +59,18 @@ async def _live_info(cam: CameraSupervisor) -> StreamInfo | None:
         **error_responses(400, 409, 503),
     },
 )
+@sdp_body
 async def webrtc_offer(
-    name: CameraPath, request: Request, manager: ManagerDep, sessions: SessionsDep
+    name: CameraPath, request: Request, manager: ManagerDep, sessions: SessionsDep, user: UserDep
 ) -> Response:
     """Start a WebRTC session: an `application/sdp` offer in, the answer out (201), with the
     session's URL in `Location`. H.264 only: a camera whose live input is another codec is
     409 (E503; watch it as MJPEG). At most `live.webrtc_max_sessions` per camera (503,
-    E504). A body that isn't an SDP offer is 400 (E505)."""
+    E504). A body that isn't an SDP offer is 400 (E505), one over 64 KiB 413 (E616, never read
+    whole). A session that hasn't connected within 30 s is closed."""
     cam = manager.get(name)
-    body = await request.body()
+    require_camera(user, name)
+    body = await request.body()  # the shield stops reading past 64 KiB
     try:
         offer = body[:MAX_OFFER].decode("utf-8")
     except UnicodeDecodeError:
@@ -100,6 +104,7 @@ async def webrtc_offer(
             cam.live_input().hub,
             on_close=lambda: live.remove_viewer(PACKETS),
             log=cam.log,
+            owner=user.name,
         )
     except OfferError as err:
         live.remove_viewer(PACKETS)
@@ -119,11 +124,20 @@ async def webrtc_offer(
 
 @router.delete("/{name}/webrtc/{session}", status_code=204, response_class=Response)
 async def webrtc_close(
-    name: CameraPath, session: SessionPath, manager: ManagerDep, sessions: SessionsDep
+    name: CameraPath,
+    session: SessionPath,
+    manager: ManagerDep,
+    sessions: SessionsDep,
+    user: UserDep,
 ) -> Response:
-    """End a WebRTC session (its URL is the `Location` of the answer)."""
+    """End a WebRTC session (its URL is the `Location` of the answer): only whoever opened
+    it, or an admin."""
     manager.get(name)
-    if sessions.get(name, session) is None:
+    require_camera(user, name)
+    found = sessions.get(name, session)
+    if found is None:
         raise ApiError("no such WebRTC session", code="E604")
+    if found.owner != user.name and not user.is_admin:
+        raise ApiError("not your WebRTC session", code="E610")
     await sessions.close(session)
     return Response(status_code=204)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -123,17 +124,17 @@ class ConfigFile:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file and a rename; raise E107 on failure."""
+    """Write `text` to `path` through a temp file and a rename, 0600 (it holds camera
+    passwords); raise E107 on failure."""
     folder = path.parent if str(path.parent) else Path(".")
     tmp: str | None = None
     try:
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
@@ -149,8 +150,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _keep_credentials(old: Any, new: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """A PUT without a password keeps the stored one of the input at the same place, and a
-    URL sent back as the API showed it (credentials redacted) keeps the stored URL."""
+    """A PUT without a password keeps the stored one of the input at the same place, if its
+    URL still names the same scheme, host and port; and a URL sent back as the API showed it
+    (credentials redacted) keeps the stored URL."""
     old_inputs = old.get("inputs") or []
     new_inputs = new.get("inputs")
     if not isinstance(new_inputs, list):
@@ -162,19 +164,31 @@ def _keep_credentials(old: Any, new: dict[str, Any], env: Mapping[str, str]) -> 
             continue
         item = dict(item)
         stored_item = old_inputs[index] if index < len(old_inputs) else {}
-        if item.get("password") is None:
+        stored_url = stored_item.get("url")
+        expanded = expand_vars(stored_url, env)[0] if isinstance(stored_url, str) else None
+        same_place = expanded is not None and _endpoint(item.get("url")) == _endpoint(expanded)
+        if item.get("password") is None and same_place:  # never send it to a new host
             stored = stored_item.get("password")
             if stored is not None:
                 item["password"] = stored
-        stored_url = stored_item.get("url")
-        if isinstance(stored_url, str) and isinstance(item.get("url"), str):
-            expanded, _ = expand_vars(stored_url, env)
-            if item["url"] != expanded and item["url"] == redact(expanded):
-                item["url"] = expanded
+        sent = item.get("url")
+        if expanded is not None and sent != expanded and sent == redact(expanded):
+            item["url"] = expanded
         if item.get("password") is None:
             item.pop("password", None)
         kept.append(item)
     return {**new, "inputs": kept}
+
+
+def _endpoint(url: object) -> tuple[str, str, int | None] | None:
+    """Where a URL connects: (scheme, host, port), or None if it can't be read."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
 
 
 def _merge(old: Any, new: Any, env: Mapping[str, str]) -> Any:

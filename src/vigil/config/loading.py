@@ -17,6 +17,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from vigil.config.models import VigilConfig
 from vigil.errors import ConfigError, FieldError
+from vigil.sources.network import parse_networks, refused_host
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PYDANTIC_CODES = {"extra_forbidden": "E102", "missing": "E104", "string_pattern_mismatch": "E103"}
@@ -92,7 +93,7 @@ def parse_yaml(text: str, file: str) -> Any:
         raise ConfigError(
             "duplicate key",
             file=file,
-            errors=[FieldError("", "E105", _yaml_problem(err), line)],
+            errors=[FieldError("", "E105", _duplicate_problem(err), line)],
         ) from None
     except MarkedYAMLError as err:
         line = err.problem_mark.line + 1 if err.problem_mark else None
@@ -105,6 +106,13 @@ def parse_yaml(text: str, file: str) -> Any:
         raise ConfigError(
             "YAML syntax error", file=file, errors=[FieldError("", "E101", str(err))]
         ) from None
+
+
+def _duplicate_problem(err: MarkedYAMLError) -> str:
+    """The duplicate key's name only: ruamel's message quotes both values, and a value may
+    be a password."""
+    found = re.search(r'duplicate key "(.{0,200}?)" with value', str(err.problem or ""))
+    return f"duplicate key {found.group(1)!r}" if found else "duplicate key"
 
 
 def _yaml_problem(err: MarkedYAMLError) -> str:
@@ -160,10 +168,30 @@ def validate_data(
                 code, message = "E114", f"invalid camera name {loc[1]!r}"
             errors.append(FieldError(format_path(loc), code, message, line_of(raw, loc)))
     else:
+        errors.extend(policy_errors(config, raw))
         if not errors:
             return config
     errors.sort(key=lambda e: (e.line or 0, e.path))
     raise ConfigError(f"{len(errors)} error(s) in {file}", file=file, errors=errors)
+
+
+def policy_errors(config: VigilConfig, raw: Any) -> list[FieldError]:
+    """What each field allows but the whole refuses: auth off on a network address (E617),
+    and camera hosts refused by ``server.camera_networks`` or by default (E118)."""
+    errors = []
+    if not config.auth.enabled and not config.server.loopback:
+        loc: tuple[int | str, ...] = ("auth", "enabled")
+        message = f"auth can't be off with server.host {config.server.host} (not loopback)"
+        errors.append(FieldError(format_path(loc), "E617", message, line_of(raw, loc)))
+    allowed = parse_networks(config.server.camera_networks)
+    for name, camera in config.cameras.items():
+        for index, item in enumerate(camera.inputs):
+            host = item.source().host
+            if host and refused_host(host, allowed):
+                loc = ("cameras", name, "inputs", index, "url")
+                message = f"the host {host} is link-local, a metadata service or not allowed"
+                errors.append(FieldError(format_path(loc), "E118", message, line_of(raw, loc)))
+    return errors
 
 
 def plain(node: Any) -> Any:

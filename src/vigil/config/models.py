@@ -6,6 +6,8 @@ from the descriptions below (``python -m vigil.config.doc``) and a test keeps it
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,9 +25,23 @@ from pydantic_core import PydanticCustomError
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.sources.url import SourceSpec, SourceURLError, parse_source
 
+MAX_URL = 2048
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class TlsConfig(_Model):
+    cert: str | None = Field(None, description="PEM certificate (chain) file; null = plain HTTP.")
+    key: str | None = Field(None, description="PEM private key file.")
+
+    @model_validator(mode="after")
+    def _both(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise PydanticCustomError("E103", "tls needs both cert and key", {})
+        return self
 
 
 class ServerConfig(_Model):
@@ -38,6 +54,60 @@ class ServerConfig(_Model):
         default_factory=list,
         description="STUN/TURN URLs for WebRTC (stun:host:port); none by default, for "
         "offline networks: viewers on the same network need none.",
+    )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="Host headers the server answers (DNS rebinding defence); null = the "
+        "bound address, localhost, 127.0.0.1, [::1] and the machine's name (and its "
+        "addresses when bound to 0.0.0.0).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "count; nothing else is believed.",
+    )
+    camera_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs camera hosts must be in; empty = anywhere but link-local and the "
+        "cloud metadata services (docs/security.md).",
+    )
+    tls: TlsConfig = Field(
+        default_factory=lambda: TlsConfig(), description="HTTPS, with a certificate and key."
+    )
+    mjpeg_max_viewers: int = Field(
+        64, ge=1, le=10000, description="MJPEG viewers at once, all cameras together."
+    )
+
+    @field_validator("trusted_proxies", "camera_networks")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise PydanticCustomError("E103", f"{value!r} is not a CIDR network", {}) from None
+        return values
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+
+class AuthConfig(_Model):
+    enabled: bool = Field(
+        True,
+        description="Users, sessions and tokens (docs/security.md); false only on a loopback "
+        "server.host.",
+    )
+    audit_days: float = Field(90, gt=0, le=3650, description="Days the audit log is kept.")
+    session_idle_hours: float = Field(
+        12, gt=0, le=24 * 90, description="A session unused this long ends."
+    )
+    session_max_days: float = Field(
+        7, gt=0, le=365, description="A session ends this long after its login, used or not."
     )
 
 
@@ -110,11 +180,27 @@ class InputConfig(_Model):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, url: str) -> str:
+        if len(url) > MAX_URL:
+            raise PydanticCustomError("E117", f"the URL is {len(url)} characters, over 2 KiB", {})
         try:
             parse_source(url)
         except SourceURLError as err:
             raise PydanticCustomError(err.code, err.message, {}) from None
         return url
+
+    @field_validator("username")
+    @classmethod
+    def _printable_user(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise PydanticCustomError("E116", "the user name holds a control character", {})
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _printable_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and _CONTROL.search(value.get_secret_value()):
+            raise PydanticCustomError("E116", "the password holds a control character", {})
+        return value
 
     @field_validator("roles")
     @classmethod
@@ -152,7 +238,9 @@ class RecordConfig(_Model):
         None, gt=0, description="Per camera; overrides storage.retention.days."
     )
     max_size_gb: float | None = Field(None, gt=0, description="Cap on this camera's footage.")
-    export_max_minutes: float = Field(120, gt=0, description="Longest export, in minutes.")
+    export_max_minutes: float = Field(
+        120, gt=0, le=1440, allow_inf_nan=False, description="Longest export, in minutes."
+    )
 
 
 Point = tuple[float, float]
@@ -201,6 +289,7 @@ class LiveConfig(_Model):
     mjpeg_fps: float = Field(10, gt=0, le=30, description="MJPEG frame rate.")
     mjpeg_width: int = Field(960, ge=64, le=3840, description="MJPEG width.")
     webrtc_max_sessions: int = Field(8, ge=0, le=64, description="WebRTC viewers at once.")
+    mjpeg_max_viewers: int = Field(16, ge=1, le=1000, description="MJPEG viewers at once.")
     idle_stop_seconds: float = Field(
         300, gt=0, description="A live-only camera disconnects after this long unwatched."
     )
@@ -239,6 +328,7 @@ CameraName = Annotated[str, Field(pattern=CAMERA_NAME_PATTERN)]
 
 class VigilConfig(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server.")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Who may do what.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage.")
     governor: GovernorConfig = Field(default_factory=GovernorConfig, description="CPU governor.")
     cameras: dict[CameraName, CameraConfig] = Field(

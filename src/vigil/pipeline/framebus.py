@@ -109,7 +109,7 @@ class FrameBusWriter:
         size = HEADER_BYTES + slots * self.stride
         _own_directory(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)  # live frames: owner only
         try:
             try:
                 os.posix_fallocate(fd, 0, size)  # every page reserved now: no SIGBUS later

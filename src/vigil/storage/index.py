@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,19 @@ class EventRow:
     has_thumbnail: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which part of a listing: the cameras it may show (None: all), at most `limit` rows,
+    after the row at `after` = (start, id) in (start, id) order (the cursor)."""
+
+    cameras: Collection[str] | None = None
+    limit: int | None = None
+    after: tuple[float, int] | None = None
+
+
+ALL = Page()
+
+
 class Index:
     """The recordings index, and the events found in the footage."""
 
@@ -164,10 +177,14 @@ class Index:
             return int(key[0])
 
     def segments(
-        self, camera: str | None = None, start: float | None = None, end: float | None = None
+        self,
+        camera: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        page: Page = ALL,
     ) -> list[SegmentRow]:
         """Segments overlapping [start, end), oldest first."""
-        query = _overlapping(select(segments), segments, camera, start, end)
+        query = _overlapping(select(segments), segments, camera, start, end, page)
         with self.engine.connect() as conn:
             return [SegmentRow(**row._mapping) for row in conn.execute(query)]
 
@@ -279,12 +296,16 @@ class Index:
             return int(key[0])
 
     def events(
-        self, camera: str | None = None, start: float | None = None, end: float | None = None
+        self,
+        camera: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        page: Page = ALL,
     ) -> list[EventRow]:
         """Events overlapping [start, end), oldest first (without their thumbnails)."""
         columns = [c for c in events.c if c.name != "thumbnail"]
         query = select(*columns, (events.c.thumbnail.is_not(None)).label("has_thumbnail"))
-        query = _overlapping(query, events, camera, start, end)
+        query = _overlapping(query, events, camera, start, end, page)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
@@ -300,24 +321,44 @@ class Index:
             for row in rows
         ]
 
-    def event_thumbnail(self, event_id: int) -> bytes | None:
-        """An event's JPEG thumbnail, or None."""
+    def event_thumbnail(self, event_id: int) -> tuple[str, bytes | None] | None:
+        """An event's camera and JPEG thumbnail (None if it has none); None if no event."""
         with self.engine.connect() as conn:
-            query = select(events.c.thumbnail).where(events.c.id == event_id)
-            value = conn.execute(query).scalar()
-        return bytes(value) if value is not None else None
+            query = select(events.c.camera, events.c.thumbnail).where(events.c.id == event_id)
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return row.camera, bytes(row.thumbnail) if row.thumbnail is not None else None
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def _overlapping(
-    query: Select[Any], table: Table, camera: str | None, start: float | None, end: float | None
+    query: Select[Any],
+    table: Table,
+    camera: str | None,
+    start: float | None,
+    end: float | None,
+    page: Page = ALL,
 ) -> Select[Any]:
-    """`query` narrowed to `camera`'s rows overlapping [start, end), oldest first."""
-    query = query.order_by(table.c.start)
+    """`query` narrowed to `camera`'s rows overlapping [start, end), oldest first, and to
+    the `page`."""
+    query = query.order_by(table.c.start, table.c.id)
     if camera is not None:
         query = query.where(table.c.camera == camera)
+    if page.cameras is not None:
+        query = query.where(table.c.camera.in_(list(page.cameras)))
+    if page.after is not None:
+        after_start, after_id = page.after
+        query = query.where(
+            or_(
+                table.c.start > after_start,
+                and_(table.c.start == after_start, table.c.id > after_id),
+            )
+        )
+    if page.limit is not None:
+        query = query.limit(page.limit)
     if start is not None:
         query = query.where(table.c.end > start)
     if end is not None:

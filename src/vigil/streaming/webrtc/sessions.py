@@ -29,6 +29,7 @@ from vigil.streaming.webrtc.relay import H264Relay
 from vigil.streaming.webrtc.track import Log, LoopSink, PacketTrack, Sink
 
 ANSWER_TIMEOUT = 10.0  # seconds for the answer (ICE gathering of local addresses)
+CONNECT_DEADLINE = 30.0  # seconds an answered session has to connect before it is closed
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Session:
     track: PacketTrack
     relay: H264Relay
     on_close: Callable[[], None]
+    owner: str = ""  # who opened it: only they (or an admin) may end it
     sink: Sink | None = None
     closed: bool = field(default=False)
 
@@ -78,9 +80,15 @@ class WebRtcSessions:
     """Every WebRTC session of the service, by id. ``direct`` False makes every viewer go
     through aiortc's own sending (tests of that path)."""
 
-    def __init__(self, ice_servers: list[str] | None = None, direct: bool = True):
+    def __init__(
+        self,
+        ice_servers: list[str] | None = None,
+        direct: bool = True,
+        connect_deadline: float = CONNECT_DEADLINE,
+    ):
         self.ice_servers = list(ice_servers or [])
         self.direct = direct
+        self.connect_deadline = connect_deadline
         self._sessions: dict[str, Session] = {}
         self._pending: dict[str, int] = {}  # offers being answered, by camera
         self._relays: dict[str, H264Relay] = {}  # by camera, while it has viewers
@@ -130,9 +138,11 @@ class WebRtcSessions:
         hub: PacketHub,
         on_close: Callable[[], None],
         log: Log = _log,
+        owner: str = "",
     ) -> tuple[Session, str]:
         """A session sending `hub`'s packets, answering `offer_sdp` with H.264 only;
-        OfferError if it can't."""
+        OfferError if it can't. One that hasn't connected within :attr:`connect_deadline`
+        seconds is closed, so offers never answered can't hold the camera's cap."""
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
         pc = RTCPeerConnection(configuration=config)
         track = PacketTrack()
@@ -168,8 +178,10 @@ class WebRtcSessions:
             self._leave(relay)
             on_close()
 
-        session = Session(uuid.uuid4().hex, camera, pc, transceiver, track, relay, closed)
+        session = Session(uuid.uuid4().hex, camera, pc, transceiver, track, relay, closed, owner)
         self._sessions[session.id] = session
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.connect_deadline, lambda: loop.create_task(self._reap(session)))
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -179,6 +191,11 @@ class WebRtcSessions:
                 await self.close(session.id)
 
         return session, pc.localDescription.sdp
+
+    async def _reap(self, session: Session) -> None:
+        if session.sink is None and not session.closed:
+            _log.info("WebRTC session of %s never connected: closed", session.camera)
+            await self.close(session.id)
 
     async def close(self, session_id: str) -> bool:
         session = self._sessions.pop(session_id, None)

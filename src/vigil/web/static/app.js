@@ -23,6 +23,10 @@ class ApiError extends Error {
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
+  if (response.status === 401) {
+    location.href = "/login"; // no session, or it expired: never a page of broken tiles
+    throw new ApiError(401, null);
+  }
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json() : await response.text();
@@ -30,7 +34,8 @@ async function api(path, options = {}) {
   return body;
 }
 
-const state = { view: "live", cameras: [], tiles: new Map(), timers: [], large: null };
+const state = { view: "live", cameras: [], tiles: new Map(), timers: [], large: null, me: null };
+const ADMIN_VIEWS = ["cameras", "system", "users"];
 
 // ---- views and visibility ------------------------------------------------------------------
 
@@ -76,6 +81,8 @@ function restart() {
   } else if (state.view === "system") {
     loadSystem();
     state.timers.push(setInterval(loadSystem, POLL_SYSTEM_MS));
+  } else if (state.view === "users") {
+    loadUsers();
   }
 }
 
@@ -94,7 +101,8 @@ function routeFromHash() {
     $("#large-title").textContent = state.largeName;
     showView("large");
   } else {
-    showView(["live", "cameras", "recordings", "events", "system"].includes(view) ? view : "live");
+    const views = ["live", "recordings", "events", ...(isAdmin() ? ADMIN_VIEWS : [])];
+    showView(views.includes(view) ? view : "live");
   }
 }
 
@@ -732,4 +740,99 @@ async function loadSystem() {
   );
 }
 
-routeFromHash();
+// ---- who is logged in; users and tokens (admins) ------------------------------------------
+
+function isAdmin() {
+  return state.me !== null && state.me.role === "admin";
+}
+
+async function loadUsers() {
+  const [{ users }, { tokens }] = await Promise.all([api("/api/auth/users"), api("/api/auth/tokens")]);
+  $("#user-table tbody").replaceChildren(
+    ...users.map((u) => {
+      const reset = el("button", { type: "button", textContent: "Reset password" });
+      reset.addEventListener("click", () => resetPassword(u.name));
+      const remove = el("button", { type: "button", textContent: "Remove" });
+      remove.addEventListener("click", () => removeUser(u.name));
+      return el("tr", {}, el("td", { textContent: u.name }), el("td", { textContent: u.role }),
+        el("td", { textContent: u.cameras.join(", ") }), el("td", {}, reset, " ", remove));
+    })
+  );
+  $("#token-table tbody").replaceChildren(
+    ...tokens.map((t) => {
+      const revoke = el("button", { type: "button", textContent: "Revoke" });
+      revoke.addEventListener("click", async () => {
+        await api(`/api/auth/tokens/${t.id}`, { method: "DELETE" });
+        loadUsers();
+      });
+      return el("tr", {}, el("td", { textContent: String(t.id) }), el("td", { textContent: t.name }),
+        el("td", { textContent: t.user }), el("td", {}, revoke));
+    })
+  );
+}
+
+const jsonPost = (method, body) => ({
+  method,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+
+async function resetPassword(name) {
+  const password = prompt(`New password for ${name} (at least 8 characters)`);
+  if (!password) return;
+  try {
+    await api(`/api/auth/users/${encodeURIComponent(name)}`, jsonPost("PUT", { password }));
+  } catch (err) {
+    $("#user-error").textContent = err.message;
+  }
+}
+
+async function removeUser(name) {
+  if (!confirm(`Remove user ${name}?`)) return;
+  try {
+    await api(`/api/auth/users/${encodeURIComponent(name)}`, { method: "DELETE" });
+  } catch (err) {
+    $("#user-error").textContent = err.message;
+  }
+  loadUsers();
+}
+
+$("#user-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#user-error").textContent = "";
+  const cameras = $("#u-cameras").value.split(",").map((c) => c.trim()).filter(Boolean);
+  const body = { name: $("#u-name").value, role: $("#u-role").value, cameras, password: $("#u-pass").value };
+  try {
+    await api("/api/auth/users", jsonPost("POST", body));
+    event.target.reset();
+  } catch (err) {
+    const fields = (err.body.errors || []).map((e) => `${e.path}: ${e.message}`).join("; ");
+    $("#user-error").textContent = fields ? `${err.message}: ${fields}` : err.message;
+  }
+  loadUsers();
+});
+
+$("#token-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const made = await api("/api/auth/tokens", jsonPost("POST", { name: $("#t-name").value }));
+  $("#token-new").textContent = `Token ${made.name} (shown once): ${made.token}`;
+  loadUsers();
+});
+
+$("#logout").addEventListener("click", async () => {
+  await fetch("/api/auth/logout", { method: "POST" });
+  location.href = "/login";
+});
+
+async function start() {
+  try {
+    state.me = await api("/api/auth/me");
+  } catch (err) {
+    return; // 401: on the way to the login page
+  }
+  $("#who").textContent = `${state.me.name} (${state.me.role})`;
+  for (const node of document.querySelectorAll("[data-admin]")) node.hidden = !isAdmin();
+  routeFromHash();
+}
+
+start();

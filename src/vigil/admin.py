@@ -1,0 +1,112 @@
+"""``vigil user add|passwd|list|remove`` and ``vigil token create``: users and tokens, in the
+database of the config's storage. They work while the server runs, and take effect at its
+next request (it reads users and sessions from the database each time)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vigil.auth import Access, Role
+from vigil.auth.store import AuthStore
+from vigil.config import load_config
+from vigil.errors import RequestError
+from vigil.storage.index import Index
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_REFUSED = 1
+
+
+def add_commands(sub: Subparsers) -> None:
+    user = sub.add_parser("user", help="add, change, list or remove users")
+    users = user.add_subparsers(dest="action", required=True)
+    add = users.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--cameras", default="*", help="camera names, comma-separated; * = all")
+    passwd = users.add_parser("passwd", help="set a user's password (ends its sessions)")
+    passwd.add_argument("name")
+    for parser in (add, passwd):
+        parser.add_argument(
+            "--password-stdin", action="store_true", help="read the password from stdin"
+        )
+    users.add_parser("list", help="list the users")
+    remove = users.add_parser("remove", help="remove a user, its sessions and tokens")
+    remove.add_argument("name")
+    token = sub.add_parser("token", help="create a token for programs")
+    tokens = token.add_subparsers(dest="action", required=True)
+    create = tokens.add_parser("create", help="create a token; it is shown once")
+    create.add_argument("name")
+    create.add_argument("--user", required=True, help="whose rights the token carries")
+    for parser in (add, passwd, users.choices["list"], remove, create):
+        parser.add_argument("--config", required=True, type=Path, help="the YAML config file")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    index = Index(config.storage.database)
+    try:
+        access = Access(AuthStore(index.engine))
+        handler = {
+            ("user", "add"): _add,
+            ("user", "passwd"): _passwd,
+            ("user", "list"): _list,
+            ("user", "remove"): _remove,
+            ("token", "create"): _token,
+        }[(args.command, args.action)]
+        handler(access, args)
+    except RequestError as err:
+        print(f"vigil: [{err.code}] {err.message}", file=sys.stderr)
+        for field in err.errors:
+            print(f"  {field.path}: [{field.code}] {field.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        index.close()
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise RequestError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise RequestError("the passwords differ")
+    return first
+
+
+def _add(access: Access, args: argparse.Namespace) -> None:
+    cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
+    row = access.add_user(args.name, Role(args.role), cameras, _password(args))
+    access.audit("user-add", None, "cli", target=row.name, detail=str(row.role))
+    print(f"user {row.name} added: {row.role}, cameras {','.join(row.cameras)}")
+
+
+def _passwd(access: Access, args: argparse.Namespace) -> None:
+    access.set_password(args.name, _password(args))
+    access.audit("user-passwd", None, "cli", target=args.name)
+    print(f"password of {args.name} changed; its sessions ended")
+
+
+def _list(access: Access, args: argparse.Namespace) -> None:
+    for row in access.store.users():
+        print(f"{row.name}\t{row.role}\t{','.join(row.cameras)}")
+
+
+def _remove(access: Access, args: argparse.Namespace) -> None:
+    access.remove_user(args.name)
+    access.audit("user-remove", None, "cli", target=args.name)
+    print(f"user {args.name} removed, with its sessions and tokens")
+
+
+def _token(access: Access, args: argparse.Namespace) -> None:
+    token_id, secret = access.create_token(args.name, args.user)
+    access.audit("token-create", None, "cli", target=f"{args.user}/{args.name}")
+    print(f"token {token_id} for {args.user} (shown this once):", file=sys.stderr)
+    print(secret)
