@@ -64,7 +64,9 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
         assert any(abs(event.start - lo) <= 1.0 for lo, _ in windows), (event, windows)
         assert event.end > event.start and event.peak_area > 0.005
         assert event.zones == ["all"]
-        thumbnail = index.event_thumbnail(event.id)
+        found = index.event_thumbnail(event.id)
+        assert found is not None and found[0] == "door"
+        thumbnail = found[1]
         assert thumbnail is not None
         with av.open(io.BytesIO(thumbnail), "r") as jpeg:
             picture = next(jpeg.decode(video=0))
