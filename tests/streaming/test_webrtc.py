@@ -160,6 +160,34 @@ def test_a_peer_that_goes_ends_its_session(server: tuple[ServerThread, CameraMan
     wait_for(lambda: manager.status("front").viewers == 0, 15, "the session ended")
 
 
+def test_a_session_that_never_connects_is_reaped(
+    server: tuple[ServerThread, CameraManager],
+) -> None:
+    """An offer answered but never followed by ICE must not hold the camera's one slot."""
+    srv, manager = server
+    sessions = srv_sessions(srv)
+    sessions.connect_deadline = 0.5  # 30 s in service
+
+    async def scenario() -> None:
+        viewer = Viewer()
+        sdp = await viewer.offer()
+        async with httpx.AsyncClient(timeout=30) as client:
+            answered = await client.post(
+                srv.url("/api/cameras/front/webrtc"),
+                content=sdp,
+                headers={"content-type": "application/sdp"},
+            )
+        assert answered.status_code == 201  # the answer is never applied: no ICE, no DTLS
+        await viewer.pc.close()
+
+    try:
+        asyncio.run(scenario())
+        wait_for(lambda: manager.status("front").viewers == 0, 20, "the session reaped")
+        assert sessions.count("front") == 0
+    finally:
+        sessions.connect_deadline = 30.0
+
+
 def test_sessions_are_capped(server: tuple[ServerThread, CameraManager]) -> None:
     srv, manager = server
 
