@@ -96,8 +96,10 @@ def test_the_inventory_is_complete(world: World) -> None:
 
 def test_every_route_refuses_an_anonymous_caller(world: World) -> None:
     anonymous = world.client()
+    page = anonymous.get("/", follow_redirects=False)  # a browser is sent to the login page
+    assert (page.status_code, page.headers["location"]) == (303, "/login")
     for method, path in routes(world):
-        if (method, path) in PUBLIC:
+        if (method, path) in PUBLIC or path == "/":
             continue
         response = request(anonymous, world, method, path, "front")
         assert response.status_code == 401, (method, path, response.text)

@@ -127,7 +127,8 @@ def test_recordings_api_lists_and_serves_by_id_with_range(
         assert listed[1]["id"] in ids
         assert set(ids) <= {listed[0]["id"], listed[1]["id"], listed[2]["id"]}
         assert client.get("/api/recordings", params={"camera": "nobody"}).json() == {
-            "recordings": []
+            "recordings": [],
+            "next": None,  # the last page
         }
 
 

@@ -4,17 +4,16 @@ vigil serving 8 simulated cameras. Screenshots go to ``.artifacts/web/``."""
 from __future__ import annotations
 
 import collections
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from tests.helpers import SMALL, ServerThread, SimThread, wait_for
+from tests.web.conftest import shot
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
@@ -24,17 +23,6 @@ from vigil.storage.index import Index
 
 CAMERAS = 8
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "web"
-
-
-def chromium() -> str:
-    path = (
-        os.environ.get("VIGIL_CHROMIUM")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
-    if path is None:
-        pytest.fail("no Chromium: `apt-get install chromium` (.ci/run does), or set VIGIL_CHROMIUM")
-    return path
 
 
 class Served:
@@ -77,27 +65,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             served.requests = counts
             yield served
     context.index.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def loads(page: Page) -> dict[str, int]:

@@ -23,6 +23,7 @@ from vigil.api import (
     health,
     live,
     metrics,
+    pages,
     recordings,
     system,
     webrtc,
@@ -41,7 +42,9 @@ from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
 from vigil.streaming.webrtc import WebRtcSessions
 
-PUBLIC_ROUTERS = (health.router, auth.public_router, web.public_router)  # no user needed
+# no user needed: the login, the health's bare status, and / (which sends anyone else to
+# the login page)
+PUBLIC_ROUTERS = (health.router, auth.public_router, pages.router, web.public_router)
 ROUTERS = (  # everything else: current_user refuses anyone unknown
     auth.router,
     audit.router,

@@ -81,8 +81,10 @@ async def identify(request: Request) -> Principal | None:
             raise ApiError("the bearer token is unknown or revoked", code="E609")
     elif scheme == "basic" and getattr(_endpoint(request), "vigil_basic", False):
         name, password = _basic(value)
-        address = client_address(request)
-        principal = await asyncio.to_thread(access.basic, name, password, address)
+        principal = access.basic_remembered(name, password)
+        if principal is None:  # argon2, off the event loop
+            address = client_address(request)
+            principal = await asyncio.to_thread(access.basic, name, password, address)
     if principal is None and (cookie := request.cookies.get(SESSION_COOKIE)):
         principal = access.session(cookie)
     request.state.principal = principal

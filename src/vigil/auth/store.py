@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,26 @@ class AuthStore:
         self._write = threading.Lock()
         with self._write, engine.begin() as conn:
             metadata.create_all(conn)
+        self._watch: sqlite3.Connection | None = None
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._watch = sqlite3.connect(database, check_same_thread=False)
+        self._watch_lock = threading.Lock()
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever any connection (this process's others, a ``vigil
+        user`` command's) commits to the database: SQLite's ``PRAGMA data_version``, a few
+        microseconds. Rows read under one value are current while it stays. None where the
+        database can't tell (then nothing may be remembered)."""
+        if self._watch is None:
+            return None
+        with self._watch_lock:
+            row = self._watch.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
 
     # users
     def user(self, name: str) -> UserRow | None:
@@ -181,8 +202,12 @@ class AuthStore:
             )
 
     def session(self, secret: str) -> SessionRow | None:
+        return self.session_by(digest(secret))
+
+    def session_by(self, key: str) -> SessionRow | None:
+        """The session whose secret's digest is `key`."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(sessions).where(sessions.c.digest == digest(secret))).first()
+            row = conn.execute(select(sessions).where(sessions.c.digest == key)).first()
         return None if row is None else SessionRow(**row._mapping)
 
     def touch_session(self, key: str, now: float) -> None:
@@ -219,9 +244,11 @@ class AuthStore:
             return int(key[0])
 
     def token(self, secret: str) -> TokenRow | None:
-        query = select(*(tokens.c[c] for c in TokenRow.__slots__)).where(
-            tokens.c.digest == digest(secret)
-        )
+        return self.token_by(digest(secret))
+
+    def token_by(self, key: str) -> TokenRow | None:
+        """The token whose secret's digest is `key`."""
+        query = select(*(tokens.c[c] for c in TokenRow.__slots__)).where(tokens.c.digest == key)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else TokenRow(**row._mapping)

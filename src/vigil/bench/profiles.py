@@ -134,9 +134,20 @@ def _retention(o: BenchOptions) -> int:
     return retention.run_retention_bench(o.cameras, o.days, o.segment_seconds, o.as_json)
 
 
+def _auth(o: BenchOptions) -> int:
+    from vigil.bench import auth
+
+    return auth.run(o)
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
+        Profile(
+            "auth",
+            "what the access check costs a request: a session, and cached Basic on a snapshot",
+            _auth,
+        ),
         Profile(
             "ingest",
             "vigil's camera manager, one RTSP input per camera (demux only)",

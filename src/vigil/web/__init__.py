@@ -2,7 +2,8 @@
 
 Files are served by name from the set found at start (:data:`FILES`), never from a path a
 request names. The login page and what it loads are public (:data:`public_router`); the
-page and the rest need a user, like every route (the app adds the check).
+other files need a user, like every route (the app adds the check). ``/`` itself is served
+by :mod:`vigil.api.pages`, which sends a caller without a session to the login page.
 """
 
 from __future__ import annotations
@@ -28,17 +29,17 @@ router = APIRouter(include_in_schema=False)
 public_router = APIRouter(include_in_schema=False)
 
 
+def page_file(name: str) -> FileResponse:
+    """One of the page's files, by name."""
+    return _file(name)
+
+
 def _file(name: str) -> FileResponse:
     path = FILES.get(name)
     if path is None:
         raise HTTPException(404, f"no file {name!r}")
     media_type = _TYPES.get(path.suffix, "application/octet-stream")
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
-
-
-@router.get("/")
-def index() -> FileResponse:
-    return _file("index.html")
 
 
 @router.get("/static/{name}")
