@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vigil.auth import Access, Role
+from vigil.auth import Access, UserRole
 from vigil.auth.store import AuthStore
 from vigil.config import load_config
 from vigil.errors import RequestError
@@ -27,7 +27,7 @@ def add_commands(sub: Subparsers) -> None:
     users = user.add_subparsers(dest="action", required=True)
     add = users.add_parser("add", help="add a user")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--role", required=True, choices=[r.value for r in UserRole])
     add.add_argument("--cameras", default="*", help="camera names, comma-separated; * = all")
     passwd = users.add_parser("passwd", help="set a user's password (ends its sessions)")
     passwd.add_argument("name")
@@ -83,7 +83,7 @@ def _password(args: argparse.Namespace) -> str:
 
 def _add(access: Access, args: argparse.Namespace) -> None:
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
-    row = access.add_user(args.name, Role(args.role), cameras, _password(args))
+    row = access.add_user(args.name, UserRole(args.role), cameras, _password(args))
     access.audit("user-add", None, "cli", target=row.name, detail=str(row.role))
     print(f"user {row.name} added: {row.role}, cameras {','.join(row.cameras)}")
 

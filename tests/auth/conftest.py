@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import ManualClock
 from vigil.api import create_app
-from vigil.auth import Access, AuthSettings, Role
+from vigil.auth import Access, AuthSettings, UserRole
 from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
@@ -67,9 +67,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         )
     clock = ManualClock(start=now)
     access = Access(AuthStore(index.engine), AuthSettings(idle_seconds=3600), now=clock.now)
-    access.add_user("admin", Role.ADMIN, ["*"], PASSWORD)
-    access.add_user("alice", Role.VIEWER, ["front"], PASSWORD)  # a viewer of front only
-    access.add_user("victor", Role.VIEWER, ["*"], PASSWORD)  # a viewer of every camera
+    access.add_user("admin", UserRole.ADMIN, ["*"], PASSWORD)
+    access.add_user("alice", UserRole.VIEWER, ["front"], PASSWORD)  # a viewer of front only
+    access.add_user("victor", UserRole.VIEWER, ["*"], PASSWORD)  # a viewer of every camera
     _, token = access.create_token("script", "admin")
     manager = CameraManager(config.cameras, recording=RecordingContext(tmp_path, index))
     app = create_app(manager, access=access)

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from tests.helpers import SMALL, ManualClock, ServerThread, SimThread, wait_for
 from tests.web.conftest import shot
 from vigil.api import create_app
-from vigil.auth import Access, AuthSettings, Role
+from vigil.auth import Access, AuthSettings, UserRole
 from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
@@ -41,8 +41,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         manager = CameraManager(validate_data({"cameras": cams}).cameras)
         clock = ManualClock(start=2_000_000_000.0)
         access = Access(AuthStore(Index(root / "vigil.db").engine), AuthSettings(), clock.now)
-        access.add_user("admin", Role.ADMIN, ["*"], PASSWORD)
-        access.add_user("viewer", Role.VIEWER, ["cam1"], PASSWORD)
+        access.add_user("admin", UserRole.ADMIN, ["*"], PASSWORD)
+        access.add_user("viewer", UserRole.VIEWER, ["cam1"], PASSWORD)
         with ServerThread(create_app(manager, access=access)) as server:
             wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 30, "up")
             yield Site(server, clock, access)
@@ -99,7 +99,7 @@ def test_an_admin_adds_a_user_in_the_users_view(site: Site, page: Page) -> None:
     page.click("#user-form button[type=submit]")
     expect(page.locator("#user-table")).to_contain_text("guest")
     row = site.access.store.user("guest")
-    assert row is not None and row.role is Role.VIEWER and row.cameras == ("cam2",)
+    assert row is not None and row.role is UserRole.VIEWER and row.cameras == ("cam2",)
     shot(page, "login-users")
 
 

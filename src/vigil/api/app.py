@@ -31,7 +31,7 @@ from vigil.api import (
 from vigil.api.errors import install_error_handlers
 from vigil.api.guard import current_user, public_check
 from vigil.api.policy import HttpPolicy
-from vigil.api.schemas import CameraIn
+from vigil.api.schemas import CameraIn, error_responses
 from vigil.api.services import Services, ViewerSlots
 from vigil.api.shield import Shield
 from vigil.auth import Access
@@ -130,7 +130,9 @@ def create_app(
     for public in PUBLIC_ROUTERS:
         app.include_router(public, dependencies=[Depends(public_check)])
     for router in ROUTERS:  # the one place routes get their access check
-        app.include_router(router, dependencies=[Depends(current_user)])
+        app.include_router(
+            router, dependencies=[Depends(current_user)], responses=error_responses(401, 403)
+        )
     app.add_middleware(Shield, policy=services.policy)
     return app
 

@@ -11,13 +11,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.api.errors import ApiError
 from vigil.api.guard import SESSION_COOKIE, AdminDep, UserDep, client_address
 from vigil.api.schemas import error_responses
-from vigil.auth import Access, Principal, Role
+from vigil.auth import Access, Principal, UserRole
+from vigil.auth.principal import USER_NAME_PATTERN
 from vigil.auth.store import TokenRow, UserRow
+from vigil.const import CAMERA_NAME_PATTERN
 
 public_router = APIRouter(prefix="/api/auth", tags=["auth"])
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=error_responses(401, 403, 404))
@@ -33,14 +35,23 @@ def get_access(request: Request) -> Access:
 AccessDep = Annotated[Access, Depends(get_access)]
 
 
-class Credentials(BaseModel):
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PASSWORD_FIELD = Field(min_length=8, max_length=1024, pattern=PRINTABLE)
+CAMERA_ITEM = rf"^(\*|{CAMERA_NAME_PATTERN[1:-1]})$"  # a camera's name, or * for all
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Credentials(_In):
     username: str = Field(max_length=256)
     password: str = Field(max_length=1024)
 
 
 class Me(BaseModel):
     name: str
-    role: Role
+    role: UserRole
     cameras: list[str]
 
     @classmethod
@@ -102,9 +113,13 @@ def me(user: UserDep) -> Me:
     return Me.of(user)
 
 
-class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    user: str | None = Field(None, description="Whose token; yourself if left out (admins: any).")
+class TokenIn(_In):
+    name: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
+    user: str | None = Field(
+        None,
+        pattern=USER_NAME_PATTERN,
+        description="Whose token; yourself if left out (admins: any).",
+    )
 
 
 class TokenOut(BaseModel):
@@ -167,18 +182,27 @@ def revoke_token(token_id: int, user: UserDep, access: AccessDep, request: Reque
     return Response(status_code=204)
 
 
-class UserIn(BaseModel):
-    name: str = Field(max_length=64)
-    role: Role
-    cameras: list[str] = Field(default_factory=lambda: ["*"], max_length=1000)
-    password: str = Field(max_length=1024)
+CameraList = Annotated[
+    list[Annotated[str, Field(pattern=CAMERA_ITEM)]], Field(min_length=1, max_length=1000)
+]
 
 
-class UserChange(BaseModel):
-    role: Role | None = None
-    cameras: list[str] | None = Field(None, max_length=1000)
+class UserIn(_In):
+    name: str = Field(pattern=USER_NAME_PATTERN)
+    role: UserRole
+    cameras: CameraList = Field(default_factory=lambda: ["*"])
+    password: str = PASSWORD_FIELD
+
+
+class UserChange(_In):
+    role: UserRole | None = None
+    cameras: CameraList | None = None
     password: str | None = Field(
-        None, max_length=1024, description="A new password ends the user's sessions."
+        None,
+        min_length=8,
+        max_length=1024,
+        pattern=PRINTABLE,
+        description="A new password ends the user's sessions.",
     )
 
 

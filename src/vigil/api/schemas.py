@@ -38,10 +38,14 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers a route gives."""
     text = {
         400: "bad request (E6xx)",
-        403: "refused (E608: a local source)",
+        401: "not logged in (E609), or a wrong password (E611)",
+        403: "not allowed (E610), cross-site (E613) or a local source (E608)",
         404: "no such camera (E601) or item",
         409: "conflict (E603: the name is taken)",
+        413: "body too large (E616)",
+        415: "not JSON (E614)",
         422: "invalid fields (E602, each in `errors`)",
+        429: "too many login attempts (E612); see Retry-After",
         503: "not available now",
     }
     return {s: {"model": ErrorOut, "description": text.get(s, "error")} for s in statuses}

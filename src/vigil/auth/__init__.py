@@ -6,6 +6,6 @@ Everything here is kept in the database (the same one as the recordings index), 
 """
 
 from vigil.auth.access import Access, AuthSettings
-from vigil.auth.principal import LOCAL, Principal, Role
+from vigil.auth.principal import LOCAL, Principal, UserRole
 
-__all__ = ["LOCAL", "Access", "AuthSettings", "Principal", "Role"]
+__all__ = ["LOCAL", "Access", "AuthSettings", "Principal", "UserRole"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.auth.passwords import MIN_LENGTH, hash_password, random_password, verify_password
-from vigil.auth.principal import ALL_CAMERAS, USER_NAME_PATTERN, Principal, Role, Via
+from vigil.auth.principal import ALL_CAMERAS, USER_NAME_PATTERN, Principal, UserRole, Via
 from vigil.auth.store import AuditRow, AuthStore, SessionRow, TokenRow, UserRow, digest
 from vigil.auth.throttle import Throttle
 from vigil.const import CAMERA_NAME_PATTERN
@@ -184,7 +184,7 @@ class Access:
             self.store.end_session(principal.session)
 
     # users
-    def add_user(self, name: str, role: Role, cameras: Sequence[str], password: str) -> UserRow:
+    def add_user(self, name: str, role: UserRole, cameras: Sequence[str], password: str) -> UserRow:
         check_user_fields(name, cameras, password)
         if self.store.user(name) is not None:
             raise RequestError(f"user {name!r} already exists", code="E619")
@@ -200,7 +200,7 @@ class Access:
         self.store.end_sessions(name)
 
     def change_user(
-        self, name: str, role: Role | None = None, cameras: Sequence[str] | None = None
+        self, name: str, role: UserRole | None = None, cameras: Sequence[str] | None = None
     ) -> UserRow:
         fields: dict[str, object] = {}
         if role is not None:
@@ -225,7 +225,7 @@ class Access:
         if self.store.users():
             return None
         password = random_password()
-        self.add_user("admin", Role.ADMIN, [ALL_CAMERAS], password)
+        self.add_user("admin", UserRole.ADMIN, [ALL_CAMERAS], password)
         _, link = self.create_token("first login", "admin", login_link=True)
         self.audit("user-add", None, None, ok=True, target="admin", detail="first start")
         return password, link

@@ -10,7 +10,7 @@ ALL_CAMERAS = "*"
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 
-class Role(StrEnum):
+class UserRole(StrEnum):
     """``admin`` does everything; ``viewer`` watches its cameras and changes nothing."""
 
     ADMIN = "admin"
@@ -29,14 +29,14 @@ class Via(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
-    role: Role
+    role: UserRole
     cameras: tuple[str, ...]
     via: Via
     session: str | None = None  # the session's id, for logout
 
     @property
     def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
+        return self.role is UserRole.ADMIN
 
     def sees(self, camera: str) -> bool:
         return ALL_CAMERAS in self.cameras or camera in self.cameras
@@ -49,5 +49,5 @@ class Principal:
         return ALL_CAMERAS in self.cameras
 
 
-LOCAL = Principal("local", Role.ADMIN, (ALL_CAMERAS,), Via.OPEN)
+LOCAL = Principal("local", UserRole.ADMIN, (ALL_CAMERAS,), Via.OPEN)
 """Who every request is with ``auth.enabled: false`` (allowed on a loopback address only)."""

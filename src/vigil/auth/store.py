@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from vigil.auth.principal import Role
+from vigil.auth.principal import UserRole
 
 metadata = MetaData()
 
@@ -84,7 +84,7 @@ def digest(secret: str) -> str:
 @dataclass(frozen=True, slots=True)
 class UserRow:
     name: str
-    role: Role
+    role: UserRole
     cameras: tuple[str, ...]
     password_hash: str
     created: float
@@ -122,7 +122,7 @@ class AuditRow:
 
 def _user(row: Any) -> UserRow:
     return UserRow(
-        row.name, Role(row.role), tuple(json.loads(row.cameras)), row.password_hash, row.created
+        row.name, UserRole(row.role), tuple(json.loads(row.cameras)), row.password_hash, row.created
     )
 
 

@@ -37,7 +37,7 @@ def _serving(access_on: bool, folder: Path) -> Iterator[int]:
     import uvicorn
 
     from vigil.api import create_app
-    from vigil.auth import Access, Role
+    from vigil.auth import Access, UserRole
     from vigil.auth.store import AuthStore
     from vigil.camera.manager import CameraManager
     from vigil.config import validate_data
@@ -49,7 +49,7 @@ def _serving(access_on: bool, folder: Path) -> Iterator[int]:
     access = None
     if access_on:
         access = Access(AuthStore(Index(folder / "vigil.db").engine))
-        access.add_user("bench", Role.VIEWER, ["*"], PASSWORD)
+        access.add_user("bench", UserRole.VIEWER, ["*"], PASSWORD)
     app = create_app(CameraManager(config.cameras), access=access)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
