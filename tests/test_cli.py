@@ -49,10 +49,41 @@ def test_run_with_missing_file_exits_2(tmp_path: Path) -> None:
     assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
 
 
-def _get(port: int, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+def _get(port: int, path: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
         body: dict[str, Any] = json.loads(response.read())
         return body
+
+
+def _token(config: Path) -> str:
+    """An admin and a token for it, made with the CLI before the server's first start."""
+    subprocess.run(
+        [
+            *VIGIL,
+            "user",
+            "add",
+            "tester",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--config",
+            str(config),
+        ],
+        input="tester password\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    made = subprocess.run(
+        [*VIGIL, "token", "create", "test", "--user", "tester", "--config", str(config)],
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    return made.stdout.strip()
 
 
 def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
@@ -70,6 +101,7 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
         f"  secret: {{inputs: [{{url: '{secret_url}'}}]}}\n"
         f"  dead: {{inputs: [{{url: 'rtsp://127.0.0.1:{free_port()}/x'}}]}}\n"
     )
+    token = _token(config)
     log = tmp_path / "vigil.log"
     with log.open("w") as out:
         proc = subprocess.Popen([*VIGIL, "run", "--config", str(config)], stdout=out, stderr=out)
@@ -77,7 +109,7 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
 
         def fps_ok() -> dict[str, Any] | None:
             try:
-                cams = {c["name"]: c for c in _get(port, "/api/cameras")["cameras"]}
+                cams = {c["name"]: c for c in _get(port, "/api/cameras", token)["cameras"]}
             except OSError:
                 return None
             good = all(
@@ -88,7 +120,7 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
 
         cams = wait_for(fps_ok, 40, "file, rtsp and secret cameras at 15 fps")
         assert cams["dead"]["last_error"]["code"] == "E201"
-        api_text = json.dumps(cams) + json.dumps(_get(port, "/api/health"))
+        api_text = json.dumps(cams) + json.dumps(_get(port, "/api/health", token))
         assert CAM_SECRET not in api_text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0  # a clean stop (its own deadline is SHUTDOWN_TIMEOUT, 10 s)

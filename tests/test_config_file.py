@@ -122,7 +122,7 @@ def test_failed_write_is_e107_and_leaves_file_and_no_temp(cfg: ConfigFile) -> No
     assert cfg.camera_fields("porch") is None
 
 
-def test_write_keeps_file_mode(cfg: ConfigFile) -> None:
-    file_of(cfg).chmod(0o640)
+def test_writes_are_private(cfg: ConfigFile) -> None:
+    file_of(cfg).chmod(0o644)  # the file holds camera passwords: whatever it was, 0600 after
     cfg.set_camera("porch", {"inputs": [{"url": "rtsp://h/x"}]})
-    assert file_of(cfg).stat().st_mode & 0o777 == 0o640
+    assert file_of(cfg).stat().st_mode & 0o777 == 0o600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,9 +15,25 @@ from pathlib import Path
 from tests.helpers import free_port, wait_for
 
 
-def _streaming(port: int) -> bool:
+def _login_link(log: Path) -> str | None:
+    """The one-time login link the demo prints to stderr at every start."""
+    found = re.search(r"log in once at (\S+)", log.read_text())
+    return found.group(1) if found else None
+
+
+def _open(browser: urllib.request.OpenerDirector, url: str) -> str | None:
+    """Where `url` lands, or None while the server isn't listening yet (the link is printed
+    before it is)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/cameras", timeout=2) as r:
+        with browser.open(url, timeout=10) as page:
+            return str(page.url)
+    except OSError:
+        return None
+
+
+def _streaming(port: int, browser: urllib.request.OpenerDirector) -> bool:
+    try:
+        with browser.open(f"http://127.0.0.1:{port}/api/cameras", timeout=2) as r:
             cams = json.loads(r.read())["cameras"]
     except OSError:
         return False
@@ -41,9 +58,15 @@ def _run_demo(tmp_path: Path, cache: Path) -> float:
     ]
     env = {**os.environ, "VIGIL_CACHE": str(cache)}
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=out)
     try:
-        wait_for(lambda: _streaming(port), 60, "4 streaming demo cameras")
+        link = wait_for(lambda: _login_link(log), 60, "the demo's login link")
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        landed = wait_for(lambda: _open(browser, link), 60, "the login link to open")
+        assert landed.endswith("/")  # a session, then the page
+        wait_for(lambda: _streaming(port, browser), 60, "4 streaming demo cameras")
         elapsed = time.monotonic() - t0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0

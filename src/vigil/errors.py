@@ -1,5 +1,8 @@
 """The exception hierarchy and the catalogue of stable error codes.
 
+Longer than 400 lines because the catalogue is one table: every code with its title, hint
+and HTTP status, where a reader (and the docs test) finds them all.
+
 Every error vigil logs or returns carries a code from :data:`CATALOGUE`; `docs/errors.md`
 explains each one, and a test keeps the two in step. Like PyAV's errors, the subclasses
 also inherit the matching builtin, so ``except ValueError`` still works where it should.

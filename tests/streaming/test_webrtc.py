@@ -247,7 +247,11 @@ def test_h265_live_input_is_refused_with_e503(server: tuple[ServerThread, Camera
 def test_unknown_camera_and_session_are_404(server: tuple[ServerThread, CameraManager]) -> None:
     srv, _ = server
     with httpx.Client() as client:
-        response = client.post(srv.url("/api/cameras/nope/webrtc"), content=b"v=0")
+        response = client.post(
+            srv.url("/api/cameras/nope/webrtc"),
+            content=b"v=0",
+            headers={"content-type": "application/sdp"},
+        )
         assert response.status_code == 404 and response.json()["code"] == "E601"
         response = client.delete(srv.url("/api/cameras/front/webrtc/" + "0" * 32))
         assert response.status_code == 404 and response.json()["code"] == "E604"

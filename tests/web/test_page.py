@@ -154,7 +154,7 @@ def test_a_bad_url_shows_its_code_next_to_the_field(served: Served, page: Page) 
     page.click("#f-submit")
     error = page.locator("#e-inputs-0-url")
     error.wait_for()
-    page.wait_for_function("document.querySelector('#e-inputs-0-url').textContent !== ''")
+    page.wait_for_function("() => document.querySelector('#e-inputs-0-url').textContent !== ''")
     assert error.inner_text().startswith("E11")
     assert page.get_attribute("#f-url0", "aria-invalid") == "true"
     assert "broken" not in served.manager.names()
@@ -167,7 +167,7 @@ def test_the_timeline_shows_footage_and_a_click_plays_from_that_moment(
     recorder = served.manager.get("cam1").recorder
     wait_for(lambda: recorder is not None and recorder.segments_written >= 3, 30, "footage")
     page.goto(served.url("/#recordings"))
-    page.wait_for_function("document.querySelector('#rec-camera').value === 'cam1'")
+    page.wait_for_function("() => document.querySelector('#rec-camera').value === 'cam1'")
     page.select_option("#rec-zoom", "60")  # a minute across: 2 s segments are wide enough
     page.wait_for_function(
         "() => rec.to - rec.from === 60 && document.querySelectorAll('#timeline .seg').length >= 3"
@@ -209,7 +209,7 @@ def test_a_range_dragged_on_the_timeline_exports_as_one_mp4(
     recorder = served.manager.get("cam1").recorder
     wait_for(lambda: recorder is not None and recorder.segments_written >= 3, 30, "footage")
     page.goto(served.url("/#recordings"))
-    page.wait_for_function("document.querySelector('#rec-camera').value === 'cam1'")
+    page.wait_for_function("() => document.querySelector('#rec-camera').value === 'cam1'")
     page.select_option("#rec-zoom", "60")
     page.wait_for_function(
         "() => rec.to - rec.from === 60 && document.querySelectorAll('#timeline .seg').length >= 3"
@@ -291,7 +291,7 @@ def test_h265_footage_is_offered_for_download(served: Served, page: Page) -> Non
     segment = recording.index.segments("cam8")[0]
     assert segment.codec in ("hevc", "h265")
     page.goto(served.url("/#recordings"))
-    page.wait_for_function("document.querySelector('#rec-camera').options.length >= 8")
+    page.wait_for_function("() => document.querySelector('#rec-camera').options.length >= 8")
     page.select_option("#rec-camera", "cam8")
     page.select_option("#rec-zoom", "60")
     page.wait_for_function(
@@ -323,14 +323,14 @@ def test_every_control_has_a_label_and_the_grid_works_from_the_keyboard(
         if page.evaluate("document.activeElement.classList.contains('tile-link')"):
             break
     page.keyboard.press("Enter")
-    page.wait_for_function("location.hash === '#camera/cam1'")
-    page.wait_for_function("!document.querySelector('#view-large').hidden")  # shown
+    page.wait_for_function("() => location.hash === '#camera/cam1'")
+    page.wait_for_function("() => !document.querySelector('#view-large').hidden")  # shown
     for _ in range(8):  # Tab on to "Back to the grid"
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id === 'large-close'"):
             break
     page.keyboard.press("Enter")
-    page.wait_for_function("location.hash === '#live'")
+    page.wait_for_function("() => location.hash === '#live'")
 
 
 def test_edit_keeps_the_stored_password_and_stop_start_remove_work(
