@@ -9,7 +9,10 @@ HTTP. The same camera is measured in phases, each for ``--seconds``:
 - ``none``: nobody watches (ingest and detection only);
 - ``mjpeg-1`` and ``mjpeg-N``: one, then ``--viewers`` MJPEG viewers;
 - ``webrtc-1`` and ``webrtc-4``: one, then four WebRTC viewers (aiortc clients), packets
-  passed through.
+  passed through;
+- ``tiles-16-N`` and ``tiles-16-auth-N``: a grid's 16 snapshot tiles, each polled once a
+  second, by a fresh server with auth off, then one with auth on (a bearer token), twice:
+  what the access check costs a grid, as the ratio of their CPU.
 
 The viewers run in a child process (:mod:`vigil.bench.viewers`), so their CPU (reading,
 and the WebRTC client's decoding) is not counted; the simulator runs in another. The
@@ -24,25 +27,32 @@ import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import psutil
 import uvicorn
 
 from vigil.api.app import create_app
+from vigil.auth import Access, UserRole
+from vigil.auth.store import AuthStore
 from vigil.bench.load import free_port, progress
 from vigil.camera.manager import CameraManager
 from vigil.config import VigilConfig, validate_data
 from vigil.sim import process as simulator
 from vigil.sim.media import CLOCK_REGION
+from vigil.storage.index import Index
 from vigil.streaming.live import LiveFeed
 
 MJPEG_FPS = 10
 MJPEG_WIDTH = 960
 WEBRTC_MANY = 4  # viewers of the second WebRTC phase (live.webrtc_max_sessions is 8)
+TILES = 16  # snapshot tiles of a grid, each polled once a second
+TARGETS = {"mjpeg": "mjpeg", "webrtc": "webrtc", "snapshot": "snapshot.jpg"}
 SETTLE = 3.0  # seconds between phases, for the viewers' sessions to end
 
 
@@ -69,16 +79,26 @@ def run_live_bench(
     sim_port, http_port = free_port(), free_port()
     plan = [("none", "", 0), ("mjpeg-1", "mjpeg", 1), (f"mjpeg-{viewers}", "mjpeg", viewers)]
     plan += [("webrtc-1", "webrtc", 1), (f"webrtc-{WEBRTC_MANY}", "webrtc", WEBRTC_MANY)]
-    with (
-        simulator.running(sim_port, 1, sim_args),
-        _served(_config(sim_port, live_input), http_port) as manager,
-    ):
-        url = f"http://127.0.0.1:{http_port}/api/cameras/cam1"
-        feed = manager.get("cam1").live
-        phases = []
-        for name, kind, count in plan:
-            phases.append(_phase(name, kind, count, url, feed, seconds, warmup))
-            time.sleep(SETTLE)
+    url = f"http://127.0.0.1:{http_port}/api/cameras/cam1"
+    phases = []
+    with simulator.running(sim_port, 1, sim_args):
+        with _served(_config(sim_port, live_input), http_port) as (manager, _):
+            feed = manager.get("cam1").live
+            for name, kind, count in plan:
+                phases.append(_phase(name, kind, count, url, feed, seconds, warmup))
+                time.sleep(SETTLE)
+        # a grid, by a server with auth off and one with auth on, each started afresh (a
+        # camera's cost changes as it ages: detection idles to key frames after a minute),
+        # alternated twice so that drift hits both alike
+        for round_ in (1, 2):
+            for auth in (False, True):
+                with _served(_config(sim_port, live_input), http_port, auth) as (manager, token):
+                    feed = manager.get("cam1").live
+                    header = f"Authorization: Bearer {token}" if auth else None
+                    name = f"tiles-{TILES}{'-auth' if auth else ''}-{round_}"
+                    phases.append(
+                        _phase(name, "snapshot", TILES, url, feed, seconds, warmup, header)
+                    )
     none = phases[0].cpu_pct
     for phase in phases:
         phase.marginal_pct = round(phase.cpu_pct - none, 2)
@@ -114,12 +134,25 @@ def _config(sim_port: int, live_input: str) -> VigilConfig:
 
 
 @contextlib.contextmanager
-def _served(config: VigilConfig, port: int) -> Iterator[CameraManager]:
-    """The real app over HTTP on `port`, until the block ends; its camera streams."""
+def _served(
+    config: VigilConfig, port: int, auth: bool = False
+) -> Iterator[tuple[CameraManager, str]]:
+    """The real app over HTTP on `port`, until the block ends; its camera streams. With
+    `auth`, an admin's token for it (else "")."""
     manager = CameraManager(config.cameras)
+    access, token = None, ""
+    folder = tempfile.TemporaryDirectory()
+    if auth:
+        access = Access(AuthStore(Index(Path(folder.name) / "vigil.db").engine))
+        access.add_user("bench", UserRole.ADMIN, ["*"], "bench password")
+        token = access.create_token("bench", "bench")[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(manager), host="127.0.0.1", port=port, log_config=None, access_log=False
+            create_app(manager, access=access),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
         )
     )
     thread = threading.Thread(target=server.run, name="bench-http", daemon=True)
@@ -130,22 +163,31 @@ def _served(config: VigilConfig, port: int) -> Iterator[CameraManager]:
             if time.monotonic() > deadline:
                 raise SystemExit("the camera did not stream within 60 s")
             time.sleep(0.2)
-        yield manager
+        yield manager, token
     finally:
         server.should_exit = True
         thread.join(20)
+        folder.cleanup()
 
 
 def _phase(
-    name: str, kind: str, count: int, url: str, feed: LiveFeed, seconds: float, warmup: float
+    name: str,
+    kind: str,
+    count: int,
+    url: str,
+    feed: LiveFeed,
+    seconds: float,
+    warmup: float,
+    header: str | None = None,
 ) -> Phase:
     """One phase: `count` viewers of `kind` (none for ""), warmed up, then measured."""
     child = None
     if kind:
-        target = f"{url}/{kind}" if kind == "mjpeg" else f"{url}/webrtc"
-        child = subprocess.Popen(  # noqa: S603 - fixed arguments, our module
-            _viewer_command(target, kind, count, warmup + seconds + 5), stdout=subprocess.PIPE
-        )
+        target = f"{url}/{TARGETS[kind]}"
+        command = _viewer_command(target, kind, count, warmup + seconds + 5)
+        if header:
+            command += ["--header", header]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603 - our module
     t0 = time.monotonic()
     while (elapsed := time.monotonic() - t0) < warmup:
         progress("warm-up", elapsed, warmup)
@@ -181,6 +223,11 @@ def _summary(by: dict[str, Phase], viewers: int) -> dict[str, float]:
         "mjpeg_ratio_marginal": round(many.marginal_pct / one.marginal_pct, 3),
         "webrtc_marginal_pct": by["webrtc-1"].marginal_pct,
         "webrtc_many_marginal_pct": by[f"webrtc-{WEBRTC_MANY}"].marginal_pct,
+        "tiles_auth_ratio": round(
+            sum(by[f"tiles-{TILES}-auth-{r}"].cpu_pct for r in (1, 2))
+            / sum(by[f"tiles-{TILES}-{r}"].cpu_pct for r in (1, 2)),
+            3,
+        ),
     }
 
 
@@ -201,3 +248,4 @@ def _print(phases: list[Phase], summary: dict[str, float], viewers: int) -> None
         f"{WEBRTC_MANY} WebRTC viewers: {summary['webrtc_many_marginal_pct']:+.2f} % "
         "of one core over none"
     )
+    print(f"{TILES} snapshot tiles with auth / without: {summary['tiles_auth_ratio']:.3f}")

@@ -83,17 +83,35 @@ async def _webrtc_viewers(url: str, count: int, seconds: float) -> list[float]:
     return list(await asyncio.gather(*(_webrtc_viewer(url, seconds) for _ in range(count))))
 
 
+def _snapshot_poller(url: str, seconds: float, header: str | None, out: list[float]) -> None:
+    """A grid tile: the snapshot once a second, as the page polls it."""
+    headers = dict([header.split(": ", 1)]) if header else {}
+    got, started = 0, time.monotonic()
+    tick = started
+    while time.monotonic() - started < seconds:
+        with urlopen(Request(url, headers=headers), timeout=15) as response:  # noqa: S310
+            got += response.status == 200 and bool(response.read())
+        tick += 1.0
+        time.sleep(max(0.0, tick - time.monotonic()))
+    out.append(got / seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bench viewers (vigil bench --profile live)")
     parser.add_argument("--url", required=True)
-    parser.add_argument("--kind", choices=["mjpeg", "webrtc"], required=True)
+    parser.add_argument("--kind", choices=["mjpeg", "webrtc", "snapshot"], required=True)
+    parser.add_argument("--header", help='one request header, "Name: value"')
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
     rates: list[float] = []
-    if args.kind == "mjpeg":
+    if args.kind in ("mjpeg", "snapshot"):
         threads = [
             threading.Thread(target=_mjpeg_viewer, args=(args.url, args.seconds, rates))
+            if args.kind == "mjpeg"
+            else threading.Thread(
+                target=_snapshot_poller, args=(args.url, args.seconds, args.header, rates)
+            )
             for _ in range(args.count)
         ]
         for t in threads:
