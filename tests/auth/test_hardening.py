@@ -284,3 +284,24 @@ def test_security_headers_on_every_answer(world: World) -> None:
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "same-origin"
+
+
+def test_a_symlink_out_of_storage_is_never_served(world: World, tmp_path: Path) -> None:
+    secret = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    secret.write_text("root:x:0:0")
+    link = tmp_path / "front" / "link.mp4"
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(secret)
+    index = world.app.state.services.manager.recording.index
+    row = index.add_segment(
+        camera="front",
+        start=1.0,
+        end=2.0,
+        duration=1.0,
+        bytes=10,
+        codec="h264",
+        has_event=False,
+        path="front/link.mp4",
+    )
+    response = world.client("admin").get(f"/api/recordings/{row}/file")
+    assert response.status_code == 404 and b"root:" not in response.content

@@ -147,6 +147,20 @@ def test_recordings_api_lists_and_serves_by_id_with_range(
         "/api/cameras/%2e%2e/export?start=2026-11-25T00:00:00Z&end=2026-11-25T00:01:00Z",
         "/api/cameras/yard/export?start=../../etc/passwd&end=/etc/passwd",
         "/api/cameras/yard/export?start=2026-11-25T00:00:00Z&end=2026-11-25T00:01:00Z&path=/etc",
+        # backslashes, NUL, double and overlong encodings, over-long names
+        "/api/recordings/..%5C..%5Cetc%5Cpasswd/file",
+        "/api/recordings/1%00/file",
+        "/api/recordings/%252e%252e%252fetc%252fpasswd/file",
+        "/api/recordings/%c0%ae%c0%ae/file",
+        "/api/recordings/" + "9" * 5000 + "/file",
+        "/api/cameras/" + "a" * 300 + "/export?start=2026-11-25T00:00:00Z&end=2026-11-25T00:01:00Z",
+        "/static/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/static/..%5C..%5Cpyproject.toml",
+        "/static/app.js%00.css",
+        "/static/%2e%2e%2f__init__.py",
+        "/static/" + "a" * 300 + ".js",
+        "/docs/..%2F..%2Fetc%2Fpasswd",
+        "/docs/swagger-ui-bundle.js%2F..%2F..%2F..%2Fetc%2Fpasswd",
     ],
 )
 def test_path_traversal_corpus_gets_4xx(
