@@ -91,7 +91,8 @@ def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     phases = {p["name"]: p for p in figures["phases"]}
-    assert list(phases) == ["none", "mjpeg-1", "mjpeg-3", "webrtc-1", "webrtc-4"]
+    tiles = ["tiles-16-1", "tiles-16-auth-1", "tiles-16-2", "tiles-16-auth-2"]
+    assert list(phases) == ["none", "mjpeg-1", "mjpeg-3", "webrtc-1", "webrtc-4", *tiles]
     assert phases["none"]["viewer_fps"] == []
     assert len(phases["mjpeg-3"]["viewer_fps"]) == 3
     for rate in phases["mjpeg-1"]["viewer_fps"] + phases["mjpeg-3"]["viewer_fps"]:
@@ -104,6 +105,20 @@ def test_live_bench_measures_mjpeg_viewers_and_webrtc_against_none() -> None:
     assert phases["webrtc-4"]["encodes_per_s"] == 0
     assert {"mjpeg_ratio_total", "mjpeg_ratio_marginal", "webrtc_marginal_pct"} <= set(figures)
     assert "webrtc_many_marginal_pct" in figures
+    for name in tiles:  # 16 tiles, each answered about once a second, with auth or without
+        rates = phases[name]["viewer_fps"]
+        assert len(rates) == 16 and all(0.5 <= rate <= 1.1 for rate in rates), (name, rates)
+    assert figures["tiles_auth_ratio"] > 0
+
+
+def test_auth_bench_times_requests_with_and_without_auth() -> None:
+    result = bench("auth", cameras=1, seconds=1, warmup=0, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["requests_each"] == 1000
+    for key in ("list_ms", "list+session_ms", "snap_ms", "snap+basic_ms"):
+        assert figures[key] > 0
+    assert {"session_extra_ms", "basic_extra_ms"} <= set(figures)
 
 
 def test_retention_bench_times_a_run_over_a_real_index() -> None:
