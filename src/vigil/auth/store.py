@@ -201,9 +201,6 @@ class AuthStore:
                 insert(sessions).values(digest=digest(secret), user=user, created=now, seen=now)
             )
 
-    def session(self, secret: str) -> SessionRow | None:
-        return self.session_by(digest(secret))
-
     def session_by(self, key: str) -> SessionRow | None:
         """The session whose secret's digest is `key`."""
         with self.engine.connect() as conn:

@@ -3,8 +3,8 @@
 By default link-local addresses and the cloud metadata services are refused (a camera URL
 is a request vigil makes on the user's behalf, from inside their network). An operator's
 ``server.camera_networks`` (CIDRs) replaces that: only addresses in those networks pass.
-A host name can't be judged until it is resolved, so :func:`refused_address` is asked again
-with each address the name resolves to, when the input connects.
+A host name can't be judged until it is resolved; only known metadata names are refused
+before that (what a name resolves to is not checked yet: see docs/security.md).
 """
 
 from __future__ import annotations
@@ -76,16 +76,3 @@ def refused_host(host: str, allowed: Sequence[Network] = ()) -> bool:
     if address is None:
         return False  # a name: judged by what it resolves to, at connect time
     return refused_address(address, allowed)
-
-
-def refused_resolution(host: str, port: int, allowed: Sequence[Network] = ()) -> str | None:
-    """Resolve `host` and return the first refused address it gives, if any."""
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return None  # FFmpeg's own lookup fails the same way and says so
-    for info in infos:
-        address = literal_address(str(info[4][0]).split("%")[0])
-        if address is not None and refused_address(address, allowed):
-            return str(address)
-    return None
