@@ -26,6 +26,7 @@ from vigil.recording.recovery import reconcile
 from vigil.recording.retention import Retention
 from vigil.storage.filesystem import filesystem_type, is_network
 from vigil.storage.index import Index
+from vigil.streaming.webrtc.interfaces import media_addresses
 
 _log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def serve(config_path: Path, login_link: bool = False) -> int:
         access=access,
         policy=HttpPolicy.of(config.server),
         mjpeg_max_viewers=config.server.mjpeg_max_viewers,
+        webrtc_addresses=media_addresses(config.server.host, config.server.webrtc_interfaces),
     )
     tls = config.server.tls
     server = _Server(

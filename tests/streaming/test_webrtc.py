@@ -25,6 +25,7 @@ from vigil.media.hub import PacketHub
 from vigil.media.packets import MediaPacket, StreamInfo
 from vigil.sim.server import build_cameras
 from vigil.streaming.webrtc.direct import DirectSink
+from vigil.streaming.webrtc.interfaces import interface_addresses, media_addresses
 from vigil.streaming.webrtc.relay import H264Relay, _has_sps
 from vigil.streaming.webrtc.sessions import WebRtcSessions
 from vigil.streaming.webrtc.track import TRACK_QUEUE, AccessUnit, LoopSink, PacketTrack
@@ -44,7 +45,7 @@ def server(sim265: SimThread, video_file: Path) -> Iterator[tuple[ServerThread, 
 
 @contextmanager
 def serving(
-    sim265: SimThread, video_file: Path, direct: bool
+    sim265: SimThread, video_file: Path, direct: bool, addresses: list[str] | None = None
 ) -> Iterator[tuple[ServerThread, CameraManager]]:
     config = validate_data(
         {
@@ -61,7 +62,7 @@ def serving(
         }
     )
     manager = CameraManager(config.cameras)
-    app = create_app(manager)
+    app = create_app(manager, webrtc_addresses=addresses)
     app.state.services.webrtc.direct = direct
     with ServerThread(app) as srv:
         wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "up")
@@ -140,6 +141,51 @@ def test_a_viewer_gets_the_cameras_packets_decodable_without_any_encode(
         wait_for(
             lambda: not relay_running(manager, camera), 10, "the relay stopped with its last viewer"
         )
+
+
+def candidate_hosts(sdp: str) -> set[str]:
+    """The addresses of an SDP's ICE candidates (``a=candidate:f c udp prio HOST port ...``)."""
+    return {line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+
+def test_media_binds_only_on_the_servers_address(
+    sim265: SimThread, video_file: Path, codec_calls: dict[str, int]
+) -> None:
+    """A server on 127.0.0.1 offers (and opens UDP ports on) 127.0.0.1 alone, where aioice
+    would take every other interface; the viewer still gets its frames, over loopback."""
+    everywhere = media_addresses("0.0.0.0")
+    assert everywhere is None  # a wildcard server: every interface, as aioice does
+
+    async def scenario(srv: ServerThread) -> None:
+        viewer = Viewer()
+        response = await viewer.connect(srv.url("/api/cameras/front/webrtc"))
+        assert response.status_code == 201, response.text
+        assert candidate_hosts(response.text) == {"127.0.0.1"}
+        sessions = list(srv_sessions(srv)._sessions.values())
+        bound = {
+            p.transport.get_extra_info("sockname")[0]
+            for s in sessions
+            for t in s.pc.getTransceivers()
+            for p in t.sender.transport.transport.iceGatherer._connection._protocols
+        }
+        assert bound == {"127.0.0.1"}
+        await viewer.wait_frames(5, 20)
+        await viewer.pc.close()
+
+    with serving(sim265, video_file, True, media_addresses("127.0.0.1")) as (srv, _):
+        asyncio.run(scenario(srv))
+
+
+def test_media_addresses_follow_the_host_or_the_named_interfaces() -> None:
+    assert media_addresses("127.0.0.1") == ["127.0.0.1"]
+    assert media_addresses("[::1]") == ["::1"]
+    assert media_addresses("::") is None
+    assert "127.0.0.1" in (media_addresses("localhost") or [])
+    interfaces = interface_addresses()
+    loopback = next(name for name, found in interfaces.items() if "127.0.0.1" in found)
+    assert "127.0.0.1" in (media_addresses("0.0.0.0", [loopback]) or [])
+    assert media_addresses("0.0.0.0", ["192.0.2.7", "192.0.2.7"]) == ["192.0.2.7"]
+    assert media_addresses("0.0.0.0", ["no-such-interface.invalid"]) == []
 
 
 def srv_sessions(srv: ServerThread) -> WebRtcSessions:

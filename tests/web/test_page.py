@@ -20,6 +20,7 @@ from vigil.config import validate_data
 from vigil.recording.recorder import RecordingContext
 from vigil.sim.server import build_cameras
 from vigil.storage.index import Index
+from vigil.streaming.webrtc.interfaces import media_addresses
 
 CAMERAS = 8
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "web"
@@ -49,7 +50,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             cams[name]["record"] = {"mode": "continuous", "segment_seconds": 2}
         config = validate_data({"cameras": cams})
         manager = CameraManager(config.cameras, recording=context)
-        app = create_app(manager)
+        # media bound as `vigil run` binds it on 127.0.0.1: on loopback only
+        app = create_app(manager, webrtc_addresses=media_addresses("127.0.0.1"))
         counts: collections.Counter[str] = collections.Counter()
 
         @app.middleware("http")

@@ -70,6 +70,7 @@ def create_app(
     access: Access | None = None,
     policy: HttpPolicy | None = None,
     mjpeg_max_viewers: int = 64,
+    webrtc_addresses: list[str] | None = None,
 ) -> FastAPI:
     """Build the app around `manager`; the lifespan starts it and stops it on shutdown.
 
@@ -84,7 +85,7 @@ def create_app(
     services = Services(
         manager=manager,
         changes=CameraChanges(manager, config_file),
-        webrtc=WebRtcSessions(ice_servers),
+        webrtc=WebRtcSessions(ice_servers, addresses=webrtc_addresses),
         started=time.monotonic(),
         access=access,
         policy=policy or HttpPolicy(),

@@ -55,6 +55,11 @@ class ServerConfig(_Model):
         description="STUN/TURN URLs for WebRTC (stun:host:port); none by default, for "
         "offline networks: viewers on the same network need none.",
     )
+    webrtc_interfaces: list[str] | None = Field(
+        None,
+        description="Interface names (eth0) or addresses WebRTC media binds its UDP ports "
+        "on; null = server.host's address (every interface's when it is 0.0.0.0 or ::).",
+    )
     allowed_hosts: list[str] | None = Field(
         None,
         description="Host headers the server answers (DNS rebinding defence); null = the "

@@ -25,6 +25,7 @@ from aiortc import (
 
 from vigil.media.hub import PacketHub
 from vigil.streaming.webrtc.direct import direct_sink
+from vigil.streaming.webrtc.interfaces import restrict_candidates
 from vigil.streaming.webrtc.relay import H264Relay
 from vigil.streaming.webrtc.track import Log, LoopSink, PacketTrack, Sink
 
@@ -78,15 +79,18 @@ class Session:
 
 class WebRtcSessions:
     """Every WebRTC session of the service, by id. ``direct`` False makes every viewer go
-    through aiortc's own sending (tests of that path)."""
+    through aiortc's own sending (tests of that path). ``addresses`` are where media binds
+    (:func:`~vigil.streaming.webrtc.interfaces.media_addresses`); None, every interface."""
 
     def __init__(
         self,
         ice_servers: list[str] | None = None,
         direct: bool = True,
         connect_deadline: float = CONNECT_DEADLINE,
+        addresses: list[str] | None = None,
     ):
         self.ice_servers = list(ice_servers or [])
+        self.addresses = addresses
         self.direct = direct
         self.connect_deadline = connect_deadline
         self._sessions: dict[str, Session] = {}
@@ -163,6 +167,8 @@ class WebRtcSessions:
                 raise OfferError(f"the offer can't be answered with H.264 video: {err}") from None
             if transceiver.mid is None:
                 raise OfferError("the offer has no video")
+            if self.addresses is not None:
+                restrict_candidates(pc, self.addresses)
             try:
                 answer = await asyncio.wait_for(pc.createAnswer(), ANSWER_TIMEOUT)
                 await asyncio.wait_for(pc.setLocalDescription(answer), ANSWER_TIMEOUT)
