@@ -95,7 +95,12 @@ def serve(config_path: Path, login_link: bool = False) -> int:
     )
     retention = Retention(root, index, config)
     context = RecordingContext(root, index, on_disk_full=retention.trigger)
-    manager = CameraManager(config.cameras, recording=context, governor=config.governor)
+    manager = CameraManager(
+        config.cameras,
+        recording=context,
+        governor=config.governor,
+        camera_networks=config.server.camera_networks,
+    )
     access = _access(config, index, login_link)
     app = create_app(
         manager,

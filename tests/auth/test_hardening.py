@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.auth.conftest import PASSWORD, World
-from tests.helpers import ServerThread
+from tests.helpers import ServerThread, wait_for
 from vigil.api import create_app
 from vigil.api.policy import HttpPolicy
 from vigil.auth.throttle import WINDOW
@@ -69,6 +71,106 @@ def test_api_values_are_never_expanded(world: World, monkeypatch: pytest.MonkeyP
     assert [e["code"] for e in refused.json()["errors"]] == ["E618"]
     assert "the-secret-value" not in refused.text
     assert admin.get("/api/cameras/leak").status_code == 404
+
+
+class Catcher:
+    """An RTSP listener that asks for Basic credentials (401) on every request and keeps
+    every byte it was sent: what a host chosen by an attacker would see."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while chunk := conn.recv(4096):
+                self.received += chunk
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    head, buffer = buffer.split(b"\r\n\r\n", 1)
+                    cseq = next(
+                        (line for line in head.split(b"\r\n") if line.startswith(b"CSeq")),
+                        b"CSeq: 1",
+                    )
+                    conn.sendall(
+                        b"RTSP/1.0 401 Unauthorized\r\n" + cseq + b"\r\n"
+                        b'WWW-Authenticate: Basic realm="cam"\r\n\r\n'
+                    )
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_new_host_never_gets_the_stored_password_on_the_wire(tmp_path: Path) -> None:
+    """Through the API and a real connection: the camera's own host gets its credentials
+    when it asks; after a PUT that moves the input to another listener and sends no
+    password, that listener is asked the same and never sees them."""
+    old, new = Catcher(), Catcher()
+    stored = base64.b64encode(b"u:pw-stored")
+    path = tmp_path / "vigil.yaml"
+    path.write_text("cameras: {}\n")
+    config_file = ConfigFile(path)
+    config_file.load()
+    url = "rtsp://127.0.0.1:{}/stream"
+    item = {"url": url.format(old.port), "username": "u", "password": "pw-stored"}
+    config = config_file.set_camera("door", {"inputs": [item], "record": {"mode": "off"}})
+    manager = CameraManager(config.cameras)
+    try:
+        with TestClient(create_app(manager, config_file)) as client:
+            wait_for(lambda: stored in old.received, 20, "the camera's host asked and was told")
+            moved = {"inputs": [{"url": url.format(new.port), "username": "u"}]}
+            assert client.put("/api/cameras/door", json=moved).status_code == 200
+            wait_for(
+                lambda: (error := manager.status("door").last_error) and error.code == "E203",
+                20,
+                "the new host's 401",
+            )
+            assert b"DESCRIBE" in new.received or b"OPTIONS" in new.received
+            assert stored not in new.received and b"Authorization" not in new.received
+            assert b"pw-stored" not in new.received
+    finally:
+        manager.shutdown()
+        old.close()
+        new.close()
+
+
+def test_a_name_resolving_outside_camera_networks_is_refused_at_connect() -> None:
+    """``localhost`` passes the config check (a name), but resolves to loopback, outside
+    ``camera_networks``: the input fails with E118 and never connects."""
+    listener = Catcher()
+    networks = {"server": {"camera_networks": ["10.0.0.0/8"]}}
+    item = {"url": f"rtsp://localhost:{listener.port}/x"}
+    config = validate_data({**networks, "cameras": {"a": {"inputs": [item]}}})
+    manager = CameraManager(config.cameras, camera_networks=config.server.camera_networks)
+    try:
+        manager.start()
+        error = wait_for(lambda: manager.status("a").last_error, 20, "the refusal")
+        assert error.code == "E118" and "refused" in error.message
+        assert listener.received == b""
+    finally:
+        manager.shutdown()
+        listener.close()
+    listener = Catcher()
+    item = {"url": f"rtsp://localhost:{listener.port}/x"}
+    config = validate_data({"cameras": {"a": {"inputs": [item]}}})
+    allowed = CameraManager(config.cameras, camera_networks=["127.0.0.0/8", "::1/128"])
+    try:
+        allowed.start()
+        wait_for(lambda: listener.received, 20, "a connection once loopback is allowed")
+    finally:
+        allowed.shutdown()
+        listener.close()
 
 
 def test_a_new_host_never_gets_the_stored_password(tmp_path: Path) -> None:

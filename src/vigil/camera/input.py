@@ -20,6 +20,7 @@ from vigil.errors import VigilError
 from vigil.media.clock import MONOTONIC, Clock
 from vigil.media.hub import PacketHub
 from vigil.media.packets import MediaPacket, StreamInfo
+from vigil.sources.network import Network
 from vigil.sources.url import SourceSpec
 
 
@@ -35,6 +36,7 @@ class CameraInput:
         retry_policy: RetryPolicy,
         log: logging.Logger,
         clock: Clock = MONOTONIC,
+        networks: tuple[Network, ...] = (),
     ):
         self.camera = camera
         self.index = index
@@ -46,6 +48,7 @@ class CameraInput:
         self.rates = RateWindow()
         self.log = log
         self.clock = clock  # of backoff; packets and figures are on time.monotonic
+        self.networks = networks  # server.camera_networks, checked at each connect
         self.state = State.STOPPED
         self.last_error: VigilError | None = None
         self.info: StreamInfo | None = None

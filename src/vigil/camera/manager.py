@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.reader import Timing
@@ -22,6 +22,7 @@ from vigil.errors import CameraNotFound, RequestError
 from vigil.media.clock import MONOTONIC, Clock
 from vigil.pipeline.governor import Governor, system_cpu
 from vigil.recording.recorder import RecordingContext
+from vigil.sources.network import parse_networks
 
 _log = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ class CameraManager:
         recording: RecordingContext | None = None,
         governor: GovernorConfig | None = None,
         cpu_sampler: Callable[[], float] | None = None,
+        camera_networks: Sequence[str] = (),
     ):
         self._retry_policy = retry_policy
+        self._networks = tuple(parse_networks(camera_networks))
         self.recording = recording
         self._timing = timing
         self._clock = clock
@@ -67,6 +70,7 @@ class CameraManager:
             timing=self._timing,
             recording=self.recording,
             clock=self._clock,
+            networks=self._networks,
         )
 
     # ---- lifecycle ---------------------------------------------------------------------

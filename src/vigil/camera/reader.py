@@ -25,7 +25,13 @@ from vigil.const import BACKOFF_RESET_AFTER
 from vigil.errors import VigilError
 from vigil.media.clock import Clock
 from vigil.media.packets import MediaPacket, StreamInfo
-from vigil.sources.classify import classify_open_error, classify_read_error, no_video
+from vigil.sources.classify import (
+    classify_open_error,
+    classify_read_error,
+    no_video,
+    refused_resolution_error,
+)
+from vigil.sources.network import Network, refused_resolution
 from vigil.sources.options import OpenArgs, open_args
 from vigil.sources.url import SourceSpec
 
@@ -51,6 +57,7 @@ class ReaderInput(Protocol):
     spec: SourceSpec
     log: logging.Logger
     clock: Clock  # of the backoff: its waits, and what counts as a healthy spell
+    networks: tuple[Network, ...]  # server.camera_networks: what a host may resolve to
 
     def retry_delay(self, attempt: int, error: VigilError) -> float | None: ...
 
@@ -97,6 +104,10 @@ class InputReader(threading.Thread):
     def _session(self) -> VigilError | None:
         """One connection: open and read until it fails. Returns the error, None on stop."""
         spec = self.source.spec
+        if spec.host:  # a name is judged by what it resolves to now, as FFmpeg will reach it
+            refused = refused_resolution(spec.host, self.source.networks)
+            if refused is not None:
+                return refused_resolution_error(spec, refused)
         args = open_args(spec, self.timing.open_timeout, self.timing.stall)
         t0 = time.monotonic()
         try:

@@ -28,6 +28,7 @@ from vigil.media.clock import MONOTONIC, Clock
 from vigil.media.cpu import CpuMeter
 from vigil.pipeline.detector import MAX_LEVEL, Detector
 from vigil.recording.recorder import Recorder, RecordingContext
+from vigil.sources.network import Network
 from vigil.streaming.live import FRAMES
 
 
@@ -43,6 +44,7 @@ class CameraSupervisor:
         timing: Timing | None = None,
         recording: RecordingContext | None = None,
         clock: Clock = MONOTONIC,
+        networks: tuple[Network, ...] = (),
     ):
         self.name = name
         self.recording = recording
@@ -52,7 +54,7 @@ class CameraSupervisor:
         self.log = make_logger(name)
         self.timing = timing or Timing(open_timeout=SOURCE_OPEN_TIMEOUT, stall=SOURCE_STALL)
         self.inputs = [
-            CameraInput(name, i, item.source(), item.roles, retry_policy, self.log, clock)
+            CameraInput(name, i, item.source(), item.roles, retry_policy, self.log, clock, networks)
             for i, item in enumerate(config.inputs)
         ]
         self.cpu = CpuMeter()

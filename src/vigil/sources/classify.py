@@ -71,6 +71,11 @@ def classify_read_error(err: BaseException, spec: SourceSpec) -> VigilError:
     return _error("E207", spec, _reason(err))
 
 
+def refused_resolution_error(spec: SourceSpec, address: str) -> VigilError:
+    """The error for a host name that resolves to an address vigil refuses (E118)."""
+    return _error("E118", spec, f"the name resolves to {address}, which is refused")
+
+
 def no_video(spec: SourceSpec) -> VigilError:
     """The error for a source that opened but carries no video track."""
     return _error("E301", spec, "no video track")

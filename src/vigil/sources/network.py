@@ -3,8 +3,8 @@
 By default link-local addresses and the cloud metadata services are refused (a camera URL
 is a request vigil makes on the user's behalf, from inside their network). An operator's
 ``server.camera_networks`` (CIDRs) replaces that: only addresses in those networks pass.
-A host name can't be judged until it is resolved; only known metadata names are refused
-before that (what a name resolves to is not checked yet: see docs/security.md).
+A host name can't be judged until it is resolved: known metadata names are refused at once,
+and :func:`refused_resolution` judges what a name resolves to each time the input connects.
 """
 
 from __future__ import annotations
@@ -76,3 +76,19 @@ def refused_host(host: str, allowed: Sequence[Network] = ()) -> bool:
     if address is None:
         return False  # a name: judged by what it resolves to, at connect time
     return refused_address(address, allowed)
+
+
+def refused_resolution(host: str, allowed: Sequence[Network] = ()) -> str | None:
+    """Resolve a camera's host name and return the first refused address it gives, if any
+    (None too when it doesn't resolve: FFmpeg's own lookup then fails and says so)."""
+    if literal_address(host) is not None:
+        return None  # a literal was judged by refused_host
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for info in infos:
+        address = literal_address(str(info[4][0]).split("%")[0])
+        if address is not None and refused_address(address, allowed):
+            return str(address)
+    return None
