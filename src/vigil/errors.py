@@ -152,7 +152,8 @@ CATALOGUE: dict[str, ErrorInfo] = {
     "E305": ErrorInfo(
         "frame bus unavailable",
         "Shared memory (/dev/shm) is full or missing: raise the container's --shm-size, or "
-        "turn detect.framebus off. Detection and recording go on.",
+        "turn detect.framebus off; or detect.framebus_group names a group vigil's user isn't "
+        "in. Detection and recording go on.",
     ),
     # E4xx: recording and storage
     "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),

@@ -4,8 +4,10 @@ skips (and counts) what it missed instead of reading a torn frame."""
 from __future__ import annotations
 
 import errno
+import grp
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -104,6 +106,23 @@ def test_latest_and_header(tmp_path: Path) -> None:
         assert reader.read(1) is None  # overwritten (3 slots)
         assert reader.read(3) is not None
     writer.close()
+
+
+def test_the_bus_is_its_owners_alone_unless_a_group_is_named(tmp_path: Path) -> None:
+    own = FrameBusWriter(tmp_path / "bus" / "own.frames", WIDTH, HEIGHT)
+    assert stat.S_IMODE(os.stat(own.path).st_mode) == 0o600
+    group = grp.getgrgid(os.getgid()).gr_name  # one vigil's user is in
+    shared = FrameBusWriter(tmp_path / "bus" / "shared.frames", WIDTH, HEIGHT, group=group)
+    info = os.stat(shared.path)
+    assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o640, os.getgid())
+    with FrameReader(shared.path) as reader:  # still a whole bus
+        assert (reader.width, reader.height) == (WIDTH, HEIGHT)
+    own.close()
+    shared.close()
+    with pytest.raises(FrameBusError) as caught:
+        FrameBusWriter(tmp_path / "bus" / "x.frames", WIDTH, HEIGHT, group="no-such-group-x")
+    assert "no-such-group-x" in str(caught.value)
+    assert list((tmp_path / "bus").iterdir()) == []  # nothing half-made left behind
 
 
 def test_a_full_shared_memory_fails_at_start_not_later(

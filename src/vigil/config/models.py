@@ -288,6 +288,12 @@ class DetectConfig(_Model):
     framebus: bool = Field(
         False, description="Publish detection frames in shared memory (docs/framebus.md)."
     )
+    framebus_group: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$",
+        description="A group whose members may read the frame bus (its file becomes 0640, "
+        "of that group; vigil's user must be in it); null = vigil's user only (0600).",
+    )
 
 
 class LiveConfig(_Model):

@@ -362,7 +362,7 @@ class Detector(threading.Thread):
         places.append(bus_path(root, self.camera, root / "framebus"))
         for path in places:
             try:
-                writer = FrameBusWriter(path, width, height)
+                writer = FrameBusWriter(path, width, height, group=self.config.framebus_group)
                 self.log.info("frame bus at %s (docs/framebus.md)", path)
                 return writer
             except FrameBusError as err:

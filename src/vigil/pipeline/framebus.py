@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import hashlib
 import math
 import mmap
@@ -94,6 +95,21 @@ def _own_directory(directory: Path) -> None:
         raise FrameBusError(errno.EPERM, f"{directory} is not a directory of this user")
 
 
+def _share(fd: int, group: str) -> None:
+    """Give the bus file to `group`, readable by its members (0640)."""
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise FrameBusError(errno.EINVAL, f"no group {group!r} (detect.framebus_group)") from None
+    try:
+        os.fchown(fd, -1, gid)  # allowed when vigil's user is a member of the group
+    except OSError as err:
+        raise FrameBusError(
+            err.errno, f"cannot give the frame bus to group {group!r}: {err.strerror}"
+        ) from None
+    os.fchmod(fd, 0o640)
+
+
 def _stride(frame_bytes: int) -> int:
     return SLOT_HEADER_BYTES + (frame_bytes + 63) // 64 * 64
 
@@ -101,7 +117,14 @@ def _stride(frame_bytes: int) -> int:
 class FrameBusWriter:
     """Writes one camera's frames; vigil's detect thread is the only writer of a bus."""
 
-    def __init__(self, path: Path, width: int, height: int, slots: int = DEFAULT_SLOTS):
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        slots: int = DEFAULT_SLOTS,
+        group: str | None = None,
+    ):
         self.path = path
         self.width, self.height, self.slots = width, height, slots
         self.frame_bytes = width * height
@@ -111,6 +134,8 @@ class FrameBusWriter:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)  # live frames: owner only
         try:
+            if group is not None:
+                _share(fd, group)
             try:
                 os.posix_fallocate(fd, 0, size)  # every page reserved now: no SIGBUS later
             except OSError as err:
@@ -119,6 +144,10 @@ class FrameBusWriter:
                 else:
                     raise
             self._map = mmap.mmap(fd, size)
+        except FrameBusError:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
         except OSError as err:
             os.close(fd)
             tmp.unlink(missing_ok=True)
