@@ -120,6 +120,10 @@ def serve(config_path: Path, login_link: bool = False) -> int:
             port=config.server.port,
             log_config=None,
             access_log=False,
+            # uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 by default: any local
+            # process could then pick its address (the throttle's key, the audit log's "from")
+            # and the cookie's Secure flag. HttpPolicy decides, from server.trusted_proxies.
+            proxy_headers=False,
             timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT // 2),
             ssl_certfile=tls.cert,
             ssl_keyfile=tls.key,
