@@ -19,6 +19,7 @@ import av
 import numpy as np
 from fastapi import FastAPI
 
+from vigil.api.protocol import BoundedH11Protocol
 from vigil.camera.manager import CameraManager
 from vigil.recording.segment import SegmentWriter
 from vigil.sim.media import ClipSpec
@@ -153,6 +154,7 @@ class ServerThread:
             log_config=None,
             access_log=False,
             proxy_headers=False,  # as vigil.server runs it: HttpPolicy decides
+            http=BoundedH11Protocol,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="test-http", daemon=True)

@@ -15,6 +15,7 @@ import uvicorn
 
 from vigil.api.app import create_app
 from vigil.api.policy import HttpPolicy
+from vigil.api.protocol import BoundedH11Protocol
 from vigil.auth import Access, AuthSettings
 from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
@@ -127,7 +128,9 @@ def serve(config_path: Path, login_link: bool = False) -> int:
             timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT // 2),
             ssl_certfile=tls.cert,
             ssl_keyfile=tls.key,
-            # slow clients: headers must come within this, and idle keep-alives end
+            # slow clients: a request must arrive whole within 20 s (BoundedH11Protocol), idle
+            # keep-alives end after 5 s, and a head is at most 16 KiB
+            http=BoundedH11Protocol,
             timeout_keep_alive=5,
             h11_max_incomplete_event_size=16 * 1024,
             limit_concurrency=1000,

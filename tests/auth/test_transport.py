@@ -1,18 +1,22 @@
 """What the access layer trusts of the connection: TLS, a trusted proxy's headers (and no one
-else's), the log line fail2ban reads, and the audit log's pruning after ``auth.audit_days``."""
+else's), the log line fail2ban reads, the audit log's pruning after ``auth.audit_days``, and
+the deadline on a request that never arrives whole (slowloris)."""
 
 from __future__ import annotations
 
 import datetime
 import logging
 import re
+import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,6 +27,7 @@ from tests.helpers import ServerThread, free_port, wait_for
 from tests.test_cli import VIGIL
 from vigil.api import create_app
 from vigil.api.policy import HttpPolicy
+from vigil.api.protocol import BoundedH11Protocol
 from vigil.auth import Access, AuthSettings, UserRole
 from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
@@ -175,3 +180,63 @@ def test_vigil_run_serves_https_with_server_tls_and_its_cookie_is_secure(tmp_pat
         proc.wait(30)
     lines = log.read_text().splitlines()
     assert [m["host"] for line in lines if (m := FAIL2BAN.search(line))] == ["127.0.0.1"]
+
+
+class QuickProtocol(BoundedH11Protocol):
+    request_timeout = 0.5  # the deadline, made short for the test
+
+
+@pytest.fixture
+def bounded() -> Iterator[int]:
+    """A real uvicorn server with vigil's protocol, configured as vigil.server does."""
+    app = create_app(CameraManager())
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        http=QuickProtocol,
+        timeout_keep_alive=5,
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 10, "the server")
+    yield port
+    server.should_exit = True
+    thread.join(10)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server closed `sock`: EOF once whatever it answered is read."""
+    try:
+        while chunk := sock.recv(65536):
+            del chunk
+    except BlockingIOError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",  # connects and sends nothing
+        b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # a head that never ends
+        b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",  # a body that stops
+    ],
+)
+def test_a_request_that_never_arrives_whole_is_closed(bounded: int, sent: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", bounded)) as sock:
+        sock.sendall(sent)
+        sock.setblocking(False)
+        wait_for(lambda: _closed(sock), 20, "the server closing the connection")
+
+
+def test_whole_requests_on_a_kept_alive_connection_are_answered(bounded: int) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{bounded}") as client:
+        for _ in range(3):  # one connection, kept alive across requests
+            assert client.get("/api/health").status_code == 200
