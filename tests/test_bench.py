@@ -116,7 +116,7 @@ def test_auth_bench_times_requests_with_and_without_auth() -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["requests_each"] == 1000
-    for key in ("list_ms", "list+session_ms", "snap_ms", "snap+basic_ms"):
+    for key in ("list_ms", "list+session_ms", "snap_ms", "snap+basic_ms", "redact_32k_ms"):
         assert figures[key] > 0
     assert {"session_extra_ms", "basic_extra_ms"} <= set(figures)
 
