@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import urllib.request
@@ -133,6 +134,12 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
     assert not list(data.rglob("*.partial.mp4"))
     recorded = {p.relative_to(data).parts[1] for p in data.rglob("*.mp4")}
     assert {"file", "rtsp", "secret"} <= recorded
+    # vigil's umask (027): footage 0640 in 0750 folders; the database (hashes) 0600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in data.rglob("*.mp4")} == {0o640}
+    folders = [p for p in data.rglob("*") if p.is_dir()]
+    assert folders and {stat.S_IMODE(p.stat().st_mode) for p in folders} == {0o750}
+    databases = [p for p in data.iterdir() if p.name.startswith("vigil.db")]
+    assert databases and {stat.S_IMODE(p.stat().st_mode) for p in databases} == {0o600}
     text = log.read_text()
     assert CAM_SECRET not in text
     assert "vigil.camera.rtsp: streaming" in text
