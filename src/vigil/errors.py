@@ -188,6 +188,24 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "Free space fell below storage.retention.min_free_gb; retention deletes the oldest "
         "footage now rather than at its next run. Lower retention or add disk.",
     ),
+    "E408": ErrorInfo(
+        "segments missing from disk",
+        "Indexed segments were not found at start; their rows are kept, marked missing. If a "
+        "disk is not mounted, mount it and restart: files that are back clear the mark.",
+    ),
+    "E409": ErrorInfo(
+        "not the storage the index knows",
+        "storage.path lacks the marker file (.vigil-storage-id) the database recorded: an "
+        "unmounted disk, or another folder. Nothing is recorded there and the index is left "
+        "alone; mount the disk and restart, or for a new disk on purpose run "
+        "`vigil storage adopt --config FILE` (docs/reliability.md).",
+        503,
+    ),
+    "E410": ErrorInfo(
+        "storage in use",
+        "Another vigil runs on this storage folder or database; stop it first. Two on one "
+        "storage would truncate each other's segments.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(

@@ -210,7 +210,7 @@ def test_partial_without_a_whole_fragment_is_discarded(tmp_path: Path) -> None:
     index.close()
 
 
-def test_orphan_files_are_indexed_and_rows_without_files_removed(tmp_path: Path) -> None:
+def test_orphan_files_are_indexed_and_rows_without_files_marked_missing(tmp_path: Path) -> None:
     source = make_video(tmp_path / "src.mp4", seconds=2, fps=15)
     orphan = segment_path(tmp_path, "porch", 1_795_000_000)
     orphan.parent.mkdir(parents=True)
@@ -228,9 +228,112 @@ def test_orphan_files_are_indexed_and_rows_without_files_removed(tmp_path: Path)
         path="recordings/porch/gone.mp4",
     )
     result = reconcile(tmp_path, index)
-    assert (result.indexed, result.removed_rows) == (1, 1)
-    [row] = index.segments("porch")
-    assert row.id != gone and row.start == 1_795_000_000
-    assert abs(row.duration - 2.0) < 0.1
-    assert reconcile(tmp_path, index).indexed == 0  # idempotent
+    assert (result.indexed, result.missing) == (1, 1)
+    missing, found = index.segments("porch")  # the missing row (start 1.0) is kept, marked
+    assert (missing.id, missing.missing) == (gone, True)
+    assert found.start == 1_795_000_000 and not found.missing
+    assert abs(found.duration - 2.0) < 0.1
+    again = reconcile(tmp_path, index)
+    assert (again.indexed, again.missing) == (0, 0)  # idempotent: marked once
+    back = tmp_path / "recordings/porch/gone.mp4"
+    shutil.copy(source, back)  # the file is back (a disk mounted again)
+    assert reconcile(tmp_path, index).found_again == 1
+    assert not index.segment(gone).missing  # type: ignore[union-attr]
     index.close()
+
+
+def test_a_missing_disk_leaves_every_row(tmp_path: Path) -> None:
+    """The recordings folder empty (an unmounted disk under it): a thousand rows stay."""
+    index = Index(tmp_path / "vigil.db")
+    for n in range(1000):
+        index.add_segment(
+            camera="porch",
+            start=float(n),
+            end=n + 1.0,
+            duration=1.0,
+            bytes=1,
+            codec="h264",
+            has_event=n % 2 == 0,
+            keep=False,
+            path=f"recordings/porch/{n}.mp4",
+        )
+    result = reconcile(tmp_path, index)
+    assert (result.missing, index.count()) == (1000, 1000)
+    assert sum(row.has_event for row in index.segments()) == 500  # event flags kept too
+    index.close()
+
+
+@pytest.mark.parametrize("size", [b"\x00\x00\x00\x01", b"\x00\x00\x00"])
+def test_a_damaged_box_header_never_stops_recovery(tmp_path: Path, size: bytes) -> None:
+    """A 64-bit box size cut short, and a header cut short: the file is quarantined or
+    discarded, and the start goes on to the next file."""
+    source = make_video(tmp_path / "src.mp4", seconds=1, fps=15, gop=15)
+    bad = write_partial(tmp_path, source, 1)
+    data = bad.read_bytes()
+    cut = data.index(b"moof") - 4
+    bad.write_bytes(data[:cut] + size + b"mdat" + b"\xff" * 4 if len(size) == 4 else data[:cut])
+    good = segment_path(tmp_path, "porch", 1_795_000_100)
+    good.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, good)
+    index = Index(tmp_path / "vigil.db")
+    result = reconcile(tmp_path, index)
+    assert result.failed == 0 and result.indexed == 1
+    assert not bad.exists()  # discarded or quarantined, never left to fail every start
+    index.close()
+
+
+def test_a_file_that_cant_be_moved_is_reported_and_the_start_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=1, fps=15, gop=15)
+    partial = write_partial(tmp_path, source, 1)
+    partial.write_bytes(b"\x00\x00\x00\x10mdatjunkjunk" + b"\xff" * 3000)  # unreadable
+    good = segment_path(tmp_path, "porch", 1_795_000_100)
+    good.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, good)
+
+    def refuse(src: str, dst: str) -> None:  # a read-only quarantine folder, say
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(shutil, "move", refuse)
+    index = Index(tmp_path / "vigil.db")
+    result = reconcile(tmp_path, index)
+    assert (result.failed, result.indexed) == (1, 1)
+    assert partial.exists()  # left as it was, for the next start or a person
+    index.close()
+
+
+def test_a_truncation_sweep_never_stops_recovery_and_keeps_every_whole_fragment(
+    tmp_path: Path,
+) -> None:
+    """A partial segment cut every 4 KiB (and 1 byte either side): recovery never fails, and
+    what it keeps decodes to every frame of the fragments the cut left whole."""
+    source = make_video(tmp_path / "src.mp4", seconds=3, fps=15, gop=15)
+    made = write_partial(tmp_path / "made", source, 3)
+    data = made.read_bytes()
+    cuts = sorted({c + d for c in range(4096, len(data), 4096) for d in (-1, 0, 1)})
+    kept_before = -1
+    for n, cut in enumerate(cuts):
+        root = tmp_path / f"cut{n}"
+        partial = root / made.relative_to(tmp_path / "made")
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(data[:cut])
+        expected = whole_fragments(partial, tmp_path / f"whole{n}.mp4")
+        index = Index(root / "vigil.db")
+        result = reconcile(root, index)
+        assert result.failed == 0, cut
+        rows = index.segments()
+        if expected == 0:
+            assert rows == [] and result.discarded + result.quarantined == 1, cut
+        else:
+            assert result.recovered == 1, cut
+            frames = _frames(root / rows[0].path)
+            assert frames == _frames(tmp_path / f"whole{n}.mp4"), cut  # every whole fragment
+            assert frames >= kept_before, cut  # a later cut never keeps less
+            kept_before = frames
+        index.close()
+
+
+def _frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))

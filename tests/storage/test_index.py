@@ -120,7 +120,7 @@ def test_a_version_2_database_gains_the_bytes_by_camera_index(tmp_path: Path) ->
         conn.execute(text("UPDATE schema_version SET version = 2"))
     old.close()
     upgraded = Index(path)
-    assert upgraded.version == 3
+    assert upgraded.version == len(MIGRATIONS)
     with upgraded.engine.connect() as conn:
         names = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master"))}
         plan = " ".join(
@@ -136,3 +136,37 @@ def test_a_version_2_database_gains_the_bytes_by_camera_index(tmp_path: Path) ->
     assert "COVERING INDEX ix_segments_camera_keep_bytes" in plan  # no table read
     assert upgraded.stored_bytes() == {"cam": 1001}
     upgraded.close()
+
+
+def test_a_version_3_database_gains_the_missing_flag_and_the_storage_meta(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vigil.db"
+    old = Index(path)
+    kept = old.add_segment(**segment(1))
+    with old.engine.begin() as conn:  # as a database made before migrations 4 and 5 is
+        conn.execute(text("DROP TABLE storage_meta"))
+        conn.execute(text("ALTER TABLE segments DROP COLUMN missing"))
+        conn.execute(text("UPDATE schema_version SET version = 3"))
+    old.close()
+    upgraded = Index(path)
+    assert upgraded.version == len(MIGRATIONS)
+    row = upgraded.segment(kept)
+    assert row is not None and row.missing is False
+    upgraded.set_missing([kept])
+    assert upgraded.segment(kept).missing is True  # type: ignore[union-attr]
+    assert upgraded.meta("storage_id") is None
+    upgraded.set_meta("storage_id", "abc")
+    upgraded.set_meta("storage_id", "def")
+    assert upgraded.meta("storage_id") == "def"
+    upgraded.close()
+
+
+def test_adding_a_segment_twice_keeps_one_row(tmp_path: Path) -> None:
+    index = Index(tmp_path / "vigil.db")
+    first = index.add_segment(**segment(1))
+    index.set_missing([first])
+    assert index.add_segment(**segment(1)) == first  # a recovery run twice, say
+    assert index.count() == 1
+    assert index.segment(first).missing is False  # type: ignore[union-attr]  # it is back
+    index.close()

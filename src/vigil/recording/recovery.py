@@ -2,8 +2,15 @@
 
 - A partial (fragmented) segment is truncated to its last whole fragment, finalized as on
   a normal close, and indexed; one that can't be read goes to ``quarantine/`` (E403).
-- A complete segment without a row is probed and indexed.
-- A row whose file is gone is removed.
+- A complete segment without a row is probed and indexed (idempotently: a row of the same
+  path is kept).
+- A row whose file is gone is marked missing and counted, never deleted: a disk that is
+  back (or a file restored) clears the mark at the next start. Retention removes such rows
+  at their time, like any other.
+
+Nothing here stops a start: a file that can't be read, recovered or moved is reported
+with its code and left, and the rest goes on. Renames are followed by an fsync of their
+folder, so that a power loss after a start can't bring the old names back.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +28,27 @@ import av.error
 
 from vigil.errors import StorageError
 from vigil.recording.naming import QUARANTINE, RECORDINGS, start_of
-from vigil.recording.segment import PARTIAL_SUFFIX, ClosedSegment, finalize, index_segment
+from vigil.recording.segment import (
+    PARTIAL_SUFFIX,
+    ClosedSegment,
+    finalize,
+    fsync_directory,
+    index_segment,
+)
 from vigil.storage.index import Index
 
 _log = logging.getLogger(__name__)
-_ERRORS = (av.error.FFmpegError, OSError, ValueError, IndexError, StopIteration)
+# what reading a damaged file may raise: FFmpeg's errors, the OS's, and the box parsers'
+# (a truncated 64-bit box size overflows; a short header is a struct.error)
+_ERRORS = (
+    av.error.FFmpegError,
+    OSError,
+    ValueError,
+    IndexError,
+    StopIteration,
+    OverflowError,
+    struct.error,
+)
 
 
 @dataclass
@@ -32,7 +56,9 @@ class Reconciled:
     recovered: int = 0
     quarantined: int = 0
     indexed: int = 0
-    removed_rows: int = 0
+    missing: int = 0  # rows whose file isn't there (marked, kept)
+    found_again: int = 0  # rows marked missing whose file is back
+    failed: int = 0  # files neither recovered nor quarantined (reported, left as they are)
     discarded: int = 0  # partial files with no whole fragment: nothing to save
 
 
@@ -58,25 +84,64 @@ def whole_fragments_end(path: Path) -> int:
 
 
 def reconcile(root: Path, index: Index, log: logging.Logger = _log) -> Reconciled:
-    """Recover partial segments, index orphans and drop rows of missing files."""
+    """Recover partial segments, index orphans, and mark rows of missing files."""
     result = Reconciled()
     folder = root / RECORDINGS
     if folder.exists():
         for leftover in folder.rglob(".*.tmp.mp4"):
             leftover.unlink(missing_ok=True)  # an interrupted finalize: its partial remains
         for partial in sorted(folder.rglob(f"*{PARTIAL_SUFFIX}")):
-            _recover(root, partial, index, result, log)
+            _guarded(_recover, root, partial, index, result, log)
         for path in sorted(folder.rglob("*.mp4")):
             if path.name.endswith(PARTIAL_SUFFIX) or path.name.startswith("."):
                 continue
             if not index.has_path(str(path.relative_to(root))):
-                _index_orphan(root, path, index, result, log)
+                _guarded(_index_orphan, root, path, index, result, log)
+    gone, back = [], []
     for row in index.segments():
-        if not (root / row.path).exists():
-            index.delete_segment(row.id)
-            result.removed_rows += 1
-            log.warning("segment %s is gone from disk; its row was removed", row.path)
+        present = (root / row.path).exists()
+        if not present and not row.missing:
+            gone.append(row)
+        elif present and row.missing:
+            back.append(row.id)
+    if gone:
+        index.set_missing([row.id for row in gone])
+        for row in gone[:5]:
+            log.warning("segment %s is not on disk; its row is kept, marked missing", row.path)
+        log.warning(
+            "%s",
+            StorageError(
+                f"{len(gone)} indexed segment(s) not found under {root}; kept in the index, "
+                "marked missing",
+                code="E408",
+            ),
+        )
+    if back:
+        index.set_missing(back, missing=False)
+        log.info("%d segment(s) marked missing are on disk again", len(back))
+    result.missing = len(gone)
+    result.found_again = len(back)
     return result
+
+
+def _guarded(
+    step: Callable[[Path, Path, Index, Reconciled, logging.Logger], None],
+    root: Path,
+    path: Path,
+    index: Index,
+    result: Reconciled,
+    log: logging.Logger,
+) -> None:
+    """One file's recovery; whatever it raises is reported, and the start goes on."""
+    try:
+        step(root, path, index, result, log)
+    except Exception as err:  # a start must never fail on one file
+        result.failed += 1
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        log.error(
+            "%s",
+            StorageError(f"{path.name} could not be recovered or moved ({reason})", code="E403"),
+        )
 
 
 def _camera_of(root: Path, path: Path) -> str:
@@ -138,6 +203,8 @@ def _quarantine(
     target = root / QUARANTINE / path.relative_to(root / RECORDINGS)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), str(target))
+    fsync_directory(target.parent)
+    fsync_directory(path.parent)
     result.quarantined += 1
     reason = getattr(err, "strerror", None) or type(err).__name__
     log.error(

@@ -237,10 +237,21 @@ def _audio_stream(out: Any, audio: Any | None) -> tuple[Any, AacTranscoder | Non
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    """fsync `tmp` and rename it to `final`: readers only ever see whole files."""
+    """fsync `tmp` and rename it to `final`, then the folder: readers only ever see whole
+    files, and a power loss can't bring the old name back."""
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
+    fsync_directory(final.parent)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make the names in `folder` (a rename, a new file) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 _CANONICAL = {av.Codec(name, "r").id: name for name in ("h264", "hevc", "mjpeg", "av1", "vp9")}
@@ -300,7 +311,9 @@ def probe(path: Path, start: float) -> ClosedSegment:
 def _open_reserved(path: Path, reserved: int) -> int:
     """A new segment file opening with a free box of `reserved` bytes, positioned past it
     (the box's body is a hole until the close writes the moov there)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    # O_EXCL: a name is never taken over (segment_path picks a free one; a second vigil on
+    # the same storage, which the instance lock refuses, would fail here, not truncate)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, faststart.reserved_header(reserved))
         os.lseek(fd, reserved, os.SEEK_SET)

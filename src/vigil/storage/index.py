@@ -29,8 +29,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
+    text,
 )
 from sqlalchemy import (
     Index as SqlIndex,
@@ -55,6 +57,9 @@ segments = Table(
     Column("has_event", Boolean, nullable=False, default=False),
     Column("keep", Boolean, nullable=False, default=False),
     Column("path", String(1024), nullable=False, unique=True),  # relative to storage.path
+    # its file was not found at a start: kept (a disk may be back), reported, not listed as
+    # playable; cleared when the file is there again
+    Column("missing", Boolean, nullable=False, default=False, server_default="0"),
 )
 # Retention sums bytes by camera every minute: this index answers that without reading the
 # table (a month of 50 cameras is two million rows).
@@ -76,6 +81,15 @@ events = Table(
 )
 
 
+# What the database knows of its storage: ``storage_id``, the marker its folder must hold.
+storage_meta = Table(
+    "storage_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
+)
+
+
 def _migration_1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[segments])
 
@@ -88,8 +102,23 @@ def _migration_3(conn: Connection) -> None:
     bytes_by_camera.create(conn, checkfirst=True)  # a new database has it from migration 1
 
 
+def _migration_4(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[storage_meta])
+
+
+def _migration_5(conn: Connection) -> None:
+    if "missing" not in {c["name"] for c in inspect(conn).get_columns("segments")}:
+        conn.execute(text("ALTER TABLE segments ADD COLUMN missing BOOLEAN NOT NULL DEFAULT 0"))
+
+
 # Each migration takes the schema from version N-1 to N; add new ones at the end.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +142,7 @@ class SegmentRow:
     has_event: bool
     keep: bool
     path: str
+    missing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +200,40 @@ class Index:
             return int(conn.execute(select(schema_version.c.version)).scalar_one())
 
     def add_segment(self, **fields: Any) -> int:
+        """Index a segment; its id. Idempotent by path: a segment indexed already (a crash
+        between the index and a rename, a recovery run twice) keeps its row and its id."""
         with self._write, self.engine.begin() as conn:
+            found = conn.execute(
+                select(segments.c.id).where(segments.c.path == fields["path"])
+            ).scalar()
+            if found is not None:
+                conn.execute(segments.update().where(segments.c.id == found).values(missing=False))
+                return int(found)
             result = conn.execute(insert(segments).values(**fields))
             key = result.inserted_primary_key
             assert key is not None
             return int(key[0])
+
+    def set_missing(self, segment_ids: Collection[int], missing: bool = True) -> None:
+        """Mark rows whose files are gone (or back)."""
+        ids = list(segment_ids)
+        with self._write, self.engine.begin() as conn:
+            for at in range(0, len(ids), 500):
+                chunk = ids[at : at + 500]
+                conn.execute(
+                    segments.update().where(segments.c.id.in_(chunk)).values(missing=missing)
+                )
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            query = select(storage_meta.c.value).where(storage_meta.c.key == key)
+            value = conn.execute(query).scalar()
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write, self.engine.begin() as conn:
+            conn.execute(delete(storage_meta).where(storage_meta.c.key == key))
+            conn.execute(insert(storage_meta).values(key=key, value=value))
 
     def segments(
         self,
