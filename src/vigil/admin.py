@@ -1,6 +1,9 @@
 """``vigil user add|passwd|list|remove`` and ``vigil token create``: users and tokens, in the
 database of the config's storage. They work while the server runs, and take effect at its
-next request (it reads users and sessions from the database each time)."""
+next request (it reads users and sessions from the database each time).
+
+``vigil storage adopt``: make the configured storage folder the one the database describes
+(a new disk, on purpose), with vigil stopped (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from typing import TYPE_CHECKING
 from vigil.auth import Access, UserRole
 from vigil.auth.store import AuthStore
 from vigil.config import load_config
-from vigil.errors import RequestError
+from vigil.errors import RequestError, StorageError
+from vigil.storage.identity import KEY, adopt
 from vigil.storage.index import Index
+from vigil.storage.lock import InstanceLock
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -43,12 +48,19 @@ def add_commands(sub: Subparsers) -> None:
     create = tokens.add_parser("create", help="create a token; it is shown once")
     create.add_argument("name")
     create.add_argument("--user", required=True, help="whose rights the token carries")
-    for parser in (add, passwd, users.choices["list"], remove, create):
+    storage = sub.add_parser("storage", help="the storage folder the database describes")
+    storages = storage.add_subparsers(dest="action", required=True)
+    adopt_ = storages.add_parser(
+        "adopt", help="record storage.path as the database's storage (vigil stopped)"
+    )
+    for parser in (add, passwd, users.choices["list"], remove, create, adopt_):
         parser.add_argument("--config", required=True, type=Path, help="the YAML config file")
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.command == "storage":
+        return _adopt(Path(config.storage.path), Path(config.storage.database))
     index = Index(config.storage.database)
     try:
         access = Access(AuthStore(index.engine))
@@ -67,6 +79,27 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     finally:
         index.close()
+    return 0
+
+
+def _adopt(root: Path, database: Path) -> int:
+    try:
+        lock = InstanceLock([root, database.parent])  # refused while vigil runs
+    except StorageError as err:
+        print(f"vigil: [{err.code}] {err.message}: stop it first", file=sys.stderr)
+        return EXIT_REFUSED
+    index = Index(database)
+    try:
+        before = index.meta(KEY)
+        ident = adopt(root, index)
+    except StorageError as err:
+        print(f"vigil: [{err.code}] {err.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        index.close()
+        lock.release()
+    was = f" (was {before[:8]})" if before and before != ident else ""
+    print(f"storage {root} is now the database's storage {ident[:8]}{was}")
     return 0
 
 

@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _bench,
         "user": _admin,
         "token": _admin,
+        "storage": _admin,
     }[args.command]
     try:
         return handler(args)

@@ -22,11 +22,14 @@ from vigil.camera.manager import CameraManager
 from vigil.config import VigilConfig
 from vigil.config.file import ConfigFile
 from vigil.const import SHUTDOWN_TIMEOUT
+from vigil.errors import StorageError
 from vigil.recording.recorder import RecordingContext
 from vigil.recording.recovery import reconcile
 from vigil.recording.retention import Retention
 from vigil.storage.filesystem import filesystem_type, is_network
+from vigil.storage.identity import check_storage
 from vigil.storage.index import Index
+from vigil.storage.lock import InstanceLock
 from vigil.streaming.webrtc.interfaces import media_addresses
 
 _log = logging.getLogger(__name__)
@@ -75,27 +78,12 @@ def serve(config_path: Path, login_link: bool = False) -> int:
             "it (TLS, a proxy, allowed_hosts)",
             config.server.host,
         )
-    root = Path(config.storage.path)
-    db_path = Path(config.storage.database)
-    if is_network(db_path.parent):
-        _log.warning(
-            "[E406] the database %s is on a network filesystem (%s); SQLite's locking is "
-            "unreliable there: set storage.db_path to a local disk",
-            db_path,
-            filesystem_type(db_path.parent),
-        )
-    index = Index(db_path)
-    private(db_path)
-    result = reconcile(root, index)
-    _log.info(
-        "storage %s: %d segment(s) indexed; recovered %d, quarantined %d after the last run",
-        root,
-        index.count(),
-        result.recovered,
-        result.quarantined,
-    )
-    retention = Retention(root, index, config)
-    context = RecordingContext(root, index, on_disk_full=retention.trigger)
+    try:
+        lock = InstanceLock([Path(config.storage.path), config.storage.database.parent])
+    except StorageError as err:
+        _log.error("%s", err)
+        return 1
+    index, context, retention, refused = _storage(config)
     manager = CameraManager(
         config.cameras,
         recording=context,
@@ -112,6 +100,7 @@ def serve(config_path: Path, login_link: bool = False) -> int:
         policy=HttpPolicy.of(config.server),
         mjpeg_max_viewers=config.server.mjpeg_max_viewers,
         webrtc_addresses=media_addresses(config.server.host, config.server.webrtc_interfaces),
+        storage_error=refused,
     )
     tls = config.server.tls
     server = _Server(
@@ -142,8 +131,44 @@ def serve(config_path: Path, login_link: bool = False) -> int:
         base_url(config),
     )
     server.run()
+    lock.release()
     _log.info("vigil stopped")
     return 0
+
+
+def _storage(
+    config: VigilConfig,
+) -> tuple[Index, RecordingContext | None, Retention | None, StorageError | None]:
+    """The index, and where footage goes: checked to be the storage the index describes
+    (else nothing is recorded, retention doesn't run, the index is left as it is, and the
+    error is returned for the health), then reconciled after the last run."""
+    root = Path(config.storage.path)
+    db_path = Path(config.storage.database)
+    if is_network(db_path.parent):
+        _log.warning(
+            "[E406] the database %s is on a network filesystem (%s); SQLite's locking is "
+            "unreliable there: set storage.db_path to a local disk",
+            db_path,
+            filesystem_type(db_path.parent),
+        )
+    index = Index(db_path)
+    private(db_path)
+    refused = check_storage(root, index)
+    if refused is not None:
+        _log.error("%s; recording is off until it is fixed and vigil restarts", refused)
+        return index, None, None, refused
+    result = reconcile(root, index)
+    _log.info(
+        "storage %s: %d segment(s) indexed; recovered %d, quarantined %d, missing %d "
+        "after the last run",
+        root,
+        index.count(),
+        result.recovered,
+        result.quarantined,
+        result.missing,
+    )
+    retention = Retention(root, index, config)
+    return index, RecordingContext(root, index, on_disk_full=retention.trigger), retention, None
 
 
 def base_url(config: VigilConfig) -> str:

@@ -112,7 +112,9 @@ def test_recordings_api_lists_and_serves_by_id_with_range(
             "bytes",
             "codec",
             "has_event",
+            "missing",
         }
+        assert first["missing"] is False
         assert first["start"].endswith("Z") or first["start"].endswith("+00:00")
         whole = client.get(f"/api/recordings/{first['id']}/file")
         assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"

@@ -38,6 +38,7 @@ from vigil.auth import Access
 from vigil.camera.changes import CameraChanges, stored_fields
 from vigil.camera.manager import CameraManager
 from vigil.config.file import ConfigFile
+from vigil.errors import VigilError
 from vigil.recording.export import clear_exports
 from vigil.recording.retention import Retention
 from vigil.streaming.webrtc import WebRtcSessions
@@ -71,6 +72,7 @@ def create_app(
     policy: HttpPolicy | None = None,
     mjpeg_max_viewers: int = 64,
     webrtc_addresses: list[str] | None = None,
+    storage_error: VigilError | None = None,
 ) -> FastAPI:
     """Build the app around `manager`; the lifespan starts it and stops it on shutdown.
 
@@ -90,6 +92,7 @@ def create_app(
         access=access,
         policy=policy or HttpPolicy(),
         mjpeg_slots=ViewerSlots(mjpeg_max_viewers),
+        storage_error=storage_error.detail() if storage_error is not None else None,
     )
 
     @asynccontextmanager

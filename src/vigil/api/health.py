@@ -22,11 +22,12 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 @router.get("/health")
 async def health(request: Request, services: ServicesDep) -> Health | HealthStatus:
-    """Service status: ``ok`` when every enabled camera streams, else ``degraded``. Without
-    a user, only `status`."""
+    """Service status: ``ok`` when every enabled camera streams, else ``degraded``;
+    ``error`` when the storage was refused at start (E409: nothing is recorded). Without a
+    user, only `status`."""
     statuses = services.manager.statuses()
     ok = all(s.state is State.STREAMING for s in statuses if s.enabled)
-    status = "ok" if ok else "degraded"
+    status = "error" if services.storage_error else "ok" if ok else "degraded"
     user = await identify(request)
     if user is None:
         return HealthStatus(status=status)
@@ -35,4 +36,5 @@ async def health(request: Request, services: ServicesDep) -> Health | HealthStat
         version=__version__,
         uptime=round(time.monotonic() - services.started, 1),
         cameras={s.name: CameraHealth.model_validate(s) for s in statuses if user.sees(s.name)},
+        storage_error=services.storage_error,
     )

@@ -48,6 +48,9 @@ class Recording(BaseModel):
     bytes: int
     codec: str
     has_event: bool
+    missing: bool = Field(
+        False, description="Its file was not found at the last start (E408): kept, not playable."
+    )
 
     @classmethod
     def of(cls, row: SegmentRow) -> Recording:
@@ -60,6 +63,7 @@ class Recording(BaseModel):
             bytes=row.bytes,
             codec=row.codec,
             has_event=row.has_event,
+            missing=row.missing,
         )
 
 

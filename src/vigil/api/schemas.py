@@ -120,10 +120,11 @@ class CameraHealth(_Out):
 class HealthStatus(_Out):
     """What anyone may know: whether the service is well, nothing more."""
 
-    status: str  # "ok" when every enabled camera streams, else "degraded"
+    status: str  # "ok" when every enabled camera streams, else "degraded"; "error": storage
 
 
 class Health(HealthStatus):
     version: str
     uptime: float
     cameras: dict[str, CameraHealth]
+    storage_error: ErrorDetail | None = None  # E409: the storage folder was refused at start

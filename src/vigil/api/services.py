@@ -14,6 +14,7 @@ from vigil.api.policy import HttpPolicy
 from vigil.auth import Access
 from vigil.camera.changes import CameraChanges
 from vigil.camera.manager import CameraManager
+from vigil.errors import ErrorDetail
 from vigil.recording.recorder import RecordingContext
 from vigil.streaming.webrtc import WebRtcSessions
 
@@ -54,6 +55,7 @@ class Services:
     access: Access | None = None  # None: auth.enabled is false (loopback only)
     policy: HttpPolicy = field(default_factory=HttpPolicy)
     mjpeg_slots: ViewerSlots = field(default_factory=lambda: ViewerSlots(64))
+    storage_error: ErrorDetail | None = None  # the storage was refused at start (E409)
 
     @property
     def recording(self) -> RecordingContext | None:
