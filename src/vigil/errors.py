@@ -155,6 +155,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "turn detect.framebus off; or detect.framebus_group names a group vigil's user isn't "
         "in. Detection and recording go on.",
     ),
+    "E306": ErrorInfo(
+        "detection interrupted",
+        "Detection met an unexpected error; it goes on at the next key frame after a short "
+        "wait (1 s, growing to 30 s while it repeats). Recording is not affected. See the "
+        "log's message; report it if it repeats.",
+    ),
     # E4xx: recording and storage
     "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),
     "E402": ErrorInfo(
@@ -205,6 +211,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "storage in use",
         "Another vigil runs on this storage folder or database; stop it first. Two on one "
         "storage would truncate each other's segments.",
+    ),
+    "E411": ErrorInfo(
+        "recording interrupted",
+        "The recorder met an unexpected error (a database locked or read-only, a bug): the "
+        "open segment was closed, and recording goes on at the next key frame after a short "
+        "wait (1 s, growing to 30 s while it repeats). Packets queued meanwhile are kept.",
     ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),

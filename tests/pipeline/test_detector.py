@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.helpers import SimThread, wait_for
+from tests.helpers import SMALL, SimThread, wait_for
 from tests.pipeline.scene import CLOCK_MASK
 from vigil.camera.manager import CameraManager
 from vigil.camera.status import GovernorStatus
@@ -105,3 +105,46 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
     finally:
         manager.shutdown()
         index.close()
+
+
+def test_an_unexpected_error_interrupts_detection_and_it_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a rare path (injected: one packet raises): E306, counted, a wait, and
+    detection goes on at the next key frame. Before, it ended detection for good."""
+    import logging
+
+    from vigil.pipeline import detector as detector_module
+
+    caplog.set_level(logging.ERROR)
+    real = detector_module.Detector._packet
+    left = {"n": 1}
+
+    def packet(self: detector_module.Detector, item: object, base: float) -> None:
+        if left["n"] and self._pipeline is not None:
+            left["n"] -= 1
+            raise RuntimeError("a rare bug")
+        real(self, item, base)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(detector_module.Detector, "_packet", packet)
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        config = validate_data({"cameras": {"cam": {"inputs": [{"url": sim.url("cam1")}]}}})
+        manager = CameraManager(config.cameras)
+        manager.start()
+        try:
+            cam = manager.get("cam")
+            wait_for(lambda: cam.detector is not None and cam.detector.failures.count, 20, "E306")
+            assert "[E306]" in caplog.text and "a rare bug" in caplog.text
+            status = manager.status("cam")
+            assert status.last_error is not None and status.last_error.code == "E306"
+            assert status.interruptions == {"detector": 1}
+            detector = cam.detector
+            assert detector is not None and detector.is_alive()
+            before = detector.stats.frames.get("processed", 0)
+            wait_for(
+                lambda: detector.stats.frames.get("processed", 0) > before + 5,
+                20,
+                "detection going on",
+            )
+        finally:
+            manager.shutdown()

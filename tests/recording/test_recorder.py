@@ -550,3 +550,49 @@ def test_g711_audio_is_transcoded_to_aac_in_sync(tmp_path: Path) -> None:
         assert abs(starts["audio"] - starts["video"]) <= 0.15  # in step with the video
         # the audio covers the segment: at most one AAC frame short at either end
         assert abs(samples / 8000 - row.duration) <= 2 * 1024 / 8000, (samples, row.duration)
+
+
+def test_a_database_error_interrupts_recording_and_it_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The index refuses one segment ("database is locked" past its busy timeout, injected):
+    the recorder reports E411, counts it, waits and records on; ingest never stops, and
+    the camera's status and metrics show it."""
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from vigil.api.metrics import CAMERA_FAMILIES
+
+    caplog.set_level(logging.ERROR)
+    index = Index(tmp_path / "vigil.db")
+    ctx = RecordingContext(tmp_path, index)
+    real_add = index.add_segment
+    locked = {"left": 1}
+
+    def add_segment(**fields: Any) -> int:
+        if locked["left"]:
+            locked["left"] -= 1
+            raise OperationalError("INSERT INTO segments", {}, Exception("database is locked"))
+        return real_add(**fields)
+
+    index.add_segment = add_segment  # type: ignore[method-assign]
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        cam = recording_camera(sim.url("cam1"), ctx)
+        cam.start()
+        try:
+            wait_for(lambda: cam.recorder is not None and cam.recorder.failures.count, 20, "E411")
+            assert "[E411]" in caplog.text and "database is locked" in caplog.text
+            status = cam.status()
+            assert status.state.value == "streaming"  # ingest went on
+            assert status.last_error is not None and status.last_error.code == "E411"
+            assert status.interruptions == {"recorder": 1, "detector": 0}
+            family = next(f for f in CAMERA_FAMILIES if "recorder_interruptions" in f[0])
+            assert family[3](status, cam) == 1
+            wait_for(lambda: len(index.segments("yard")) >= 2, 30, "recording went on")
+        finally:
+            cam.stop(timeout=5)
+    assert cam.recorder is None or not cam.recorder.is_alive()
+    for row in index.segments("yard"):
+        assert frames_ok(ctx.root / row.path)
+    index.close()

@@ -22,11 +22,12 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 @router.get("/health")
 async def health(request: Request, services: ServicesDep) -> Health | HealthStatus:
-    """Service status: ``ok`` when every enabled camera streams, else ``degraded``;
+    """Service status: ``ok`` when every enabled camera streams (and its recorder and
+    detection had no error in the last minute), else ``degraded``;
     ``error`` when the storage was refused at start (E409: nothing is recorded). Without a
     user, only `status`."""
     statuses = services.manager.statuses()
-    ok = all(s.state is State.STREAMING for s in statuses if s.enabled)
+    ok = all(s.state is State.STREAMING and s.last_error is None for s in statuses if s.enabled)
     status = "error" if services.storage_error else "ok" if ok else "degraded"
     user = await identify(request)
     if user is None:

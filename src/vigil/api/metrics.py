@@ -95,6 +95,18 @@ CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
         lambda _s, cam: cam.recorded_bytes,
     ),
     (
+        "vigil_camera_recorder_interruptions_total",
+        "counter",
+        "Unexpected errors of the camera's recorder, each followed by a wait and a new start.",
+        lambda s, _cam: s.interruptions.get("recorder", 0),
+    ),
+    (
+        "vigil_camera_detector_interruptions_total",
+        "counter",
+        "Unexpected errors of the camera's detection, each followed by a wait and a new start.",
+        lambda s, _cam: s.interruptions.get("detector", 0),
+    ),
+    (
         "vigil_camera_viewers",
         "gauge",
         "Live viewers now (MJPEG, WebRTC, snapshots being made).",

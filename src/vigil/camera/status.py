@@ -7,10 +7,12 @@ figures the monitor thread samples once a second.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from vigil.camera.state import State, worst
 from vigil.errors import ErrorDetail
+from vigil.media.failures import Failures
 from vigil.pipeline.detector import Detector, DetectStatus
 
 
@@ -63,6 +65,7 @@ class CameraStatus:
     hwaccel: str
     detect: DetectStatus | None = None
     viewers: int = 0  # MJPEG, WebRTC and snapshot-on-demand viewers now
+    interruptions: dict[str, int] = field(default_factory=dict)  # by part: recorder, detector
 
 
 def camera_status(
@@ -76,10 +79,13 @@ def camera_status(
     detect_input: int | None,
     viewers: int,
     now: float,
+    failures: Sequence[Failures] = (),
 ) -> CameraStatus:
     """A camera's snapshot from its inputs' and its detector's (decoding input `detect_input`)."""
     primary = next((s for s in inputs if "detect" in s.roles), inputs[0])
     errors = [s.last_error for s in inputs if s.last_error and s.state is not State.STREAMING]
+    # a recorder's or detector's error of the last minute, once the inputs are well
+    errors += [e.detail() for f in failures if (e := f.recent()) is not None]
     uptimes = [s.uptime for s in inputs if s.uptime is not None]
     governor = detect = None
     if detector is not None and detect_input is not None:
@@ -101,6 +107,7 @@ def camera_status(
         hwaccel=hwaccel,
         detect=detect,
         viewers=viewers,
+        interruptions={f.part: f.count for f in failures},
     )
 
 

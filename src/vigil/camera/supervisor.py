@@ -324,6 +324,7 @@ class CameraSupervisor:
             detect_input=self._input_of(detector.hub).index if detector is not None else None,
             viewers=self.live.viewers,
             now=now,
+            failures=[part.failures for part in (self.recorder, detector) if part is not None],
         )
 
 

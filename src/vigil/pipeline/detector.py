@@ -31,6 +31,7 @@ from vigil.const import STATS_WINDOW
 from vigil.errors import DecodeError
 from vigil.media.clock import StreamClock
 from vigil.media.cpu import CpuMeter
+from vigil.media.failures import Failures
 from vigil.media.hub import PacketHub, Subscription
 from vigil.media.jpeg import encode_gray
 from vigil.media.packets import EndOfStream, MediaPacket
@@ -110,6 +111,7 @@ class Detector(threading.Thread):
         self.ring = FrameRing()
         self.bus: FrameBusWriter | None = None
         self.stats = DetectStats(hwaccel=hwaccel)
+        self.failures = Failures("detector")
         self.level = 0
         self.reason = "as configured"
         self._hub = hub
@@ -194,17 +196,28 @@ class Detector(threading.Thread):
                 if sub is None or self._next_hub is not None:
                     sub = self._resubscribe()
                 closed = sub.wait_closed(DETECT_NAP if self.tap is None else LIVE_NAP)
-                self._take(sub)
+                try:
+                    self._take(sub)
+                except Exception as err:  # never end detection for good: report, wait, go on
+                    self._interrupted(err)
+                    continue
                 if closed and self._next_hub is None:
                     break  # the input stopped
-        except Exception:
-            self.log.exception("detection stopped on an unexpected error (E600)")
         finally:
             ended = self._motion.finish()
             if ended is not None:
                 self._ended(ended)
             if self.bus is not None:
                 self.bus.close()
+
+    def _interrupted(self, err: Exception) -> None:
+        """Drop the decoding pipeline the error may have left half-made, wait, and go on at
+        the next key frame (the motion state, and an event in progress, are kept)."""
+        error, delay = self.failures.record(err, "E306", "detection interrupted")
+        self.log.error("%s; going on in %.0f s", error, delay, exc_info=err)
+        self._pipeline = None
+        self._connection = None
+        self._stopping.wait(delay)
 
     def _resubscribe(self) -> Subscription:
         old = self._sub

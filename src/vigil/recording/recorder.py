@@ -28,6 +28,7 @@ import av.error
 from vigil.config import RecordConfig
 from vigil.errors import DecodeError, StorageError
 from vigil.media.clock import StreamClock
+from vigil.media.failures import Failures
 from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
 from vigil.recording.naming import segment_path
@@ -79,6 +80,7 @@ class Recorder(threading.Thread):
         self.clock = clock
         self.subscription = hub.subscribe("recorder", RECORDER_QUEUE)
         self.segments_written = 0
+        self.failures = Failures("recorder")
         self.bytes_written = 0  # of the segments closed
         self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
@@ -100,17 +102,46 @@ class Recorder(threading.Thread):
         self._bases = (0.0, 0.0)  # the connection's (video, audio) time bases, in seconds
 
     def run(self) -> None:
+        pending: list[MediaPacket] = []
         while True:
+            if not pending:
+                try:
+                    pending = self.subscription.drain(timeout=1.0)
+                except EndOfStream:
+                    break
             try:
-                items = self.subscription.drain(timeout=1.0)
-            except EndOfStream:
-                break
-            for item in items:
-                self._handle(item)
+                while pending:
+                    self._handle(pending[0])
+                    del pending[0]
+            except Exception as err:  # never end recording for good: report, wait, go on
+                del pending[0]  # the packet it failed on
+                self._interrupted(err)
+                continue
             # Recording needs no low latency: let packets gather, then take them in one go.
             self.subscription.wait_closed(BATCH_INTERVAL)
-        self._end_connection()
-        self._close()
+        try:
+            self._end_connection()
+            self._close()
+        except Exception as err:
+            self.failures.record(err, "E411", "recording stopped")
+            self.log.exception("the last segment could not be closed (E411)")
+
+    def _interrupted(self, err: Exception) -> None:
+        """An error nobody expected: drop the open segment (its file stays for recovery if
+        it can't be closed), wait, and go on at the next key frame with the packets queued."""
+        error, delay = self.failures.record(err, "E411", "recording interrupted")
+        self.log.error("%s; going on in %.0f s", error, delay, exc_info=err)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                segment = writer.close()
+                if segment is not None:
+                    self._index(segment)
+            except Exception:  # left on disk whole or partial: the next start recovers it
+                self.log.warning("segment %s left for recovery", writer.final_path.name)
+        self._source = None  # the next packet starts afresh: its transcoder, key frame
+        self._transcoder = None
+        self.subscription.wait_closed(delay)
 
     def _handle(self, item: MediaPacket) -> None:
         """One packet of the record input: recorded as is, or re-encoded first."""
