@@ -218,6 +218,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "open segment was closed, and recording goes on at the next key frame after a short "
         "wait (1 s, growing to 30 s while it repeats). Packets queued meanwhile are kept.",
     ),
+    "E412": ErrorInfo(
+        "footage could not be deleted",
+        "Retention couldn't delete a segment's file (permissions, a read-only or busy file); "
+        "its row is kept, the next oldest is taken instead, and it is tried again at the next "
+        "run. Check the file's owner and the disk.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(

@@ -90,6 +90,8 @@ def serve(config_path: Path, login_link: bool = False) -> int:
         governor=config.governor,
         camera_networks=config.server.camera_networks,
     )
+    if retention is not None:
+        retention.cameras = manager.configs  # cameras added or changed through the API too
     access = _access(config, index, login_link)
     app = create_app(
         manager,

@@ -337,3 +337,24 @@ def test_a_truncation_sweep_never_stops_recovery_and_keeps_every_whole_fragment(
 def _frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def test_a_recovered_segment_keeps_its_event_flag(tmp_path: Path) -> None:
+    """A crash before the close: the recorder never set ``has_event``; recovery sets it from
+    the stored event, so the footage is kept events_days, not days."""
+    source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
+    partial = write_partial(tmp_path, source, 2)
+    quiet = segment_path(tmp_path, "cam", 1_795_000_600)  # an orphan with no event
+    quiet.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, quiet)
+    index = Index(tmp_path / "vigil.db")
+    index.add_event(
+        camera="cam", start=1_795_000_000.5, end=1_795_000_001.0, peak_area=0.1, zones=[]
+    )
+    reconcile(tmp_path, index)
+    flags = {Path(r.path).name: r.has_event for r in index.segments("cam")}
+    assert flags == {
+        partial.name.removesuffix(PARTIAL_SUFFIX) + ".mp4": True,
+        quiet.name: False,
+    }
+    index.close()

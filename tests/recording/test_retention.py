@@ -108,9 +108,10 @@ def test_low_free_space_deletes_the_oldest_at_once(tmp_path: Path, index: Index)
     disk = Disk(0.5 * GB)
     real_delete = Retention._delete
 
-    def delete_and_free(self: Retention, row: SegmentRow, reason: str, result: Deleted) -> None:
-        real_delete(self, row, reason, result)
+    def delete_and_free(self: Retention, row: SegmentRow, reason: str, result: Deleted) -> bool:
+        done = real_delete(self, row, reason, result)
         disk.free += row.bytes
+        return done
 
     retention = Retention(
         tmp_path, index, config(min_free_gb=1), clock=lambda: NOW, free_space=disk
@@ -222,3 +223,51 @@ def test_size_caps_trim_past_one_batch_of_rows(tmp_path: Path, index: Index) -> 
     ).run_once()
     assert deleted.by_camera_size == 247  # 3000 bytes fit in 0.000003 GB: the newest three
     assert ids(index) == set(rows[-3:])
+
+
+def test_rules_follow_the_cameras_as_they_are_now(tmp_path: Path, index: Index) -> None:
+    """A camera added through the API after the start gets its own retention_days."""
+    base = config()
+    live = dict(base.cameras)
+    retention = Retention(
+        tmp_path, index, base, clock=lambda: NOW, free_space=Disk(1e12), cameras=lambda: live
+    )
+    added = add(tmp_path, index, "porch2", 3)  # 3 days: kept under the default 7
+    retention.run_once()
+    assert added in ids(index)
+    live["porch2"] = validate_data(
+        {
+            "cameras": {
+                "porch2": {"inputs": [{"url": "rtsp://h/3"}], "record": {"retention_days": 2}}
+            }
+        }
+    ).cameras["porch2"]
+    assert retention.run_once().by_age == 1  # its own rule, from the live config
+    assert added not in ids(index)
+
+
+def test_a_file_that_cant_be_deleted_is_skipped_reported_and_retried(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.ERROR)
+    stuck = add(tmp_path, index, "gate", 8)  # past the 7 days, and the oldest of gate's
+    others = [add(tmp_path, index, "gate", age, size=1500) for age in (2, 1)]
+    stuck_path = tmp_path / next(r.path for r in index.segments() if r.id == stuck)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck_path:
+            raise PermissionError(13, "Permission denied")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    retention = Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12))
+    first = retention.run_once()  # by age: the stuck one; then gate's 4000 bytes > 3000
+    assert first.failed == [stuck] and "[E412]" in caplog.text  # once: then skipped
+    assert stuck in ids(index) and stuck_path.exists()  # row and file kept
+    assert ids(index) == {stuck, others[1]}  # the next oldest went instead: the run went on
+    monkeypatch.setattr(Path, "unlink", real_unlink)  # the file is deletable again
+    second = retention.run_once()
+    assert stuck not in ids(index) and second.failed == []

@@ -121,6 +121,11 @@ class CameraManager:
         with self._lock:
             return sorted(self._cameras)
 
+    def configs(self) -> dict[str, CameraConfig]:
+        """Every camera's config as it is now (API changes included): retention's rules."""
+        with self._lock:
+            return {name: cam.config for name, cam in self._cameras.items()}
+
     def get(self, name: str) -> CameraSupervisor:
         with self._lock:
             cam = self._cameras.get(name)

@@ -35,7 +35,7 @@ from vigil.recording.segment import (
     fsync_directory,
     index_segment,
 )
-from vigil.storage.index import Index
+from vigil.storage.index import Index, Page
 
 _log = logging.getLogger(__name__)
 # what reading a damaged file may raise: FFmpeg's errors, the OS's, and the box parsers'
@@ -168,7 +168,7 @@ def _recover(
     except _ERRORS as err:
         _quarantine(root, partial, err, result, log)
         return
-    index_segment(index, root, _camera_of(root, final), segment)
+    _index_with_events(index, root, _camera_of(root, final), segment)
     result.recovered += 1
     log.warning(
         "recovered partial segment %s: %.1f s to its last whole fragment",
@@ -192,9 +192,18 @@ def _index_orphan(
         return
     when = start if start is not None else path.stat().st_mtime
     segment = ClosedSegment(path, when, duration, path.stat().st_size, codec, frames)
-    index_segment(index, root, _camera_of(root, path), segment)
+    _index_with_events(index, root, _camera_of(root, path), segment)
     result.indexed += 1
     log.info("indexed segment %s found on disk without a row", path.name)
+
+
+def _index_with_events(index: Index, root: Path, camera: str, segment: ClosedSegment) -> None:
+    """Index a recovered segment, flagged ``has_event`` when a stored event overlaps it (the
+    flag its recorder would have set at the close the crash prevented), so that it is kept
+    ``events_days``, not ``days``."""
+    end = segment.start + segment.duration
+    overlapping = index.events(camera, segment.start, end, Page(limit=1))
+    index_segment(index, root, camera, segment, has_event=bool(overlapping))
 
 
 def _quarantine(

@@ -13,6 +13,12 @@ below ``min_free_gb`` it runs at once (E407), before a write can fail for want o
 
 A segment marked ``keep`` is never deleted, and the one being written is not in the index
 yet, so it can't be. Every deletion is logged; emptied folders are pruned.
+
+The per-camera rules follow the cameras as they are now (``cameras``: the manager's live
+configs), so a camera added or changed through the API gets its own. A file that can't be
+deleted (permissions, a read-only or busy file) is reported (E412), keeps its row, is
+skipped for the rest of the run so the next one is taken instead, and is tried again at
+the next run.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigil.config import VigilConfig
+from vigil.config import CameraConfig, VigilConfig
+from vigil.errors import StorageError
 from vigil.recording.naming import RECORDINGS
 from vigil.storage.index import Index, SegmentRow
 
@@ -49,6 +56,7 @@ class Deleted:
     by_total_size: int = 0
     by_free_space: int = 0
     ids: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # rows whose file couldn't be deleted
 
     @property
     def total(self) -> int:
@@ -67,10 +75,13 @@ class Retention:
         clock: Callable[[], float] = time.time,
         free_space: Callable[[Path], int] = free_bytes,
         check_interval: float = FREE_SPACE_INTERVAL,
+        cameras: Callable[[], Mapping[str, CameraConfig]] | None = None,
     ):
         self.root = root
         self.index = index
         self.config = config
+        self.cameras = cameras or (lambda: config.cameras)  # the live configs
+        self._stuck: set[int] = set()  # rows whose file this run couldn't delete
         self.clock = clock
         self.free_space = free_space
         self.check_interval = check_interval
@@ -83,32 +94,36 @@ class Retention:
         deletes (and sums), never the whole index, which for 50 cameras and a month of
         60 s segments is two million rows."""
         result = Deleted()
-        self._by_age(result)
+        self._stuck.clear()  # tried again each run
+        cameras = self.cameras()
+        self._by_age(cameras, result)
         sizes = self.config.storage.retention.max_size_gb is not None or any(
-            camera.record.max_size_gb is not None for camera in self.config.cameras.values()
+            camera.record.max_size_gb is not None for camera in cameras.values()
         )
         if sizes:
             stored = self.index.stored_bytes()  # by camera; kept up to date as rows go
-            self._by_camera_size(stored, result)
+            self._by_camera_size(cameras, stored, result)
             self._by_total_size(stored, result)
         self._by_free_space(result)
         return result
 
-    def _by_age(self, result: Deleted) -> None:
+    def _by_age(self, cameras: Mapping[str, CameraConfig], result: Deleted) -> None:
         now = self.clock()
         retention = self.config.storage.retention
         cutoffs = {
             name: now - camera.record.retention_days * DAY
-            for name, camera in self.config.cameras.items()
+            for name, camera in cameras.items()
             if camera.record.retention_days
         }
         events_before = now - retention.events_days * DAY
         for row in self.index.expired(cutoffs, now - retention.days * DAY, events_before):
-            self._delete(row, "older than its retention", result)
-            result.by_age += 1
+            if self._delete(row, "older than its retention", result):
+                result.by_age += 1
 
-    def _by_camera_size(self, stored: dict[str, int], result: Deleted) -> None:
-        for name, camera in self.config.cameras.items():
+    def _by_camera_size(
+        self, cameras: Mapping[str, CameraConfig], stored: dict[str, int], result: Deleted
+    ) -> None:
+        for name, camera in cameras.items():
             limit = camera.record.max_size_gb
             if limit is not None:
                 reason = f"{name} over {limit} GB"
@@ -133,37 +148,52 @@ class Retention:
         deleted = 0
         total = stored.get(camera, 0) if camera is not None else sum(stored.values())
         while total > limit:
-            batch = self.index.oldest(camera, BATCH)
+            batch = self.index.oldest(camera, BATCH, self._stuck)
             if not batch:
                 break
             for row in batch:
                 if total <= limit:
                     break
-                self._delete(row, reason, result)
-                total -= row.bytes
-                stored[row.camera] = stored.get(row.camera, 0) - row.bytes
-                deleted += 1
+                if self._delete(row, reason, result):
+                    total -= row.bytes
+                    stored[row.camera] = stored.get(row.camera, 0) - row.bytes
+                    deleted += 1
         return deleted
 
     def _by_free_space(self, result: Deleted) -> None:
         need = self.config.storage.retention.min_free_gb * GB
         while self.free_space(self.root) < need:
-            batch = self.index.oldest(None, BATCH)
+            batch = self.index.oldest(None, BATCH, self._stuck)
             if not batch:
                 return
             for row in batch:
                 if self.free_space(self.root) >= need:
                     return
-                self._delete(row, f"free space under {need / GB:g} GB", result)
-                result.by_free_space += 1
+                if self._delete(row, f"free space under {need / GB:g} GB", result):
+                    result.by_free_space += 1
 
-    def _delete(self, row: SegmentRow, reason: str, result: Deleted) -> None:
+    def _delete(self, row: SegmentRow, reason: str, result: Deleted) -> bool:
+        """Delete one segment, file then row; False (reported, row kept) if the file can't
+        be deleted."""
         path = self.root / row.path
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            self._stuck.add(row.id)
+            result.failed.append(row.id)
+            _log.error(
+                "%s",
+                StorageError(
+                    f"cannot delete {row.path} ({err.strerror}); kept, tried again next run",
+                    code="E412",
+                ),
+            )
+            return False
         self.index.delete_segment(row.id)
         result.ids.append(row.id)
         _log.info("deleted %s (%s)", row.path, reason)
         self._prune(path.parent)
+        return True
 
     def _prune(self, folder: Path) -> None:
         top = self.root / RECORDINGS

@@ -297,9 +297,14 @@ class Index:
         with self.engine.connect() as conn:
             return {camera: int(total) for camera, total in conn.execute(query)}
 
-    def oldest(self, camera: str | None = None, limit: int = 100) -> list[SegmentRow]:
-        """The oldest segments not kept (of one camera, or all), at most `limit`."""
+    def oldest(
+        self, camera: str | None = None, limit: int = 100, skip: Collection[int] = ()
+    ) -> list[SegmentRow]:
+        """The oldest segments not kept (of one camera, or all), at most `limit`, leaving
+        out the ids in `skip` (files retention couldn't delete this run)."""
         query = select(segments).where(segments.c.keep.is_(False))
+        if skip:
+            query = query.where(segments.c.id.not_in(list(skip)))
         if camera is not None:
             query = query.where(segments.c.camera == camera)
         query = query.order_by(segments.c.start).limit(limit)
