@@ -369,3 +369,65 @@ def test_a_joining_viewer_starts_with_the_gop_cached_since_the_last_key_frame() 
     finally:
         loop.close()
     assert sink.batches == [[3, 4, 5, 6], [7]]  # the GOP so far at once, then each frame
+
+
+class BrokenSink(RecordingSink):
+    """A viewer whose sending raises (a socket error nobody expected, a bug)."""
+
+    closed = False
+
+    def send(self, units: list[AccessUnit]) -> None:
+        raise OSError(9, "Bad file descriptor")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_viewer_whose_send_fails_is_dropped_and_nothing_else_notices(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Sending runs on the reader thread: a failing viewer must not stop ingest (the hub's
+    publish, which recording shares) nor the other viewers."""
+    extradata = SimpleNamespace(extradata=b"")
+    info = StreamInfo(1, "h264", 320, 180, 15.0, SimpleNamespace(codec_context=extradata))
+
+    def item(pts: int, key: bool) -> MediaPacket:
+        packet = av.Packet(b"\x00\x00\x01\x65" if key else b"\x00\x00\x01\x41")
+        packet.pts, packet.time_base = pts, Fraction(1, 15)
+        return MediaPacket(packet, info, True, key, 0.0)
+
+    hub = PacketHub("cam/live")
+    token = hub.claim()
+    recorder = hub.subscribe("recorder", 100)  # another consumer of the same input
+    loop = asyncio.new_event_loop()
+    try:
+        relay = H264Relay("cam", hub, loop)
+        good, broken = RecordingSink(), BrokenSink()
+        relay.add(good)
+        relay.add(broken)
+        for pts in range(4):
+            assert hub.publish(token, item(pts, key=pts == 0))  # the reader goes on
+        loop.run_until_complete(asyncio.sleep(0))  # the close, scheduled on the loop
+    finally:
+        loop.close()
+    assert relay.sinks == (good,) and broken.closed
+    assert good.batches == [[0], [1], [2], [3]]
+    assert len(recorder.drain(0)) == 4
+    assert "[E501]" in caplog.text
+
+
+def test_a_tap_that_raises_is_closed_and_the_hub_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    hub = PacketHub("cam/main")
+    token = hub.claim()
+    ended: list[bool] = []
+
+    def deliver(item: MediaPacket) -> None:
+        raise RuntimeError("a bug in a consumer")
+
+    tap = hub.tap("broken", deliver, lambda: ended.append(True))
+    other = hub.subscribe("recorder", 10)
+    packet = MediaPacket(av.Packet(b"x"), StreamInfo(1, "h264", 2, 2, 1.0, None), True, True, 0.0)
+    assert hub.publish(token, packet) and hub.publish(token, packet)
+    assert tap.failures == 1 and ended == [True]
+    assert len(other.drain(0)) == 2
+    assert "[E501]" in caplog.text

@@ -11,12 +11,15 @@ reader thread that was abandoned (blocked in DNS, say) holds a stale one and is 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 
 from vigil.const import HUB_QUEUE_PACKETS
 from vigil.media.packets import EndOfStream, MediaPacket
+
+_log = logging.getLogger(__name__)
 
 
 class Subscription:
@@ -107,13 +110,20 @@ class Tap:
     ):
         self.name = name
         self.dropped = 0  # counted by the consumer, which is where packets can be lost
+        self.failures = 0  # deliveries that raised (the tap is closed at the first)
         self._deliver = deliver
         self._ended = ended
         self._closed = False
 
     def offer(self, item: MediaPacket) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        try:
             self._deliver(item)
+        except Exception:  # the consumer's fault: it ends, the reader (and ingest) go on
+            _log.exception("[E501] %s failed on a packet; it is closed", self.name)
+            self.failures += 1
+            self.close()
 
     def close(self) -> None:
         if not self._closed:

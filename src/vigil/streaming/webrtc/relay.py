@@ -81,9 +81,20 @@ class H264Relay:
                 joining, self._joining = self._joining, []
                 self._sinks = self._sinks + tuple(joining)
             for sink in joining:
-                sink.send(list(self._gop))  # the GOP so far, this packet included
+                self._send(sink, list(self._gop))  # the GOP so far, this packet included
         for sink in sinks:
-            sink.send(ready)
+            self._send(sink, ready)
+
+    def _send(self, sink: Sink, units: list[AccessUnit]) -> None:
+        """One viewer's send, on the reader thread: if it fails, that viewer is dropped,
+        and neither the reader (ingest, recording) nor the other viewers notice."""
+        try:
+            sink.send(units)
+        except Exception:
+            self.log.exception("[E501] WebRTC: sending to a viewer failed; that viewer is dropped")
+            self.remove(sink)
+            with suppress(RuntimeError):  # the loop is gone: nothing left to close
+                self._loop.call_soon_threadsafe(sink.close)
 
     def _hub_closed(self) -> None:
         with suppress(RuntimeError):
