@@ -420,3 +420,29 @@ def test_tags_that_are_not_utf8_do_not_kill_the_reader(tmp_path: Path) -> None:
         assert all(i.thread_id is not None for i in cam.inputs)
     finally:
         cam.stop()
+
+
+def test_a_stop_during_the_watchdogs_pass_restarts_nothing(
+    sim: SimThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchdog finds a stalled input and, in that moment, the camera is stopped (a
+    removal through the API, say). It must not start a reader for a camera being removed."""
+    from vigil.camera import supervisor as supervisor_module
+
+    cam = camera(sim.url("cam1"))
+    cam.start()
+    try:
+        wait_for(lambda: cam.inputs[0].state is State.STREAMING, 15, "streaming")
+        real_error = supervisor_module.SourceError  # type: ignore[attr-defined]
+
+        def stop_in_between(message: str, *, code: str) -> Exception:
+            cam.request_stop()  # the stop lands between the stall check and the restart
+            return real_error(message, code=code)
+
+        monkeypatch.setattr(supervisor_module, "SourceError", stop_in_between)
+        stalled = time.monotonic() + FAST.stall * 10  # long after the last packet
+        cam.tick(stalled)
+        assert cam.inputs[0]._reader is None  # no reader started for the stopping camera
+        assert cam.inputs[0].counters.reconnects == 0
+    finally:
+        cam.stop(timeout=5)

@@ -308,8 +308,11 @@ class CameraSupervisor:
                     f"from {item.spec.display}",
                     code="E205",
                 )
-                self.log.warning("%s; restarting the input", error)
-                item.restart(self.timing, error)
+                with self._lock:  # a stop (or removal) under way wins: no reader restarted
+                    if not self._running:
+                        return
+                    self.log.warning("%s; restarting the input", error)
+                    item.restart(self.timing, error)
 
     def status(self, now: float | None = None) -> CameraStatus:
         now = time.monotonic() if now is None else now
