@@ -224,6 +224,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "its row is kept, the next oldest is taken instead, and it is tried again at the next "
         "run. Check the file's owner and the disk.",
     ),
+    "E413": ErrorInfo(
+        "camera timestamps jumped",
+        "The camera's clock went back, or forward by more than 5 s, between two frames: the "
+        "segment was cut there and the next starts at the next key frame. Frequent jumps "
+        "point at the camera's NTP settings or firmware.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(

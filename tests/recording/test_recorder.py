@@ -596,3 +596,37 @@ def test_a_database_error_interrupts_recording_and_it_goes_on(
     for row in index.segments("yard"):
         assert frames_ok(ctx.root / row.path)
     index.close()
+
+
+@pytest.mark.parametrize(("fault", "seconds"), [("jump_back", 30.0), ("jump_forward", 3600.0)])
+def test_a_camera_timestamp_jump_cuts_the_segment_and_loses_nothing_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, fault: str, seconds: float
+) -> None:
+    """The simulator's camera clock jumps (back 30 s, forward an hour) while recording:
+    E413, the segment is cut, recording goes on at the next key frame, and the index holds
+    no overlap and no hour-long segment."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    index = Index(tmp_path / "vigil.db")
+    ctx = RecordingContext(tmp_path, index)
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        cam = recording_camera(sim.url("cam1"), ctx, seconds=4)
+        cam.start()
+        try:
+            recorder = wait_for(lambda: cam.recorder, 10, "a recorder")
+            wait_for(lambda: recorder.segments_written >= 1, 20, "a first segment")
+            sim.set_faults("cam1", **{fault: seconds})
+            wait_for(lambda: recorder.discontinuities == 1, 20, "the cut")
+            assert "[E413]" in caplog.text
+            wait_for(lambda: len(index.segments("yard")) >= 3, 30, "segments after the jump")
+        finally:
+            cam.stop(timeout=5)
+    segments = index.segments("yard")
+    for row in segments:
+        assert row.duration < 10  # no segment spans the jump
+        assert frames_ok(ctx.root / row.path)
+    for a, b in itertools.pairwise(segments):
+        assert b.start >= a.end - 0.05  # no overlap
+        assert b.start - a.end < 2.0  # at most about a GOP lost at the cut
+    index.close()

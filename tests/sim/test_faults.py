@@ -107,6 +107,19 @@ def test_jump_back_makes_timestamps_go_backwards_once(faulty: SimThread) -> None
     assert steps.count(frame) == len(steps) - 1
 
 
+def test_jump_forward_makes_timestamps_leap_once(faulty: SimThread) -> None:
+    with RawRtsp(faulty.port) as client:
+        client.play(faulty.url("cam2"))
+        before = access_units(client, 5)
+        faulty.set_faults("cam2", jump_forward=60.0)
+        after = access_units(client, 2 * SMALL.fps)
+    faulty.set_faults("cam2", jump_forward=None)
+    stamps = [ts for ts, _ in before + after]
+    steps = [(b - a + 2**31) % 2**32 - 2**31 for a, b in itertools.pairwise(stamps)]
+    frame = 90_000 // SMALL.fps
+    assert [s for s in steps if s != frame] == [frame + 60 * 90_000]
+
+
 def test_slow_sends_at_half_rate(faulty: SimThread) -> None:
     faulty.set_faults("cam1", slow=True)
     with RawRtsp(faulty.port) as client:

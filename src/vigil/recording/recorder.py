@@ -49,6 +49,9 @@ RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder ma
 # 0.2 point of a core per camera more, docs/benchmarks.md); with FRAGMENT_SECONDS it bounds
 # what a kill -9 loses
 BATCH_INTERVAL = 0.75
+# seconds between two video frames past which the camera's clock is taken to have jumped:
+# no camera sends 5 s of nothing and then carries on in order
+MAX_STEP = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class Recorder(threading.Thread):
         self.subscription = hub.subscribe("recorder", RECORDER_QUEUE)
         self.segments_written = 0
         self.failures = Failures("recorder")
+        self.discontinuities = 0  # segments cut because the camera's timestamps jumped
+        self._not_before = float("-inf")  # no segment starts before this (after a cut)
         self.bytes_written = 0  # of the segments closed
         self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
@@ -230,6 +235,8 @@ class Recorder(threading.Thread):
 
     def _write(self, item: MediaPacket) -> None:
         starts = item.is_video and item.keyframe and item.packet.dts is not None
+        if item.is_video and self._writer is not None:
+            self._check_step(self._writer, item)
         if starts:
             changed = self._parameters_changed(item)
             full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
@@ -244,6 +251,25 @@ class Recorder(threading.Thread):
             self._writer.write(item.packet, item.is_video)
         except (av.error.FFmpegError, OSError, ValueError) as err:
             self._failed(err)
+
+    def _check_step(self, writer: SegmentWriter, item: MediaPacket) -> None:
+        """A camera whose timestamps jump (back, or forward past :data:`MAX_STEP`) gets its
+        segment cut there, said with E413: going back, its packets would be dropped as
+        before the segment's start; going forward, one segment would span the jump. The
+        next segment starts at the next key frame, at its arrival time."""
+        step = writer.step(item.packet)
+        if step is None or 0 < step <= MAX_STEP:
+            return
+        way = f"back {-step:.1f} s" if step <= 0 else f"forward {step:.1f} s"
+        self.log.warning(
+            "%s",
+            DecodeError(f"the camera's timestamps jumped {way}: segment cut", code="E413"),
+        )
+        self.discontinuities += 1
+        self._not_before = writer.start + writer.duration
+        self._close()
+        self._next_start = None  # the next segment is placed by its arrival, not the stream
+        self._clock.reset()
 
     def _parameters_changed(self, item: MediaPacket) -> bool:
         """Whether this key frame brings parameter sets other than the segment's."""
@@ -283,7 +309,8 @@ class Recorder(threading.Thread):
         if self._next_start is None:
             seen = self._clock.wall(item.packet.dts * self._bases[0])  # events mode
             arrival = self.clock() - (time.monotonic() - item.received)
-            self._next_start = arrival if seen is None else seen
+            placed = arrival if seen is None else seen
+            self._next_start = max(placed, self._not_before)  # never over the last one
         start = self._next_start
         path = segment_path(self.context.root, self.camera, start)
         self._writer = SegmentWriter(

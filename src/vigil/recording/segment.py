@@ -192,6 +192,13 @@ class SegmentWriter:
         copy.stream = stream
         self._out.mux_one(copy)
 
+    def step(self, packet: Any) -> float | None:
+        """Seconds from the last video frame written to `packet` (a video packet) in the
+        stream's own time: negative when the camera's clock went back; None before any."""
+        if self._last_dts is None or packet.dts is None:
+            return None
+        return float((packet.dts - self._last_dts) * packet.time_base)
+
     @property
     def duration(self) -> float:
         """Seconds from the first frame shown to the end of the last."""

@@ -48,6 +48,7 @@ class Faults:
     garbage: bool = False  # send random bytes instead of RTP
     resolution: str = "normal"  # "normal" | "alt": switch streams to the other size
     jump_back: float | None = None  # seconds: timestamps jump back once by this much
+    jump_forward: float | None = None  # seconds: timestamps jump forward once by this much
     slow: bool = False  # send at half rate
     unauthorized: bool = False  # answer 401 whatever the credentials
 
@@ -100,6 +101,7 @@ class Track:
         self.index: int | None = None  # clip frame index of the next frame, once synced
         self.clip_name = "normal"
         self.jumped_for: float | None = None
+        self.jumped_forward_for: float | None = None
         self.ts_offset = 0
         self.closed = False
         self.octets = 0
@@ -165,6 +167,11 @@ class Track:
         elif self.jumped_for != faults.jump_back:
             self.jumped_for = faults.jump_back
             self.ts_offset += int(faults.jump_back * self.clip.clock_rate)
+        if faults.jump_forward is None:
+            self.jumped_forward_for = None
+        elif self.jumped_forward_for != faults.jump_forward:
+            self.jumped_forward_for = faults.jump_forward
+            self.ts_offset -= int(faults.jump_forward * self.clip.clock_rate)
 
     def _write(self, data: bytes | bytearray) -> None:
         transport = self.writer.transport
