@@ -630,3 +630,39 @@ def test_a_camera_timestamp_jump_cuts_the_segment_and_loses_nothing_after(
         assert b.start >= a.end - 0.05  # no overlap
         assert b.start - a.end < 2.0  # at most about a GOP lost at the cut
     index.close()
+
+
+def test_the_open_segment_is_flushed_while_recording_and_not_when_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fdatasync of the open segment's file while recording (record.fsync_seconds: 1),
+    and never with fsync_seconds: 0."""
+    import os
+
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"))
+    with SimThread(build_cameras(2, SMALL, None, quiet=True)) as sim:
+        on = recording_camera(sim.url("cam1"), ctx, seconds=60)
+        off_config = CameraConfig.model_validate(
+            {"inputs": [{"url": sim.url("cam2")}], "record": {"fsync_seconds": 0}}
+        )
+        off = CameraSupervisor("off", off_config, recording=ctx)
+        on.start()
+        off.start()
+        try:
+            recorder = wait_for(lambda: on.recorder, 10, "a recorder")
+            wait_for(lambda: recorder.syncs >= 3, 10, "three flushes")
+            off_recorder = off.recorder
+            assert off_recorder is not None and off_recorder.syncs == 0
+        finally:
+            on.stop(timeout=5)
+            off.stop(timeout=5)
+    assert len(synced) >= 3
+    ctx.index.close()

@@ -225,6 +225,13 @@ class RecordConfig(_Model):
         "continuous", description="continuous | events | off."
     )
     segment_seconds: float = Field(60, ge=2, le=3600, description="Target segment length.")
+    fsync_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="How often the open segment is flushed to disk (fdatasync), so that a "
+        "power loss loses at most about this much; 0 = left to the kernel (up to ~30 s).",
+    )
     codec: Literal["copy", "h264", "h265"] = Field(
         "copy", description="copy (no re-encode) | h264 | h265 (re-encode, costs CPU)."
     )

@@ -86,6 +86,8 @@ class Recorder(threading.Thread):
         self.failures = Failures("recorder")
         self.discontinuities = 0  # segments cut because the camera's timestamps jumped
         self._not_before = float("-inf")  # no segment starts before this (after a cut)
+        self._synced = 0.0  # time.monotonic() of the last fdatasync of the open segment
+        self.syncs = 0
         self.bytes_written = 0  # of the segments closed
         self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
@@ -122,6 +124,7 @@ class Recorder(threading.Thread):
                 del pending[0]  # the packet it failed on
                 self._interrupted(err)
                 continue
+            self._sync()
             # Recording needs no low latency: let packets gather, then take them in one go.
             self.subscription.wait_closed(BATCH_INTERVAL)
         try:
@@ -130,6 +133,22 @@ class Recorder(threading.Thread):
         except Exception as err:
             self.failures.record(err, "E411", "recording stopped")
             self.log.exception("the last segment could not be closed (E411)")
+
+    def _sync(self) -> None:
+        """Flush the open segment to disk every ``record.fsync_seconds``: what the kernel
+        holds otherwise (up to ~30 s of writeback) is lost to a power cut."""
+        writer, every = self._writer, self.config.fsync_seconds
+        if writer is None or not every:
+            return
+        now = time.monotonic()
+        if now - self._synced + BATCH_INTERVAL <= every:
+            return  # the next batch still comes within the period
+        self._synced = now
+        try:
+            writer.sync()
+            self.syncs += 1
+        except OSError as err:  # the next write meets it too, and is handled there
+            self.log.warning("fdatasync of %s failed: %s", writer.partial_path.name, err.strerror)
 
     def _interrupted(self, err: Exception) -> None:
         """An error nobody expected: drop the open segment (its file stays for recovery if

@@ -192,6 +192,10 @@ class SegmentWriter:
         copy.stream = stream
         self._out.mux_one(copy)
 
+    def sync(self) -> None:
+        """Make what is written so far durable (a power loss keeps it): fdatasync."""
+        os.fdatasync(self._fd)
+
     def step(self, packet: Any) -> float | None:
         """Seconds from the last video frame written to `packet` (a video packet) in the
         stream's own time: negative when the camera's clock went back; None before any."""
