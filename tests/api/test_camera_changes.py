@@ -249,3 +249,52 @@ def test_unknown_camera_is_404(service: Service, sim: SimThread, method: str, pa
     assert response.status_code == 404
     assert response.json()["code"] == "E601"
     unchanged(service, before, {"front", "locked"})
+
+
+def test_fifty_parallel_changes_leave_a_valid_file_that_matches_and_no_stray_thread(
+    service: Service, sim: SimThread
+) -> None:
+    """Add, replace, remove, start and stop, 50 at once on the same three cameras, from a
+    thread pool through the app: every answer is a success or a 4xx with a code, the file
+    stays valid, what it holds is what runs, and once every camera is gone no camera
+    thread is left."""
+    import random
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = service.client
+    names = ["c0", "c1", "c2"]
+    rng = random.Random(7)
+
+    def change(n: int) -> int:
+        name = rng.choice(names)
+        kind = n % 5
+        body = {"inputs": [{"url": sim.url(f"cam{1 + n % 2}")}], "record": {"mode": "off"}}
+        if kind == 0:
+            response = client.post("/api/cameras", json={"name": name, **body})
+        elif kind == 1:
+            response = client.put(f"/api/cameras/{name}", json=body)
+        elif kind == 2:
+            response = client.delete(f"/api/cameras/{name}")
+        else:
+            response = client.post(f"/api/cameras/{name}/{'start' if kind == 3 else 'stop'}")
+        if response.status_code >= 400:
+            assert response.status_code < 500, response.text
+            assert response.json()["code"].startswith("E")
+        return response.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(change, range(50)))
+    assert any(c < 300 for c in codes)
+    written = ConfigFile(service.path, env=ENV).load()  # valid, and as the service runs
+    running = {c["name"]: c for c in client.get("/api/cameras").json()["cameras"]}
+    assert set(written.cameras) == set(running)
+    for name, camera in written.cameras.items():
+        assert running[name]["config"]["inputs"][0]["url"] == str(camera.inputs[0].url)
+    for name in list(running):
+        assert client.delete(f"/api/cameras/{name}").status_code == 204
+
+    def camera_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("vigil-cam-")]
+
+    wait_for(lambda: not camera_threads(), 20, "no camera thread left")
