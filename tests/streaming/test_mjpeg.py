@@ -262,3 +262,58 @@ def test_viewers_streams_end_when_the_camera_is_removed(
     with pytest.raises(ConnectionError):  # within 100 parts, whatever the machine's speed
         read_to_the_end()
     client.close()
+
+
+def test_a_viewer_that_stops_reading_is_dropped_after_the_send_timeout(
+    server: tuple[ServerThread, CameraManager],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A viewer that keeps its socket open and reads nothing (gone without a FIN, a hung
+    player): once a part can't be sent for the send timeout, the server closes the
+    connection, and the viewer's slot and count are free again."""
+    import socket
+
+    from vigil.api.live import MjpegResponse
+    from vigil.api.protocol import BoundedH11Protocol
+
+    monkeypatch.setattr(MjpegResponse, "send_timeout", 0.5)  # 15 s in service
+    made = BoundedH11Protocol.connection_made
+
+    def small_buffers(self: BoundedH11Protocol, transport: Any) -> None:
+        # the kernel's send buffer on loopback holds minutes of these small parts: make it
+        # small, as it is once a vanished client's window and buffers have filled
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        transport.set_write_buffer_limits(high=4096)
+        made(self, transport)
+
+    monkeypatch.setattr(BoundedH11Protocol, "connection_made", small_buffers)
+    srv, manager = server
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+    sock.connect(("127.0.0.1", srv.port))
+    try:
+        sock.sendall(b"GET /api/cameras/front/mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        wait_for(lambda: manager.status("front").viewers == 1, 10, "the viewer counted")
+        wait_for(lambda: manager.status("front").viewers == 0, 20, "the viewer dropped")
+        sock.setblocking(False)
+
+        def closed() -> bool:
+            try:
+                while chunk := sock.recv(1 << 20):  # what the buffers held, then EOF
+                    del chunk
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+            return True
+
+        wait_for(closed, 10, "the server closing the connection")
+    finally:
+        sock.close()
+    client = MjpegClient(srv.port, "/api/cameras/front/mjpeg")  # others are still served
+    try:
+        assert client.status == 200 and client.part().jpeg
+    finally:
+        client.close()
+    assert not [r for r in caplog.records if r.levelno >= 40]  # a drop, not a server error

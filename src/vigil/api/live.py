@@ -16,22 +16,29 @@ body) while nothing new was decoded.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from vigil.api.deps import CameraPath, ManagerDep, ServicesDep
 from vigil.api.errors import ApiError
 from vigil.api.guard import UserDep, media_route, require_camera
+from vigil.api.protocol import ABORT
 from vigil.api.schemas import error_responses
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.streaming.live import FRAMES, FRESH, LiveFrame
 from vigil.streaming.mjpeg import MEDIA_TYPE, mjpeg_stream
 
 SNAPSHOT_WAIT = 10.0  # seconds to wait for a frame on demand (connect + one GOP)
+MJPEG_SEND_TIMEOUT = 15.0  # seconds one part may take to send before the viewer is dropped
+
+_log = logging.getLogger(__name__)
 
 
 router = APIRouter(
@@ -118,11 +125,44 @@ async def mjpeg(
     slots = services.mjpeg_slots
     if not slots.take(name, cam.config.live.mjpeg_max_viewers):
         raise ApiError(f"camera {name!r}: too many MJPEG viewers", code="E506")
-    return StreamingResponse(
+    return MjpegResponse(
         _released(mjpeg_stream(cam.live), lambda: slots.release(name)),
         media_type=MEDIA_TYPE,
         headers={"Cache-Control": "no-store"},
     )
+
+
+class MjpegResponse(StreamingResponse):
+    """An MJPEG stream whose viewer is dropped when one part can't be sent within
+    :attr:`send_timeout` seconds: a viewer that stopped reading, or vanished without closing
+    its socket, would otherwise hold its slot (and a task) until TCP gives up, for minutes.
+    A slow viewer is fine: it gets the newest frame whenever it is ready for one."""
+
+    send_timeout: float = MJPEG_SEND_TIMEOUT
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._abort: Callable[[], None] | None = scope.get("extensions", {}).get(ABORT)
+        await super().__call__(scope, receive, send)
+
+    async def stream_response(self, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        parts = self.body_iterator
+        async for chunk in parts:
+            body = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode()
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            except TimeoutError:
+                _log.info("an MJPEG viewer took no part for %.0f s: dropped", self.send_timeout)
+                if self._abort is not None:
+                    self._abort()
+                    await asyncio.sleep(0)  # uvicorn takes the disconnect before we return
+                aclose = getattr(parts, "aclose", None)
+                if aclose is not None:
+                    await aclose()  # its slot and its place among the viewers, now
+                return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _released(

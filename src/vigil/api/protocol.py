@@ -10,6 +10,9 @@ uvicorn 0.55: such a connection was still open after 30 s, and would stay open f
 byte (or from the connection, for the first one) until it is whole, head and body; then
 the connection is closed. Answers are not bounded: MJPEG streams for as long as it is
 watched. vigil's largest body is 256 KiB (api/shield.py), 20 s at about 100 kbit/s.
+
+It also hands each request's scope a way to close its connection (:data:`ABORT`): ASGI
+has none, and an answer that returns unfinished makes uvicorn log an error.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 REQUEST_TIMEOUT = 20.0  # seconds a request has to arrive whole, head and body
+# scope["extensions"][ABORT](): close this connection now (a streaming answer whose reader
+# is gone: the MJPEG send timeout), as a client disconnect, so uvicorn logs no error
+ABORT = "vigil.abort"
 
 _log = logging.getLogger(__name__)
 _RECEIVED = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
@@ -39,6 +45,9 @@ class BoundedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        scope = getattr(self, "scope", None)  # the request just parsed: its task runs later
+        if scope is not None:
+            scope.setdefault("extensions", {})[ABORT] = self._abort
         if self.conn.their_state in _RECEIVED:
             self._disarm()  # this request is whole; the answer takes as long as it takes
         elif self._request_timer is None:
@@ -55,6 +64,11 @@ class BoundedH11Protocol(H11Protocol):
         if self._request_timer is not None:
             self._request_timer.cancel()
             self._request_timer = None
+
+    def _abort(self) -> None:
+        """Drop the connection now, unsent data and all (close() would wait for a reader
+        that is gone); uvicorn then sees a client disconnect."""
+        self.transport.abort()
 
     def _expired(self) -> None:
         self._request_timer = None

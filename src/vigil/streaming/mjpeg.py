@@ -7,7 +7,8 @@ never queued for it: it takes the newest one when it is ready. The server's flow
 viewer to one part. A client that goes away cancels its generator (Starlette listens for
 the disconnect), which counts the viewer out; without frames, a part is sent again every
 :data:`RESEND_SECONDS` so that a stalled camera still shows and a dead socket is noticed.
-The stream ends when the camera is removed or replaced (its feed closes).
+The stream ends when the camera is removed or replaced (its feed closes), and a viewer
+that can't take a part for 15 s is dropped (:class:`vigil.api.live.MjpegResponse`).
 """
 
 from __future__ import annotations
