@@ -144,3 +144,24 @@ def test_vigil_run_on_an_unmounted_disk_records_nothing_and_keeps_every_row(
         out.close()
     text = log.read_text()
     assert "[E409]" in text
+
+
+def test_vigil_storage_adopt_records_the_folder_and_waits_for_vigil_to_stop(
+    tmp_path: Path,
+) -> None:
+    disk, db = tmp_path / "disk", tmp_path / "local" / "vigil.db"
+    config = tmp_path / "vigil.yaml"
+    config.write_text(f"storage: {{path: {disk}, db_path: {db}}}\ncameras: {{}}\n")
+    index = Index(db)
+    assert check_storage(tmp_path / "old-disk", index) is None  # the index knows another
+    index.close()
+    adopt_cmd = [*VIGIL, "storage", "adopt", "--config", str(config)]
+    held = InstanceLock([disk, db.parent])  # as a running vigil holds it
+    refused = subprocess.run(adopt_cmd, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "[E410]" in refused.stderr
+    held.release()
+    done = subprocess.run(adopt_cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    index = Index(db)
+    assert index.meta(KEY) == read_marker(disk) and check_storage(disk, index) is None
+    index.close()
