@@ -328,6 +328,18 @@ def test_sps_detection() -> None:
     assert not _has_sps(b"")
 
 
+_ANNEX_B = StreamInfo(  # Annex B, as RTSP gives it: no extradata
+    1, "h264", 320, 180, 15.0, SimpleNamespace(codec_context=SimpleNamespace(extradata=b""))
+)
+
+
+def item(pts: int, key: bool) -> MediaPacket:
+    """A live input's H.264 packet: an IDR or a P slice, at `pts` of 15 fps."""
+    packet = av.Packet(b"\x00\x00\x01\x65" if key else b"\x00\x00\x01\x41")
+    packet.pts, packet.time_base = pts, Fraction(1, 15)
+    return MediaPacket(packet, _ANNEX_B, True, key, 0.0)
+
+
 class RecordingSink:
     """A viewer that keeps what the relay sends it: the pts of each batch's access units."""
 
@@ -347,14 +359,6 @@ class RecordingSink:
 def test_a_joining_viewer_starts_with_the_gop_cached_since_the_last_key_frame() -> None:
     """A viewer can't ask the camera for a key frame, so it gets the frames since the last
     one at once: a picture now, not at the camera's next key frame."""
-    extradata = SimpleNamespace(extradata=b"")  # Annex B, as RTSP gives it
-    info = StreamInfo(1, "h264", 320, 180, 15.0, SimpleNamespace(codec_context=extradata))
-
-    def item(pts: int, key: bool) -> MediaPacket:
-        packet = av.Packet(b"\x00\x00\x01\x65" if key else b"\x00\x00\x01\x41")
-        packet.pts, packet.time_base = pts, Fraction(1, 15)
-        return MediaPacket(packet, info, True, key, 0.0)
-
     hub = PacketHub("cam/live")
     token = hub.claim()
     loop = asyncio.new_event_loop()
@@ -388,14 +392,6 @@ def test_a_viewer_whose_send_fails_is_dropped_and_nothing_else_notices(
 ) -> None:
     """Sending runs on the reader thread: a failing viewer must not stop ingest (the hub's
     publish, which recording shares) nor the other viewers."""
-    extradata = SimpleNamespace(extradata=b"")
-    info = StreamInfo(1, "h264", 320, 180, 15.0, SimpleNamespace(codec_context=extradata))
-
-    def item(pts: int, key: bool) -> MediaPacket:
-        packet = av.Packet(b"\x00\x00\x01\x65" if key else b"\x00\x00\x01\x41")
-        packet.pts, packet.time_base = pts, Fraction(1, 15)
-        return MediaPacket(packet, info, True, key, 0.0)
-
     hub = PacketHub("cam/live")
     token = hub.claim()
     recorder = hub.subscribe("recorder", 100)  # another consumer of the same input
