@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from vigil.storage import index as index_module
-from vigil.storage.index import MIGRATIONS, Index
+from vigil.storage.index import Index
+from vigil.storage.schema import MIGRATIONS
 
 
 def segment(n: int, camera: str = "cam") -> dict[str, object]:

@@ -24,7 +24,8 @@ from sqlalchemy import insert
 
 from vigil.config import validate_data
 from vigil.recording.retention import Retention
-from vigil.storage.index import Index, segments
+from vigil.storage.index import Index
+from vigil.storage.schema import segments
 
 RUNS = 5
 SEGMENT_BYTES = 30_000_000  # a 60 s 1080p30 segment at 4 Mbit/s

@@ -10,7 +10,13 @@ A segment starts at a video key frame and is cut at the first key frame after
 parameters). The key frame that cuts goes to the new segment, so consecutive segments
 neither leave a gap nor repeat a frame. Segment times are the wall clock at the first
 segment of a connection, then that plus the stream's own durations, so a jump of the wall
-clock can't make segments overlap or run backwards.
+clock can't make segments overlap or run backwards. A jump of the camera's own timestamps
+cuts the segment (E413); an unexpected error is reported (E411) and recording goes on.
+
+Longer than 400 lines because one thread's whole life is here, and its parts share its
+state: routing (continuous and events mode), the cuts (length, parameters, reconnects,
+timestamp jumps), closes that fail and are retried, the periodic fsync, and the recovery
+from an unexpected error. Each part is a method of a few lines.
 """
 
 from __future__ import annotations
