@@ -19,7 +19,7 @@ import av
 import numpy as np
 from fastapi import FastAPI
 
-from vigil.api.protocol import BoundedH11Protocol
+from vigil.api.protocol import http_options
 from vigil.camera.manager import CameraManager
 from vigil.recording.segment import SegmentWriter
 from vigil.sim.media import ClipSpec
@@ -147,15 +147,8 @@ class ServerThread:
 
         self.app = app
         self.port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,  # as vigil.server runs it: HttpPolicy decides
-            http=BoundedH11Protocol,
-        )
+        # as vigil.server runs it: its protocol, and HttpPolicy deciding on proxy headers
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, **http_options())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="test-http", daemon=True)
 

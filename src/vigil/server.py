@@ -15,7 +15,7 @@ import uvicorn
 
 from vigil.api.app import create_app
 from vigil.api.policy import HttpPolicy
-from vigil.api.protocol import BoundedH11Protocol
+from vigil.api.protocol import http_options
 from vigil.auth import Access, AuthSettings
 from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
@@ -110,21 +110,15 @@ def serve(config_path: Path, login_link: bool = False) -> int:
             app,
             host=config.server.host,
             port=config.server.port,
-            log_config=None,
-            access_log=False,
-            # uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 by default: any local
-            # process could then pick its address (the throttle's key, the audit log's "from")
-            # and the cookie's Secure flag. HttpPolicy decides, from server.trusted_proxies.
-            proxy_headers=False,
             timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT // 2),
             ssl_certfile=tls.cert,
             ssl_keyfile=tls.key,
             # slow clients: a request must arrive whole within 20 s (BoundedH11Protocol), idle
             # keep-alives end after 5 s, and a head is at most 16 KiB
-            http=BoundedH11Protocol,
             timeout_keep_alive=5,
             h11_max_incomplete_event_size=16 * 1024,
             limit_concurrency=1000,
+            **http_options(),
         )
     )
     _log.info(

@@ -27,7 +27,7 @@ from tests.helpers import ServerThread, free_port, wait_for
 from tests.test_cli import VIGIL
 from vigil.api import create_app
 from vigil.api.policy import HttpPolicy
-from vigil.api.protocol import BoundedH11Protocol
+from vigil.api.protocol import BoundedH11Protocol, http_options
 from vigil.auth import Access, AuthSettings, UserRole
 from vigil.auth.store import AuthStore
 from vigil.camera.manager import CameraManager
@@ -192,14 +192,7 @@ def bounded() -> Iterator[int]:
     app = create_app(CameraManager())
     port = free_port()
     config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        http=QuickProtocol,
-        timeout_keep_alive=5,
-        proxy_headers=False,
+        app, host="127.0.0.1", port=port, timeout_keep_alive=5, **http_options(QuickProtocol)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -76,3 +77,11 @@ class BoundedH11Protocol(H11Protocol):
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
             _log.info("closed %s: its request took over %.0f s", client, self.request_timeout)
             self.transport.close()
+
+
+def http_options(protocol: type[H11Protocol] = BoundedH11Protocol) -> dict[str, Any]:
+    """The uvicorn options every vigil server runs with (``vigil run``, the tests' servers,
+    the benches): this protocol, and uvicorn's own proxy-header handling off (it would
+    believe ``X-Forwarded-*`` from 127.0.0.1, so any local process could pick its address;
+    :class:`~vigil.api.policy.HttpPolicy` decides instead)."""
+    return {"http": protocol, "proxy_headers": False, "log_config": None, "access_log": False}

@@ -56,17 +56,9 @@ def _serving(access_on: bool, folder: Path) -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    from vigil.api.protocol import BoundedH11Protocol
+    from vigil.api.protocol import http_options
 
-    server_config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        http=BoundedH11Protocol,  # as vigil.server serves
-        proxy_headers=False,
-    )
+    server_config = uvicorn.Config(app, host="127.0.0.1", port=port, **http_options())
     server = uvicorn.Server(server_config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

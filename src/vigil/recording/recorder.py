@@ -122,14 +122,16 @@ class Recorder(threading.Thread):
                     pending = self.subscription.drain(timeout=1.0)
                 except EndOfStream:
                     break
+            done = 0
             try:
-                while pending:
-                    self._handle(pending[0])
-                    del pending[0]
+                for item in pending:
+                    done += 1  # the packet it may fail on counts as taken
+                    self._handle(item)
             except Exception as err:  # never end recording for good: report, wait, go on
-                del pending[0]  # the packet it failed on
+                pending = pending[done:]
                 self._interrupted(err)
                 continue
+            pending = []
             self._sync()
             # Recording needs no low latency: let packets gather, then take them in one go.
             self.subscription.wait_closed(BATCH_INTERVAL)
