@@ -7,13 +7,14 @@ figures the monitor thread samples once a second.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vigil.camera.state import State, worst
-from vigil.errors import ErrorDetail
+from vigil.errors import ErrorDetail, VigilError
 from vigil.media.failures import Failures
-from vigil.pipeline.detector import Detector, DetectStatus
+from vigil.pipeline.detect_stats import DetectStatus
+from vigil.pipeline.detector import Detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class CameraStatus:
     detect: DetectStatus | None = None
     viewers: int = 0  # MJPEG, WebRTC and snapshot-on-demand viewers now
     interruptions: dict[str, int] = field(default_factory=dict)  # by part: recorder, detector
+    stalled: list[str] = field(default_factory=list)  # the parts stuck now (see last_error)
 
 
 def camera_status(
@@ -80,11 +82,14 @@ def camera_status(
     viewers: int,
     now: float,
     failures: Sequence[Failures] = (),
+    stalls: Mapping[str, VigilError] | None = None,
 ) -> CameraStatus:
     """A camera's snapshot from its inputs' and its detector's (decoding input `detect_input`)."""
     primary = next((s for s in inputs if "detect" in s.roles), inputs[0])
     errors = [s.last_error for s in inputs if s.last_error and s.state is not State.STREAMING]
-    # a recorder's or detector's error of the last minute, once the inputs are well
+    # a part stuck now; else a recorder's, detector's or live view's error of the last minute
+    stalls = stalls or {}
+    errors += [e.detail() for e in stalls.values()]
     errors += [e.detail() for f in failures if (e := f.recent()) is not None]
     uptimes = [s.uptime for s in inputs if s.uptime is not None]
     governor = detect = None
@@ -108,6 +113,7 @@ def camera_status(
         detect=detect,
         viewers=viewers,
         interruptions={f.part: f.count for f in failures},
+        stalled=sorted(stalls),
     )
 
 

@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -32,11 +31,13 @@ from vigil.errors import DecodeError
 from vigil.media.clock import StreamClock
 from vigil.media.cpu import CpuMeter
 from vigil.media.failures import Failures
+from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub, Subscription
 from vigil.media.jpeg import encode_gray
 from vigil.media.packets import EndOfStream, MediaPacket
 from vigil.media.pools import analysis_pool, run_charged
-from vigil.pipeline.detect_decoder import DetectDecoder, DetectFrame
+from vigil.pipeline.detect_decoder import DetectFrame
+from vigil.pipeline.detect_stats import DetectStats, decoder_counts
 from vigil.pipeline.framebus import FrameBusError, FrameBusWriter, bus_path
 from vigil.pipeline.motion import MotionDetector, MotionEvent, MotionUpdate
 from vigil.pipeline.motion_pipeline import Job, MotionPipeline
@@ -50,33 +51,6 @@ LIVE_NAP = 0.04  # ... while its frames also feed live view (smooth MJPEG, not b
 DETECT_QUEUE = 120  # packets queued for the decoder (8 s of a 15 fps sub-stream)
 LEVEL_NAMES = ("normal", "fewer frames", "key frames only", "lower-resolution input")
 MAX_LEVEL = len(LEVEL_NAMES) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class DetectStatus:
-    """A snapshot of a camera's detection for the API."""
-
-    input: int  # index of the input decoded
-    mode: str  # full | keyframes
-    hwaccel: str  # software, cuda, v4l2m2m
-    events: int
-    idle_switches: int
-    catch_ups: int
-    governor_steps: int
-    frames: dict[str, int]
-
-
-@dataclass(slots=True)
-class DetectStats:
-    """What detection has done, for the API and the bench."""
-
-    mode: str = "full"  # full | keyframes
-    hwaccel: str = "none"
-    events: int = 0
-    idle_switches: int = 0  # times idle decoding began
-    catch_ups: int = 0  # times motion brought it back to full rate
-    governor_steps: int = 0
-    frames: dict[str, int] = field(default_factory=dict)  # decoder counts
 
 
 class Detector(threading.Thread):
@@ -96,6 +70,7 @@ class Detector(threading.Thread):
         bus_root: Path | None = None,
         bus_dir: Path | None = None,
         wall_clock: Callable[[], float] = time.time,
+        failures: Failures | None = None,
     ):
         super().__init__(name=f"vigil-detect-{camera}", daemon=True)
         self.camera = camera
@@ -111,7 +86,8 @@ class Detector(threading.Thread):
         self.ring = FrameRing()
         self.bus: FrameBusWriter | None = None
         self.stats = DetectStats(hwaccel=hwaccel)
-        self.failures = Failures("detector")
+        self.failures = failures or Failures("detector")  # the supervisor's, across restarts
+        self.heartbeat = Heartbeat()
         self.level = 0
         self.reason = "as configured"
         self._hub = hub
@@ -192,6 +168,7 @@ class Detector(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stopping.is_set():
+                self.heartbeat.beat()
                 sub = self._sub
                 if sub is None or self._next_hub is not None:
                     sub = self._resubscribe()
@@ -215,6 +192,7 @@ class Detector(threading.Thread):
         the next key frame (the motion state, and an event in progress, are kept)."""
         error, delay = self.failures.record(err, "E306", "detection interrupted")
         self.log.error("%s; going on in %.0f s", error, delay, exc_info=err)
+        self.heartbeat.rest(delay)
         self._pipeline = None
         self._connection = None
         self._stopping.wait(delay)
@@ -290,7 +268,7 @@ class Detector(threading.Thread):
     def _pipeline_stats(self, pipeline: MotionPipeline) -> None:
         stats = self.stats
         stats.mode = pipeline.mode
-        stats.frames = _counts(pipeline.decoder)
+        stats.frames = decoder_counts(pipeline.decoder)
         stats.idle_switches = self._idle_base + pipeline.idle_switches
         stats.catch_ups = self._catch_up_base + pipeline.catch_ups
 
@@ -381,16 +359,3 @@ class Detector(threading.Thread):
             except FrameBusError as err:
                 self.log.warning("%s", DecodeError(f"frame bus: {err.strerror}", code="E305"))
         return None
-
-
-def _counts(decoder: DetectDecoder) -> dict[str, int]:
-    c = decoder.counts
-    return {
-        "decoded": c.decoded,
-        "decoded_keyframes_only": c.decoded_keyframes_only,
-        "processed": c.processed,
-        "processed_full": c.by_mode.get("full", 0),
-        "processed_keyframes": c.by_mode.get("keyframes", 0),
-        "skipped_packets": c.skipped_packets,
-        "errors": c.errors,
-    }
