@@ -4,6 +4,7 @@ from __future__ import annotations
 
 SOURCE_OPEN_TIMEOUT = 10.0  # seconds to open an input (connect, handshake, probe)
 SOURCE_STALL = 10.0  # seconds with no packet before an input is reconnected (E205)
+PART_STALL = 20.0  # seconds a recorder, detector or live decoder may be stuck before replaced
 BACKOFF_STEPS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # seconds between reconnect tries
 BACKOFF_MAX = 30.0  # seconds
 BACKOFF_UNAUTHORIZED = 300.0  # seconds: cameras lock accounts after repeated failed logins

@@ -161,6 +161,12 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "wait (1 s, growing to 30 s while it repeats). Recording is not affected. See the "
         "log's message; report it if it repeats.",
     ),
+    "E307": ErrorInfo(
+        "detection stalled",
+        "Detection went 20 s without going round its loop (a decoder that hangs, a database "
+        "held locked): a new detector took over and the stuck one was abandoned. The message "
+        "says where it was stuck; report it if it repeats. Recording is not affected.",
+    ),
     # E4xx: recording and storage
     "E401": ErrorInfo("storage error", "Check the storage path, free space and permissions."),
     "E402": ErrorInfo(
@@ -230,6 +236,20 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "segment was cut there and the next starts at the next key frame. Frequent jumps "
         "point at the camera's NTP settings or firmware.",
     ),
+    "E414": ErrorInfo(
+        "recorder stalled",
+        "The recorder went 20 s without going round its loop (a write to a hung network "
+        "share, a database held locked): a new recorder took over from the next key frame, "
+        "and the stuck one finishes its segment if its call ever returns. The message says "
+        "where it was stuck: check that disk or the database.",
+    ),
+    "E415": ErrorInfo(
+        "recorder behind: packets dropped",
+        "The recorder fell more than record.queue_seconds behind the camera (a slow disk, a "
+        "busy machine), so packets were dropped and recording resumed at the next key frame. "
+        "Check the disk's speed and the machine's load, or raise record.queue_seconds (a "
+        "kill -9 then loses up to that much).",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(
@@ -257,6 +277,17 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "live.mjpeg_max_viewers watch this camera, or server.mjpeg_max_viewers in all: close a "
         "viewer, or raise the cap.",
         503,
+    ),
+    "E507": ErrorInfo(
+        "live view interrupted",
+        "Decoding or JPEG encoding for live view met an unexpected error: the next frame "
+        "comes after a short wait (1 s, growing to 30 s while it repeats). Detection and "
+        "recording are not affected. Report it if it repeats.",
+    ),
+    "E508": ErrorInfo(
+        "live decoding stalled",
+        "Live view's decoder went 20 s without going round its loop: a new one took over and "
+        "the stuck one was abandoned. Report it with the message, which says where it hung.",
     ),
     # E6xx: API and auth
     "E600": ErrorInfo("internal error", "A bug: please report it with the log around it.", 500),

@@ -137,7 +137,7 @@ def test_an_unexpected_error_interrupts_detection_and_it_goes_on(
             assert "[E306]" in caplog.text and "a rare bug" in caplog.text
             status = manager.status("cam")
             assert status.last_error is not None and status.last_error.code == "E306"
-            assert status.interruptions == {"detector": 1}
+            assert status.interruptions == {"recorder": 0, "detector": 1, "live": 0}
             detector = cam.detector
             assert detector is not None and detector.is_alive()
             before = detector.stats.frames.get("processed", 0)

@@ -586,7 +586,7 @@ def test_a_database_error_interrupts_recording_and_it_goes_on(
             status = cam.status()
             assert status.state.value == "streaming"  # ingest went on
             assert status.last_error is not None and status.last_error.code == "E411"
-            assert status.interruptions == {"recorder": 1, "detector": 0}
+            assert status.interruptions == {"recorder": 1, "detector": 0, "live": 0}
             family = next(f for f in CAMERA_FAMILIES if "recorder_interruptions" in f[0])
             assert family[3](status, cam) == 1
             wait_for(lambda: len(index.segments("yard")) >= 2, 30, "recording went on")

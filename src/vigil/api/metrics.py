@@ -97,13 +97,31 @@ CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
     (
         "vigil_camera_recorder_interruptions_total",
         "counter",
-        "Unexpected errors of the camera's recorder, each followed by a wait and a new start.",
+        "Unexpected errors or stalls of the camera's recorder, each followed by a new start.",
         lambda s, _cam: s.interruptions.get("recorder", 0),
+    ),
+    (
+        "vigil_camera_recorder_behind_packets_total",
+        "counter",
+        "Packets the recorder dropped for being more than record.queue_seconds behind.",
+        lambda _s, cam: cam.recorder.behind if cam.recorder is not None else 0,
+    ),
+    (
+        "vigil_camera_live_interruptions_total",
+        "counter",
+        "Unexpected errors or stalls of the camera's live decoding and JPEG encoding.",
+        lambda s, _cam: s.interruptions.get("live", 0),
+    ),
+    (
+        "vigil_camera_stalled_parts",
+        "gauge",
+        "The camera's parts (recorder, detector, live) stuck now.",
+        lambda s, _cam: len(s.stalled),
     ),
     (
         "vigil_camera_detector_interruptions_total",
         "counter",
-        "Unexpected errors of the camera's detection, each followed by a wait and a new start.",
+        "Unexpected errors or stalls of the camera's detection, each followed by a new start.",
         lambda s, _cam: s.interruptions.get("detector", 0),
     ),
     (

@@ -58,6 +58,11 @@ class LiveView:
         return decoder
 
     @property
+    def decoder(self) -> LiveDecoder | None:
+        """Live view's own decoder, while it runs."""
+        return self._decoder
+
+    @property
     def thread_id(self) -> int | None:
         decoder = self._decoder
         return decoder.native_id if decoder is not None else None

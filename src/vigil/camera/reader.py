@@ -21,7 +21,7 @@ import av
 import av.error
 
 from vigil.camera.state import State
-from vigil.const import BACKOFF_RESET_AFTER
+from vigil.const import BACKOFF_RESET_AFTER, PART_STALL
 from vigil.errors import VigilError
 from vigil.media.clock import Clock
 from vigil.media.packets import MediaPacket, StreamInfo
@@ -46,6 +46,7 @@ class Timing:
     open_timeout: float
     stall: float
     reset_after: float = BACKOFF_RESET_AFTER
+    part_stall: float = PART_STALL  # a recorder, detector or live decoder stuck this long
 
 
 class ReaderInput(Protocol):

@@ -2,6 +2,8 @@
 
 It starts and stops the camera's inputs (a reader thread each, :mod:`vigil.camera.reader`)
 and its consumers: the recorder, the detector and live view (:mod:`vigil.camera.live_view`).
+Once a second it restarts an input that stalled, and replaces a consumer that is stuck
+(:mod:`vigil.camera.watchdog`).
 It answers for the camera to the governor, and builds its status
 (:mod:`vigil.camera.status`).
 """
@@ -21,11 +23,13 @@ from vigil.camera.live_view import LiveView
 from vigil.camera.reader import Timing
 from vigil.camera.state import State, worst
 from vigil.camera.status import CameraStatus, camera_status
+from vigil.camera.watchdog import PartWatchdog
 from vigil.config import CameraConfig, Role
 from vigil.const import SOURCE_OPEN_TIMEOUT, SOURCE_STALL, STOP_TIMEOUT
 from vigil.errors import RequestError, SourceError
 from vigil.media.clock import MONOTONIC, Clock
 from vigil.media.cpu import CpuMeter
+from vigil.media.failures import Failures
 from vigil.pipeline.detector import MAX_LEVEL, Detector
 from vigil.recording.recorder import Recorder, RecordingContext
 from vigil.sources.network import Network
@@ -58,6 +62,8 @@ class CameraSupervisor:
             for i, item in enumerate(config.inputs)
         ]
         self.cpu = CpuMeter()
+        self.failures = {"recorder": Failures("recorder"), "detector": Failures("detector")}
+        self.watchdog = PartWatchdog(self.log, self.timing.part_stall)
         self.recorded_bytes = 0  # of the segments closed, over every recorder of the camera
         self._live_view = LiveView(name, config, self.cpu, self.log, clock)
         self.live = self._live_view.feed  # MJPEG, snapshots and WebRTC count their viewers here
@@ -149,7 +155,14 @@ class CameraSupervisor:
         if self.recording is None or source is None or self.config.record.mode == "off":
             return
         hub = self.inputs[self.config.inputs.index(source)].hub
-        self.recorder = Recorder(self.name, hub, self.config.record, self.recording, self.log)
+        self.recorder = Recorder(
+            self.name,
+            hub,
+            self.config.record,
+            self.recording,
+            self.log,
+            failures=self.failures["recorder"],
+        )
         self.recorder.on_segment = self._recorded
         self.recorder.start()
 
@@ -170,6 +183,7 @@ class CameraSupervisor:
             index=recording.index if recording is not None else None,
             trigger=self._trigger_target,
             bus_root=recording.root if recording is not None else None,
+            failures=self.failures["detector"],
         )
         self.detector.start()
 
@@ -300,6 +314,7 @@ class CameraSupervisor:
             detector.sample(now)
             if detector.level < MAX_LEVEL and self.config.input_for(Role.DETECT) is None:
                 detector.switch(self._detect_input().hub)  # resolutions became known
+        self._watch_parts(now)
         grace = self.timing.stall * 1.5  # the reader's own read timeout should fire first
         for item in self.inputs:
             if item.state is State.STREAMING and now - item.counters.last_packet > grace:
@@ -314,6 +329,34 @@ class CameraSupervisor:
                     self.log.warning("%s; restarting the input", error)
                     item.restart(self.timing, error)
 
+    def _watch_parts(self, now: float) -> None:
+        """Replace the recorder, detector or live decoder if it is stuck (see
+        :mod:`vigil.camera.watchdog`); under the lock, so a stop under way wins."""
+        watchdog, recorder, detector = self.watchdog, self.recorder, self.detector
+        if recorder is not None and watchdog.check(
+            "recorder", recorder, self.failures["recorder"], now
+        ):
+            with self._lock:
+                if self._running and self.recorder is recorder:
+                    recorder.hub.unsubscribe(recorder.subscription)  # it ends if ever free
+                    self._start_recorder()
+        if detector is not None and watchdog.check(
+            "detector", detector, self.failures["detector"], now
+        ):
+            with self._lock:
+                if self._running and self.detector is detector:
+                    detector.set_tap(None)
+                    detector.stop()
+                    self._start_detector()
+                    if self.live.wants_frames:
+                        self._live_view.start_frames(self.live_input().hub, self.detector)
+        decoder = self._live_view.decoder
+        if decoder is not None and watchdog.check("live", decoder, self.live.failures, now):
+            with self._lock:
+                if self._running and self._live_view.decoder is decoder:
+                    self._live_view.stop_frames(None)
+                    self._live_view.start_frames(self.live_input().hub, self.detector)
+
     def status(self, now: float | None = None) -> CameraStatus:
         now = time.monotonic() if now is None else now
         detector = self.detector
@@ -327,7 +370,8 @@ class CameraSupervisor:
             detect_input=self._input_of(detector.hub).index if detector is not None else None,
             viewers=self.live.viewers,
             now=now,
-            failures=[part.failures for part in (self.recorder, detector) if part is not None],
+            failures=[*self.failures.values(), self.live.failures],
+            stalls=self.watchdog.stalls,
         )
 
 

@@ -232,6 +232,15 @@ class RecordConfig(_Model):
         description="How often the open segment is flushed to disk (fdatasync), so that a "
         "power loss loses at most about this much; 0 = left to the kernel (up to ~30 s).",
     )
+    queue_seconds: float = Field(
+        0.8,
+        ge=0.6,
+        le=60,
+        description="How far the recorder may fall behind the camera (a slow disk, a busy "
+        "machine) before packets are dropped, counted and logged (E415). A kill -9 loses what "
+        "is queued, plus the 0.2 s fragment being filled: the default keeps that under 1 s. "
+        "Raise it for a disk that stalls now and then (a network share).",
+    )
     codec: Literal["copy", "h264", "h265"] = Field(
         "copy", description="copy (no re-encode) | h264 | h265 (re-encode, costs CPU)."
     )

@@ -2,8 +2,10 @@
 
 The input's reader thread publishes; each consumer (recorder, decoder, live relay) reads its
 own :class:`Subscription`. A slow consumer loses packets (counted in ``dropped``) and never
-blocks the reader or the others. After a loss a subscription skips to the next video key
-frame, since a lone missing H.264 packet corrupts every frame up to the next key frame.
+blocks the reader or the others. A queue is bounded in packets, and may be bounded in time
+too (``max_seconds``: the recorder's, so that a kill -9 never takes more than that with
+it). After a loss a subscription skips to the next video key frame, since a lone missing
+H.264 packet corrupts every frame up to the next key frame.
 
 Only the current publisher may publish: :meth:`PacketHub.claim` hands out a token, and a
 reader thread that was abandoned (blocked in DNS, say) holds a stale one and is ignored.
@@ -25,9 +27,10 @@ _log = logging.getLogger(__name__)
 class Subscription:
     """One consumer's bounded queue; filled by the reader thread, drained by the consumer."""
 
-    def __init__(self, name: str, maxsize: int, resync: bool):
+    def __init__(self, name: str, maxsize: int, resync: bool, max_seconds: float | None = None):
         self.name = name
         self.maxsize = maxsize
+        self.max_seconds = max_seconds  # the span of arrival times the queue may hold
         self.resync = resync
         self.dropped = 0
         self._items: deque[MediaPacket] = deque()
@@ -38,7 +41,8 @@ class Subscription:
         self._closed_event = threading.Event()  # for batching consumers' naps
 
     def offer(self, item: MediaPacket) -> None:
-        """Queue `item`, or drop it if the queue is full (then skip to the next key frame)."""
+        """Queue `item`, or drop it if the queue is full, in packets or in time (then skip
+        to the next key frame)."""
         with self._cond:
             if self._closed:
                 return
@@ -49,7 +53,10 @@ class Subscription:
                     return
                 self._skipping = False
             self._started = True
-            if len(self._items) >= self.maxsize:
+            items, span = self._items, self.max_seconds
+            if len(items) >= self.maxsize or (
+                span is not None and items and item.received - items[0].received > span
+            ):
                 self.dropped += 1
                 self._skipping = self.resync
                 return
@@ -85,6 +92,14 @@ class Subscription:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def span(self, now: float) -> float:
+        """How long the oldest queued packet has waited, in seconds (0 if none)."""
+        items = self._items
+        try:
+            return max(0.0, now - items[0].received)
+        except IndexError:
+            return 0.0
 
     def wait_closed(self, timeout: float) -> bool:
         """Nap up to `timeout` seconds, or less if the subscription closes; True if closed.
@@ -153,10 +168,16 @@ class PacketHub:
         return tap
 
     def subscribe(
-        self, name: str, maxsize: int = HUB_QUEUE_PACKETS, *, resync: bool = True
+        self,
+        name: str,
+        maxsize: int = HUB_QUEUE_PACKETS,
+        *,
+        resync: bool = True,
+        max_seconds: float | None = None,
     ) -> Subscription:
-        """A new consumer; safe while running. `resync`: restart at a key frame after a loss."""
-        sub = Subscription(name, maxsize, resync)
+        """A new consumer; safe while running. `resync`: restart at a key frame after a loss;
+        `max_seconds`: the most time (of arrival) its queue may span."""
+        sub = Subscription(name, maxsize, resync, max_seconds)
         with self._lock:
             self._subs = (*self._subs, sub)
         return sub

@@ -35,6 +35,7 @@ from vigil.config import RecordConfig
 from vigil.errors import DecodeError, StorageError
 from vigil.media.clock import StreamClock
 from vigil.media.failures import Failures
+from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
 from vigil.recording.naming import segment_path
@@ -50,11 +51,15 @@ from vigil.recording.segment import (
 from vigil.recording.transcode import VideoTranscoder, target_codec
 from vigil.storage.index import Index
 
-RECORDER_QUEUE = 1024  # packets (about 30 s of a 30 fps camera) the recorder may fall behind
+# packets the recorder may fall behind, whatever the time (a bound on memory, for a camera
+# that floods); the bound that matters is in time, record.queue_seconds
+RECORDER_QUEUE = 1024
 # seconds between the recorder's wake-ups: a thread woken less often runs warm (0.25 s cost
-# 0.2 point of a core per camera more, docs/benchmarks.md); with FRAGMENT_SECONDS it bounds
-# what a kill -9 loses
-BATCH_INTERVAL = 0.75
+# 0.2 point of a core per camera more, 0.5 s no more than 0.75 s, docs/benchmarks.md); it
+# must stay under record.queue_seconds, which with FRAGMENT_SECONDS bounds what a kill -9
+# loses
+BATCH_INTERVAL = 0.5
+BEHIND_LOG_EVERY = 10.0  # seconds between two reports of packets dropped for being behind
 # seconds between two video frames past which the camera's clock is taken to have jumped:
 # no camera sends 5 s of nothing and then carries on in order
 MAX_STEP = 5.0
@@ -80,6 +85,7 @@ class Recorder(threading.Thread):
         context: RecordingContext,
         log: logging.Logger,
         clock: Callable[[], float] = time.time,
+        failures: Failures | None = None,
     ):
         super().__init__(name=f"vigil-cam-{camera}-recorder", daemon=True)
         self.camera = camera
@@ -87,9 +93,16 @@ class Recorder(threading.Thread):
         self.context = context
         self.log = log
         self.clock = clock
-        self.subscription = hub.subscribe("recorder", RECORDER_QUEUE)
+        self.hub = hub
+        self.subscription = hub.subscribe(
+            "recorder", RECORDER_QUEUE, max_seconds=config.queue_seconds
+        )
+        self.heartbeat = Heartbeat()
         self.segments_written = 0
-        self.failures = Failures("recorder")
+        self.failures = failures or Failures("recorder")  # the supervisor's, across restarts
+        self.behind = 0  # packets dropped because the recorder was too far behind
+        self._behind_seen = 0  # the subscription's drops already counted
+        self._behind_logged = float("-inf")
         self.discontinuities = 0  # segments cut because the camera's timestamps jumped
         self._not_before = float("-inf")  # no segment starts before this (after a cut)
         self._synced = 0.0  # time.monotonic() of the last fdatasync of the open segment
@@ -116,12 +129,16 @@ class Recorder(threading.Thread):
 
     def run(self) -> None:
         pending: list[MediaPacket] = []
+        sub = self.subscription
         while True:
+            self.heartbeat.beat()
             if not pending:
                 try:
-                    pending = self.subscription.drain(timeout=1.0)
+                    pending = sub.drain(timeout=1.0)
                 except EndOfStream:
                     break
+                if sub.dropped != self._behind_seen:
+                    self._fell_behind(sub.dropped)
             done = 0
             try:
                 for item in pending:
@@ -133,14 +150,32 @@ class Recorder(threading.Thread):
                 continue
             pending = []
             self._sync()
-            # Recording needs no low latency: let packets gather, then take them in one go.
-            self.subscription.wait_closed(BATCH_INTERVAL)
+            # Recording needs no low latency: let packets gather, then take them in one go
+            # (at once if those queued meanwhile already waited a batch's time).
+            if sub.span(time.monotonic()) < BATCH_INTERVAL:
+                sub.wait_closed(BATCH_INTERVAL)
         try:
             self._end_connection()
             self._close()
         except Exception as err:
             self.failures.record(err, "E411", "recording stopped")
             self.log.exception("the last segment could not be closed (E411)")
+
+    def _fell_behind(self, dropped: int) -> None:
+        """Packets were dropped because the recorder was more than ``record.queue_seconds``
+        behind: counted, and said (E415) at most every :data:`BEHIND_LOG_EVERY` seconds."""
+        self.behind += dropped - self._behind_seen
+        self._behind_seen = dropped
+        now = time.monotonic()
+        if now - self._behind_logged < BEHIND_LOG_EVERY:
+            return
+        self._behind_logged = now
+        error = StorageError(
+            f"the recorder fell more than {self.config.queue_seconds:g} s behind the camera: "
+            f"{self.behind} packets dropped so far, recording resumes at a key frame",
+            code="E415",
+        )
+        self.log.warning("%s", error)
 
     def _sync(self) -> None:
         """Flush the open segment to disk every ``record.fsync_seconds``: what the kernel
@@ -163,6 +198,7 @@ class Recorder(threading.Thread):
         it can't be closed), wait, and go on at the next key frame with the packets queued."""
         error, delay = self.failures.record(err, "E411", "recording interrupted")
         self.log.error("%s; going on in %.0f s", error, delay, exc_info=err)
+        self.heartbeat.rest(delay)
         writer, self._writer = self._writer, None
         if writer is not None:
             try:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -32,8 +33,11 @@ from av.video.reformatter import VideoReformatter
 
 from vigil.config import LiveConfig
 from vigil.media.cpu import CpuMeter
+from vigil.media.failures import Failures
 from vigil.media.jpeg import JpegEncoder
 from vigil.media.pools import analysis_pool, run_charged, timed
+
+_log = logging.getLogger(__name__)
 
 FRAMES = "frames"  # MJPEG and snapshot viewers: want decoded frames
 PACKETS = "packets"  # WebRTC viewers: want the camera's packets only
@@ -72,6 +76,7 @@ class LiveFeed:
         self.cpu = cpu
         self.latest: LiveFrame | None = None
         self.encodes = 0  # JPEG encodes made (one per frame sent, whatever the viewers)
+        self.failures = Failures("live")  # encodes and live decoding that failed
         self.hook: Hook = lambda kind, wanted: None
         self._clock = clock  # of the idle timer only (frames are stamped on time.monotonic)
         self.last_viewer_left = clock()
@@ -133,7 +138,10 @@ class LiveFeed:
     # ---- the producer: a decoder thread --------------------------------------------------
 
     def offer(self, frame: av.VideoFrame) -> None:
-        """A decoded frame of the live input: encoded if someone watches and one is due."""
+        """A decoded frame of the live input: encoded if someone watches and one is due.
+
+        It never raises: an encode that fails is reported (E507), and the next one waits a
+        growing delay; the decoder that offers (detection's, or live view's own) goes on."""
         if not self._viewers[FRAMES]:
             return
         now = time.monotonic()
@@ -142,6 +150,14 @@ class LiveFeed:
         interval = 1.0 / self.config.mjpeg_fps
         # on schedule, which absorbs jitter; after a gap, from now (no burst to catch up)
         self._next_due = (self._next_due if now - self._next_due < interval else now) + interval
+        try:
+            self._encode(frame, now)
+        except Exception as err:
+            error, delay = self.failures.record(err, "E507", "live view interrupted")
+            _log.error("[%s] %s; next frame in %.0f s", self.camera, error, delay, exc_info=err)
+            self._next_due = now + delay
+
+    def _encode(self, frame: av.VideoFrame, now: float) -> None:
         width, height = scaled_size(frame.width, frame.height, self.config.mjpeg_width)
         small = self._scaler.reformat(frame, width, height, "yuvj420p", interpolation="AREA")
         jpeg, seconds = run_charged(analysis_pool(), lambda: self._encoder.encode(small))

@@ -17,6 +17,7 @@ from typing import Any
 import av.error
 
 from vigil.errors import DecodeError
+from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream
 from vigil.sources.hwaccel import HwaccelChoice, open_decoder
@@ -45,6 +46,7 @@ class LiveDecoder(threading.Thread):
         self._hub = hub
         self._sub = hub.subscribe(f"live:{camera}", LIVE_QUEUE)
         self._stopping = threading.Event()
+        self.heartbeat = Heartbeat()
         self._ctx: Any = None
         self._connection: int | None = None
 
@@ -53,20 +55,29 @@ class LiveDecoder(threading.Thread):
         self._hub.unsubscribe(self._sub)
 
     def run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                closed = self._sub.wait_closed(LIVE_NAP)
-                try:
-                    items = self._sub.drain(0)
-                except EndOfStream:
-                    break
+        while not self._stopping.is_set():
+            self.heartbeat.beat()
+            closed = self._sub.wait_closed(LIVE_NAP)
+            try:
+                items = self._sub.drain(0)
+            except EndOfStream:
+                break
+            try:
                 for item in items:
                     if item.is_video:
                         self._decode(item)
-                if closed:
-                    break
-        except Exception:
-            self.log.exception("live decoding stopped on an unexpected error (E600)")
+            except Exception as err:  # never end live view for good: report, wait, go on
+                self._interrupted(err)
+            if closed:
+                break
+
+    def _interrupted(self, err: Exception) -> None:
+        """Drop the decoder the error may have left half-made; go on at a key frame."""
+        error, delay = self.feed.failures.record(err, "E507", "live view interrupted")
+        self.log.error("%s; going on in %.0f s", error, delay, exc_info=err)
+        self.heartbeat.rest(delay)
+        self._ctx = self._connection = None
+        self._stopping.wait(delay)
 
     def _decode(self, item: Any) -> None:
         if item.info.connection != self._connection:
