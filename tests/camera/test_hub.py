@@ -173,3 +173,22 @@ def test_a_napping_consumer_wakes_at_close_not_per_packet() -> None:
     assert time.monotonic() - started >= 0.2
     threading.Timer(0.1, hub.close).start()
     assert sub.wait_closed(30) is True  # not False, as at the end of a nap: the close woke it
+
+
+def test_a_queue_bounded_in_time_drops_what_would_make_it_span_more() -> None:
+    # the recorder's queue: at most `max_seconds` of arrival times, whatever the packet count,
+    # so a kill -9 while it is behind loses no more than that
+    hub = PacketHub("t")
+    token = hub.claim()
+    sub = hub.subscribe("rec", maxsize=1000, max_seconds=2.0)  # packets arrive 1 s apart
+    for n in range(6):
+        hub.publish(token, pkt(n, key=n % 3 == 0))
+    assert drain(sub) == [0.0, 1.0, 2.0]  # 3 would span 3 s; then it waits for key frame 6
+    assert sub.dropped == 3
+    for n in range(6, 9):
+        hub.publish(token, pkt(n, key=n % 3 == 0))
+    assert drain(sub) == [6.0, 7.0, 8.0]  # drained in time: nothing more lost
+    assert sub.dropped == 3
+    assert sub.span(now=10.0) == 0.0
+    hub.publish(token, pkt(9, key=True))
+    assert sub.span(now=10.5) == 1.5

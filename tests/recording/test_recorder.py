@@ -666,3 +666,62 @@ def test_the_open_segment_is_flushed_while_recording_and_not_when_turned_off(
             off.stop(timeout=5)
     assert len(synced) >= 3
     ctx.index.close()
+
+
+def test_a_recorder_stuck_on_the_database_is_replaced_and_nothing_is_lost_once_free(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The index's write lock is held (a database another writer holds, standing for one
+    that hangs): the recorder blocks closing its first segment. The watchdog reports E414
+    with where it is stuck and starts a new recorder; ingest never stops. Once the lock is
+    free, the stuck one indexes its segment and ends, the new one records on, every segment
+    decodes and none overlaps another."""
+    import logging
+
+    from vigil.camera.reader import Timing
+
+    caplog.set_level(logging.WARNING)
+    index = Index(tmp_path / "vigil.db")
+    ctx = RecordingContext(tmp_path, index)
+    config = CameraConfig.model_validate(
+        {"inputs": [{"url": "rtsp://127.0.0.1:1/x"}], "record": {"segment_seconds": 2}}
+    )
+    with SimThread(build_cameras(1, SMALL, None, quiet=True)) as sim:
+        config = config.model_copy(
+            update={"inputs": [config.inputs[0].model_copy(update={"url": sim.url("cam1")})]}
+        )
+        timing = Timing(open_timeout=10, stall=10, part_stall=3.0)
+        cam = CameraSupervisor("yard", config, recording=ctx, timing=timing)
+        index._write.acquire()
+        released = False
+        try:
+            cam.start()
+            first = cam.recorder
+            assert first is not None
+
+            def replaced() -> bool:
+                cam.tick(time.monotonic())
+                return cam.recorder is not first
+
+            wait_for(replaced, 30, "the stuck recorder replaced")
+            assert "[E414]" in caplog.text and "add_segment (index.py:" in caplog.text
+            status = cam.status()
+            assert status.last_error is not None and status.last_error.code == "E414"
+            assert status.interruptions["recorder"] == 1
+            assert status.state.value == "streaming"  # ingest went on
+            assert first.is_alive()  # abandoned, still stuck
+            index._write.release()
+            released = True
+            wait_for(lambda: not first.is_alive(), 20, "the abandoned recorder ended")
+            assert first.segments_written >= 1  # its segment, and what its queue held
+            wait_for(lambda: len(index.segments("yard")) >= 3, 30, "the new one records")
+        finally:
+            if not released:
+                index._write.release()
+            cam.stop(timeout=5)
+    rows = sorted(index.segments("yard"), key=lambda r: r.start)
+    for row in rows:
+        assert frames_ok(ctx.root / row.path)
+    for a, b in itertools.pairwise(rows):
+        assert a.end <= b.start + 0.05
+    index.close()
