@@ -453,6 +453,31 @@ function localDay(date) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
+// A local day runs from its midnight to the next one: 23, 24 or 25 hours, by DST.
+function dayBounds(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  return [new Date(y, m - 1, d).getTime() / 1000, new Date(y, m - 1, d + 1).getTime() / 1000];
+}
+
+// Label times between `from` and `to`, `step` seconds apart on the local clock: hours are
+// counted on the clock (so across a DST change 03:00 stays 03:00), shorter steps fall on
+// round local minutes whatever the zone's offset.
+function ticks(from, to, step) {
+  const out = [];
+  if (step >= 3600) {
+    const first = new Date(from * 1000);
+    for (let h = 0; h <= 48; h += step / 3600) {
+      const t = new Date(first.getFullYear(), first.getMonth(), first.getDate(), h).getTime() / 1000;
+      if (t > to) break;
+      if (t >= from && !out.includes(t)) out.push(t);
+    }
+    return out;
+  }
+  const offset = -new Date(from * 1000).getTimezoneOffset() * 60;
+  for (let t = Math.ceil((from + offset) / step) * step - offset; t <= to; t += step) out.push(t);
+  return out;
+}
+
 async function initRecordings() {
   if (!$("#rec-day").value) $("#rec-day").value = localDay(new Date());
   if (!state.cameras.length) await refreshCameras();
@@ -473,8 +498,7 @@ async function initRecordings() {
 async function loadTimeline(center = null) {
   const camera = $("#rec-camera").value;
   if (!camera) return;
-  const dayStart = new Date(`${$("#rec-day").value}T00:00:00`).getTime() / 1000; // local
-  const dayEnd = dayStart + 86400;
+  const [dayStart, dayEnd] = dayBounds($("#rec-day").value);
   const range = new URLSearchParams({
     camera,
     start: new Date(dayStart * 1000).toISOString(),
@@ -495,9 +519,10 @@ async function loadTimeline(center = null) {
     rec.segments = [];
     rec.events = [];
   }
-  const span = Number($("#rec-zoom").value);
+  const zoom = Number($("#rec-zoom").value);
+  const span = zoom >= 86400 ? dayEnd - dayStart : zoom; // the whole day, however long
   const last = rec.segments.length ? rec.segments[rec.segments.length - 1].t1 : dayEnd;
-  const middle = center !== null ? center : span >= 86400 ? dayStart + 43200 : last - span / 2;
+  const middle = center !== null ? center : zoom >= 86400 ? dayStart + span / 2 : last - span / 2;
   rec.from = Math.max(dayStart, Math.min(middle - span / 2, dayEnd - span));
   rec.to = rec.from + span;
   drawTimeline();
@@ -525,9 +550,9 @@ function drawTimeline() {
       return node;
     })
   );
-  const step = span >= 86400 ? 3 * 3600 : span >= 3600 ? 600 : span >= 600 ? 60 : 10;
+  const step = span >= 82800 ? 3 * 3600 : span >= 3600 ? 600 : span >= 600 ? 60 : 10;
   const labels = [];
-  for (let t = Math.ceil(rec.from / step) * step; t <= rec.to; t += step) {
+  for (const t of ticks(rec.from, rec.to, step)) {
     const label = el("span", { textContent: new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: step < 60 ? "2-digit" : undefined }) });
     label.style.left = x(t);
     labels.push(label);
