@@ -250,6 +250,14 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "Check the disk's speed and the machine's load, or raise record.queue_seconds (a "
         "kill -9 then loses up to that much).",
     ),
+    "E416": ErrorInfo(
+        "wall clock stepped",
+        "The machine's clock jumped (NTP setting it at boot, a change by hand), or is behind "
+        "a camera's recorded footage. Segments never overlap: a new one starts where the "
+        "last ends, or by the clock once it is ahead again. Retention counts the steps vigil "
+        "saw out of the footage's age (GET /api/system lists them). Run NTP, and on a "
+        "machine without a battery-backed clock start vigil after it has synced.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(

@@ -56,3 +56,20 @@ def test_no_forecast_before_any_footage(tmp_path: Path) -> None:
     assert body["disk"]["recordings_bytes"] == 0
     assert body["recorded_bytes_per_day"] is None and body["days_fit"] is None
     ctx.index.close()
+
+
+def test_the_clock_steps_are_listed_newest_first_and_counted_in_metrics(tmp_path: Path) -> None:
+    ctx = RecordingContext(tmp_path, Index(tmp_path / "vigil.db"))
+    ctx.index.add_clock_step(before=100_000.0, after=1_800_000_000.0)  # 1970, set right
+    ctx.index.add_clock_step(before=1_800_003_600.0, after=1_800_000_000.0)  # back an hour
+    manager = CameraManager({}, recording=ctx)
+    manager.clock_steps = 2  # as the monitor counts them (its own test is with a real camera)
+    with TestClient(create_app(manager)) as client:
+        steps = client.get("/api/system").json()["clock_steps"]
+        metrics = client.get("/metrics").text
+    assert [s["seconds"] for s in steps] == [-3600.0, 1_800_000_000.0 - 100_000.0]
+    assert steps[0]["before"].startswith("2027-01-15T09:00:00") and steps[1]["before"].startswith(
+        "1970-01-02T03:46:40"
+    )
+    assert "vigil_clock_steps_total 2" in metrics.splitlines()
+    ctx.index.close()

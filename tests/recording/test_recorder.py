@@ -272,7 +272,9 @@ def frames_ok(path: Path) -> bool:
         return sum(1 for _ in container.decode(video=0)) > 0
 
 
-def test_wall_clock_jumping_back_never_overwrites_or_goes_negative(tmp_path: Path) -> None:
+def test_wall_clock_jumping_back_never_overlaps_overwrites_or_goes_negative(
+    tmp_path: Path,
+) -> None:
     from tests.helpers import make_video
     from vigil.config import RecordConfig
     from vigil.media.hub import PacketHub
@@ -310,7 +312,9 @@ def test_wall_clock_jumping_back_never_overwrites_or_goes_negative(tmp_path: Pat
     assert all(s.duration > 0 and s.end > s.start for s in segments)
     paths = [s.path for s in segments]
     assert len(set(paths)) == len(paths)
-    assert any(p.endswith("Z-1.mp4") for p in paths)  # a taken name got a suffix
+    ordered = sorted(segments, key=lambda s: s.start)
+    for earlier, later in itertools.pairwise(ordered):  # each connection after the last one
+        assert later.start >= earlier.end - 1e-6, (earlier, later)
     assert len(list(ctx.root.rglob("*.mp4"))) == len(segments)
     ctx.index.close()
 
@@ -725,3 +729,15 @@ def test_a_recorder_stuck_on_the_database_is_replaced_and_nothing_is_lost_once_f
     for a, b in itertools.pairwise(rows):
         assert a.end <= b.start + 0.05
     index.close()
+
+
+def test_a_name_taken_by_a_file_gets_a_suffix(tmp_path: Path) -> None:
+    from vigil.recording.naming import segment_path
+
+    first = segment_path(tmp_path, "cam", 1_800_000_000.0)
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"")  # a file the index doesn't know (a crash, a copy)
+    second = segment_path(tmp_path, "cam", 1_800_000_000.4)  # the same second
+    assert second.name == first.name.replace("Z.mp4", "Z-1.mp4")
+    (second.parent / (second.stem + PARTIAL_SUFFIX)).write_bytes(b"")  # a partial one
+    assert segment_path(tmp_path, "cam", 1_800_000_000.0).name.endswith("Z-2.mp4")

@@ -1,4 +1,5 @@
-"""Retention by age, by event age, by size and by free space, with an injected clock."""
+"""Retention by age (with the wall clock's steps counted out), by event age, by size and by
+free space, with an injected clock."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from vigil.config import VigilConfig, validate_data
 from vigil.recording.naming import segment_path
 from vigil.recording.retention import DAY, GB, Deleted, Retention
+from vigil.storage.ages import step_spans
 from vigil.storage.index import Index, SegmentRow
 
 NOW = 1_800_000_000.0
@@ -271,3 +273,56 @@ def test_a_file_that_cant_be_deleted_is_skipped_reported_and_retried(
     monkeypatch.setattr(Path, "unlink", real_unlink)  # the file is deletable again
     second = retention.run_once()
     assert stuck not in ids(index) and second.failed == []
+
+
+def add_at(root: Path, index: Index, start: float) -> int:
+    path = segment_path(root, "porch", start)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * 16)
+    return index.add_segment(
+        camera="porch",
+        start=start,
+        end=start + 60,
+        duration=60.0,
+        bytes=1000,
+        codec="h264",
+        path=str(path.relative_to(root)),
+    )
+
+
+def test_footage_recorded_before_the_clock_was_set_forward_is_not_aged_by_the_step(
+    tmp_path: Path, index: Index
+) -> None:
+    # a machine without a battery-backed clock boots on 2 January 1970, records two minutes,
+    # then NTP sets its clock to ten minutes ago
+    boot = 100_000.0
+    early = [add_at(tmp_path, index, boot), add_at(tmp_path, index, boot + 60)]
+    index.add_clock_step(before=boot + 120, after=NOW - 600)
+    since = add_at(tmp_path, index, NOW - 540)
+    older_run = add_at(tmp_path, index, NOW - 8 * DAY)  # an earlier run's, on a right clock
+    retention = Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12))
+    result = retention.run_once()
+    assert result.ids == [older_run]  # 8 days old: past the 7; the 1970 ones are minutes old
+    assert ids(index) == {*early, since}
+    assert all((tmp_path / r.path).exists() for r in index.segments())
+
+
+def test_a_clock_set_back_ages_footage_by_the_time_that_really_passed(
+    tmp_path: Path, index: Index
+) -> None:
+    recorded = NOW - 7 * DAY + 1800  # half an hour inside the 7 days, on the clock then
+    segment = add_at(tmp_path, index, recorded)
+    index.add_clock_step(before=recorded + 7200, after=recorded + 3600)  # set back an hour
+    retention = Retention(tmp_path, index, config(), clock=lambda: NOW, free_space=Disk(1e12))
+    # an hour more than the clock says has passed since: 7 days and half an hour
+    assert retention.run_once().ids == [segment]
+
+
+def test_step_spans_move_each_start_by_the_steps_after_it() -> None:
+    assert step_spans([]) == [(float("-inf"), float("inf"), 0.0)]
+    spans = step_spans([(2000.0, 1000.0), (100.0, 500.0)])  # given in any order
+    assert spans == [
+        (float("-inf"), 100.0, 400.0 - 1000.0),  # before both: +400, then -1000
+        (100.0, 2000.0, -1000.0),
+        (2000.0, float("inf"), 0.0),
+    ]

@@ -163,6 +163,12 @@ def metrics(manager: ManagerDep, user: UserDep) -> PlainTextResponse:
         values = [(_camera(s.name), sample(s, cam)) for s, cam in cams]
         out.family(name, kind, help_text, [(labels, v) for labels, v in values if v is not None])
     _process_families(out)
+    out.family(
+        "vigil_clock_steps_total",
+        "counter",
+        "Steps of the wall clock seen since the start (E416).",
+        [("", manager.clock_steps)],
+    )
     return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)
 
 

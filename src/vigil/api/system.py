@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, datetime
 
 import psutil
 from fastapi import APIRouter
@@ -17,12 +18,22 @@ _process = psutil.Process()
 DAY = 86400.0
 
 
+def _utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
 class Disk(BaseModel):
     path: str
     total_bytes: int
     used_bytes: int
     free_bytes: int
     recordings_bytes: int = Field(description="Bytes of the recordings in the index.")
+
+
+class ClockStepOut(BaseModel):
+    before: datetime = Field(description="The wall clock's time just before it was stepped.")
+    after: datetime = Field(description="Its time at that same instant, after the step.")
+    seconds: float = Field(description="How far it jumped: negative when set back.")
 
 
 class SystemOut(BaseModel):
@@ -41,6 +52,11 @@ class SystemOut(BaseModel):
         None,
         description="At that rate, how many days of footage the recordings' space and the "
         "free space hold (the retention forecast); null before any footage.",
+    )
+    clock_steps: list[ClockStepOut] = Field(
+        default_factory=list,
+        description="The latest steps of the wall clock vigil saw (E416), newest first; "
+        "retention counts them out of the footage's age.",
     )
 
 
@@ -61,6 +77,10 @@ def system(manager: ManagerDep, admin: AdminDep) -> SystemOut:
     recording = manager.recording
     if recording is None:
         return out
+    out.clock_steps = [
+        ClockStepOut(before=_utc(before), after=_utc(after), seconds=round(after - before, 3))
+        for before, after in recording.index.clock_steps()
+    ]
     usage = shutil.disk_usage(recording.root)
     now = time.time()
     # summed by the database: a month of 50 cameras is two million rows

@@ -1,7 +1,9 @@
 """The camera manager: start, stop, add, remove and replace cameras at runtime.
 
-It owns the supervisors and one monitor thread (``vigil-monitor``) that samples figures and
-runs the stall watchdogs once a second. Calls may come from any thread; they are serialised
+It owns the supervisors and one monitor thread (``vigil-monitor``) that samples figures,
+runs the stall watchdogs and watches the wall clock once a second: a step of it is logged
+(E416), recorded in the index for retention, and each recorder places its next segment by
+the clock again. Calls may come from any thread; they are serialised
 by one lock, and a slow camera stop never holds it (threads are joined outside it).
 """
 
@@ -18,13 +20,17 @@ from vigil.camera.status import CameraStatus
 from vigil.camera.supervisor import CameraSupervisor, join_all
 from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
-from vigil.errors import CameraNotFound, RequestError
-from vigil.media.clock import MONOTONIC, Clock
+from vigil.errors import CameraNotFound, RequestError, StorageError
+from vigil.media.clock import MONOTONIC, Clock, ClockStep, WallClockWatch
 from vigil.pipeline.governor import Governor, system_cpu
 from vigil.recording.recorder import RecordingContext
 from vigil.sources.network import parse_networks
 
 _log = logging.getLogger(__name__)
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
 class CameraManager:
@@ -52,6 +58,8 @@ class CameraManager:
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self.ticks = 0  # the monitor's passes over every camera so far
+        self.wall_clock = WallClockWatch(recording.wall if recording is not None else time.time)
+        self.clock_steps = 0  # steps of the wall clock seen since the start
         for name, config in (cameras or {}).items():
             self._cameras[name] = self._supervisor(name, config)
         self.governor = Governor(
@@ -113,7 +121,29 @@ class CameraManager:
                 self.governor.tick(self._clock.now())  # its hold runs on the clock
             except Exception:
                 _log.exception("[E600] governor tick failed")
+            step = self.wall_clock.check()
+            if step is not None:
+                self._clock_stepped(step, cams)
             self.ticks += 1
+
+    def _clock_stepped(self, step: ClockStep, cams: list[CameraSupervisor]) -> None:
+        """The wall clock jumped: say so, keep it for retention, and re-place recordings."""
+        self.clock_steps += 1
+        way = "forward" if step.seconds > 0 else "back"
+        error = StorageError(
+            f"the wall clock was stepped {way} {abs(step.seconds):.1f} s, from "
+            f"{_utc(step.before)} to {_utc(step.after)} UTC",
+            code="E416",
+        )
+        _log.warning("%s", error)
+        for cam in cams:
+            if cam.recorder is not None:
+                cam.recorder.restamp()
+        if self.recording is not None:
+            try:
+                self.recording.index.add_clock_step(step.before, step.after)
+            except Exception:
+                _log.exception("[E600] the clock's step could not be recorded in the index")
 
     # ---- queries -------------------------------------------------------------------------
 

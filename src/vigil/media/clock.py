@@ -13,6 +13,10 @@ delayed packet anchors the stream's timeline to the wall clock best:
 ``min(arrival - stream time)`` over recent packets. The minimum is kept over two windows of
 :data:`WINDOW` seconds of stream time, so a camera clock that drifts from the wall clock
 moves the anchor along.
+
+:class:`WallClockWatch` notices the wall clock being stepped (by NTP at boot, by hand): its
+offset from the monotonic clock moves at once by more than :data:`CLOCK_STEP`, where
+slewing moves it by half a millisecond a second at most.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 WINDOW = 30.0  # seconds of stream time per window
+# seconds the wall clock must jump, against the monotonic one, to count as a step: NTP's
+# slewing moves it 0.5 ms a second at most, a busy machine's late check not at all
+CLOCK_STEP = 2.0
 
 
 class Clock(Protocol):
@@ -76,3 +85,40 @@ class StreamClock:
         """The wall time of `stream` seconds, without taking an arrival; None before any."""
         anchor = min(self._previous, self._current)
         return None if math.isinf(anchor) else stream + anchor
+
+
+@dataclass(frozen=True)
+class ClockStep:
+    """The wall clock jumped from `before` to `after` (wall seconds, the same instant)."""
+
+    before: float
+    after: float
+
+    @property
+    def seconds(self) -> float:
+        return self.after - self.before
+
+
+class WallClockWatch:
+    """Compares the wall clock with the monotonic one at each :meth:`check`."""
+
+    def __init__(
+        self,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        threshold: float = CLOCK_STEP,
+    ):
+        self.wall = wall
+        self.monotonic = monotonic
+        self.threshold = threshold
+        self._offset = wall() - monotonic()
+
+    def check(self) -> ClockStep | None:
+        """The step since the last check, if the wall clock was stepped; slewing is followed
+        without a word."""
+        now = self.monotonic()
+        offset = self.wall() - now
+        before, self._offset = self._offset, offset
+        if abs(offset - before) < self.threshold:
+            return None
+        return ClockStep(before=before + now, after=offset + now)

@@ -10,7 +10,10 @@ A segment starts at a video key frame and is cut at the first key frame after
 parameters). The key frame that cuts goes to the new segment, so consecutive segments
 neither leave a gap nor repeat a frame. Segment times are the wall clock at the first
 segment of a connection, then that plus the stream's own durations, so a jump of the wall
-clock can't make segments overlap or run backwards. A jump of the camera's own timestamps
+clock can't make segments overlap or run backwards; nor does a reconnect or a restart with
+the clock set back, since no segment starts before the camera's last one ends (E416). A
+step of the wall clock (seen by the manager, :meth:`Recorder.restamp`) places the next
+segment by the clock again. A jump of the camera's own timestamps
 cuts the segment (E413); an unexpected error is reported (E411) and recording goes on.
 
 Longer than 400 lines because one thread's whole life is here, and its parts share its
@@ -33,7 +36,7 @@ import av.error
 
 from vigil.config import RecordConfig
 from vigil.errors import DecodeError, StorageError
-from vigil.media.clock import StreamClock
+from vigil.media.clock import CLOCK_STEP, StreamClock
 from vigil.media.failures import Failures
 from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub
@@ -72,6 +75,7 @@ class RecordingContext:
     root: Path
     index: Index
     on_disk_full: Callable[[], None] | None = None  # retention's "run now"
+    wall: Callable[[], float] = time.time  # the wall clock segments are placed on
 
 
 class Recorder(threading.Thread):
@@ -84,7 +88,7 @@ class Recorder(threading.Thread):
         config: RecordConfig,
         context: RecordingContext,
         log: logging.Logger,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         failures: Failures | None = None,
     ):
         super().__init__(name=f"vigil-cam-{camera}-recorder", daemon=True)
@@ -92,7 +96,7 @@ class Recorder(threading.Thread):
         self.config = config
         self.context = context
         self.log = log
-        self.clock = clock
+        self.clock = clock or context.wall
         self.hub = hub
         self.subscription = hub.subscribe(
             "recorder", RECORDER_QUEUE, max_seconds=config.queue_seconds
@@ -104,7 +108,8 @@ class Recorder(threading.Thread):
         self._behind_seen = 0  # the subscription's drops already counted
         self._behind_logged = float("-inf")
         self.discontinuities = 0  # segments cut because the camera's timestamps jumped
-        self._not_before = float("-inf")  # no segment starts before this (after a cut)
+        self._not_before = float("-inf")  # no segment starts before this: the last one's end
+        self._restamp = False  # the wall clock was stepped: place the next segment anew
         self._synced = 0.0  # time.monotonic() of the last fdatasync of the open segment
         self.syncs = 0
         self.bytes_written = 0  # of the segments closed
@@ -130,6 +135,7 @@ class Recorder(threading.Thread):
     def run(self) -> None:
         pending: list[MediaPacket] = []
         sub = self.subscription
+        self._not_before = self._footage_end()
         while True:
             self.heartbeat.beat()
             if not pending:
@@ -160,6 +166,21 @@ class Recorder(threading.Thread):
         except Exception as err:
             self.failures.record(err, "E411", "recording stopped")
             self.log.exception("the last segment could not be closed (E411)")
+
+    def _footage_end(self) -> float:
+        """Where the camera's indexed footage ends: no new segment starts before it, even
+        with the wall clock set back meanwhile."""
+        try:
+            end = self.context.index.last_end(self.camera)
+        except Exception as err:  # the first segment's index call meets it too
+            self.log.warning("the index can't say where the footage ends: %s", err)
+            return float("-inf")
+        return float("-inf") if end is None else end
+
+    def restamp(self) -> None:
+        """The wall clock was stepped: the next segment is placed by the clock again, not
+        after the open one (still never before the camera's last footage)."""
+        self._restamp = True
 
     def _fell_behind(self, dropped: int) -> None:
         """Packets were dropped because the recorder was more than ``record.queue_seconds``
@@ -204,6 +225,7 @@ class Recorder(threading.Thread):
             try:
                 segment = writer.close()
                 if segment is not None:
+                    self._not_before = segment.start + segment.duration
                     self._index(segment)
             except Exception:  # left on disk whole or partial: the next start recovers it
                 self.log.warning("segment %s left for recovery", writer.final_path.name)
@@ -369,10 +391,22 @@ class Recorder(threading.Thread):
             self._writer = None  # the partial file is left for recovery at the next start
 
     def _open(self, item: MediaPacket) -> None:
+        if self._restamp:
+            self._restamp = False
+            self._next_start = None
+            self._clock.reset()
         if self._next_start is None:
             seen = self._clock.wall(item.packet.dts * self._bases[0])  # events mode
             arrival = self.clock() - (time.monotonic() - item.received)
             placed = arrival if seen is None else seen
+            if placed < self._not_before - CLOCK_STEP:
+                behind = self._not_before - placed
+                error = StorageError(
+                    f"the wall clock is {behind:.1f} s behind this camera's footage: the "
+                    "segment starts where the last one ends, so none overlaps",
+                    code="E416",
+                )
+                self.log.warning("%s", error)
             self._next_start = max(placed, self._not_before)  # never over the last one
         start = self._next_start
         path = segment_path(self.context.root, self.camera, start)
@@ -396,7 +430,7 @@ class Recorder(threading.Thread):
             return
         if segment is None:
             return
-        self._next_start = segment.start + segment.duration
+        self._next_start = self._not_before = segment.start + segment.duration
         self._index(segment)
         self._retry_unfinished()
 
@@ -405,7 +439,7 @@ class Recorder(threading.Thread):
         retention runs and the next close tries again; otherwise the next start recovers
         it. Either way the next segment starts where this one ends: no overlap."""
         if writer.frames:
-            self._next_start = writer.start + writer.duration
+            self._next_start = self._not_before = writer.start + writer.duration
         if getattr(err, "errno", None) == errno.ENOSPC:
             self.log.error(
                 "%s",

@@ -29,8 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
+from vigil.storage.ages import expired_query, step_spans
 from vigil.storage.schema import (
     MIGRATIONS,  # read from here at each open, so a test can add one
+    clock_steps,
     events,
     metadata,
     schema_version,
@@ -182,23 +184,36 @@ class Index:
     ) -> list[SegmentRow]:
         """Segments not kept that ended before their cutoff, oldest first: a segment with an
         event before `events_before`, others before their camera's cutoff (`default` for a
-        camera not in `cutoffs`). Only those rows are read."""
-        cutoff = case(cutoffs, value=segments.c.camera, else_=default) if cutoffs else default
-        latest = max([default, events_before, *cutoffs.values()])
-        query = (
-            select(segments)
-            .where(
-                segments.c.start < latest,  # the start index bounds the scan
-                segments.c.keep.is_(False),
-                or_(
-                    and_(segments.c.has_event.is_(True), segments.c.end < events_before),
-                    and_(segments.c.has_event.is_(False), segments.c.end < cutoff),
-                ),
-            )
-            .order_by(segments.c.start)
-        )
+        camera not in `cutoffs`). Only those rows are read. Ages don't count the wall
+        clock's steps (:mod:`vigil.storage.ages`)."""
         with self.engine.connect() as conn:
-            return [SegmentRow(**row._mapping) for row in conn.execute(query)]
+            steps = [
+                (b, a) for b, a in conn.execute(select(clock_steps.c.before, clock_steps.c.after))
+            ]
+            found: list[SegmentRow] = []
+            for span in step_spans(steps):
+                query = expired_query(span, cutoffs, default, events_before)
+                found += [SegmentRow(**row._mapping) for row in conn.execute(query)]
+        return found
+
+    def add_clock_step(self, before: float, after: float) -> None:
+        """Record that the wall clock jumped from `before` to `after`."""
+        with self._write, self.engine.begin() as conn:
+            conn.execute(insert(clock_steps).values(before=before, after=after))
+
+    def clock_steps(self, limit: int = 20) -> list[tuple[float, float]]:
+        """The latest steps of the wall clock, (before, after), newest first."""
+        query = select(clock_steps.c.before, clock_steps.c.after)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(clock_steps.c.id.desc()).limit(limit))
+            return [(float(b), float(a)) for b, a in rows]
+
+    def last_end(self, camera: str) -> float | None:
+        """Where the camera's footage ends: the latest end of its segments; None without."""
+        query = select(func.max(segments.c.end)).where(segments.c.camera == camera)
+        with self.engine.connect() as conn:
+            end = conn.execute(query).scalar()
+        return None if end is None else float(end)
 
     def count(self) -> int:
         """How many segments the index holds."""

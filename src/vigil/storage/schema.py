@@ -73,6 +73,17 @@ storage_meta = Table(
 )
 
 
+# Steps of the wall clock seen while vigil ran: `before` and `after` are the same instant
+# on the clock before and after the step. Retention counts them out of a segment's age.
+clock_steps = Table(
+    "clock_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("before", Float, nullable=False),  # Unix time, UTC, on the clock before the step
+    Column("after", Float, nullable=False),
+)
+
+
 def _migration_1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[segments])
 
@@ -94,6 +105,10 @@ def _migration_5(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE segments ADD COLUMN missing BOOLEAN NOT NULL DEFAULT 0"))
 
 
+def _migration_6(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[clock_steps])
+
+
 # Each migration takes the schema from version N-1 to N; add new ones at the end.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
@@ -101,4 +116,5 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
