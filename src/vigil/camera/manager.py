@@ -3,8 +3,8 @@
 It owns the supervisors and one monitor thread (``vigil-monitor``) that samples figures,
 runs the stall watchdogs and watches the wall clock once a second: a step of it is logged
 (E416), recorded in the index for retention, and each recorder places its next segment by
-the clock again. Calls may come from any thread; they are serialised
-by one lock, and a slow camera stop never holds it (threads are joined outside it).
+the clock again. Calls may come from any thread; they are serialised by one lock, and a
+slow camera stop never holds it (threads are joined outside it).
 """
 
 from __future__ import annotations
