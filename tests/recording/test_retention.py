@@ -40,7 +40,18 @@ def add(
     event: bool = False,
     keep: bool = False,
 ) -> int:
-    start = NOW - age_days * DAY
+    return add_at(root, index, NOW - age_days * DAY, camera, size, event, keep)
+
+
+def add_at(
+    root: Path,
+    index: Index,
+    start: float,
+    camera: str = "porch",
+    size: int = 1000,
+    event: bool = False,
+    keep: bool = False,
+) -> int:
     path = segment_path(root, camera, start)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\0" * 16)
@@ -273,21 +284,6 @@ def test_a_file_that_cant_be_deleted_is_skipped_reported_and_retried(
     monkeypatch.setattr(Path, "unlink", real_unlink)  # the file is deletable again
     second = retention.run_once()
     assert stuck not in ids(index) and second.failed == []
-
-
-def add_at(root: Path, index: Index, start: float) -> int:
-    path = segment_path(root, "porch", start)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\0" * 16)
-    return index.add_segment(
-        camera="porch",
-        start=start,
-        end=start + 60,
-        duration=60.0,
-        bytes=1000,
-        codec="h264",
-        path=str(path.relative_to(root)),
-    )
 
 
 def test_footage_recorded_before_the_clock_was_set_forward_is_not_aged_by_the_step(

@@ -18,10 +18,6 @@ _process = psutil.Process()
 DAY = 86400.0
 
 
-def _utc(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
 class Disk(BaseModel):
     path: str
     total_bytes: int
@@ -78,7 +74,11 @@ def system(manager: ManagerDep, admin: AdminDep) -> SystemOut:
     if recording is None:
         return out
     out.clock_steps = [
-        ClockStepOut(before=_utc(before), after=_utc(after), seconds=round(after - before, 3))
+        ClockStepOut(
+            before=datetime.fromtimestamp(before, UTC),
+            after=datetime.fromtimestamp(after, UTC),
+            seconds=round(after - before, 3),
+        )
         for before, after in recording.index.clock_steps()
     ]
     usage = shutil.disk_usage(recording.root)
