@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers import SMALL, SimThread, wait_for
 from tests.sim.rtsp_client import RawRtsp, access_units, read_until_error, timestamps_until_error
+from vigil.sim.sender import FLOOD_FACTOR
 from vigil.sim.server import build_cameras
 
 
@@ -151,3 +152,17 @@ def test_clients_are_counted(faulty: SimThread) -> None:
         client.read_frame()
         assert faulty.cameras["cam2"].clients == 1
     wait_for(lambda: faulty.cameras["cam2"].clients == 0, 5, "client gone")
+
+
+def test_flood_sends_ten_times_the_frame_rate_in_order(faulty: SimThread) -> None:
+    faulty.set_faults("cam1", flood=True)
+    with RawRtsp(faulty.port) as client:
+        client.play(faulty.url("cam1"))
+        access_units(client, 2)
+        t0 = time.monotonic()
+        units = access_units(client, FLOOD_FACTOR * SMALL.fps)  # a second of the flood
+        elapsed = time.monotonic() - t0
+    faulty.set_faults("cam1", flood=False)
+    assert elapsed < 0.5 * FLOOD_FACTOR  # far faster than real time (which takes 10 s)
+    stamps = [ts for ts, _ in units]
+    assert {b - a for a, b in itertools.pairwise(stamps)} == {90_000 // SMALL.fps // FLOOD_FACTOR}

@@ -15,12 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from vigil.sim.audio import AudioClip
 from vigil.sim.media import AccessUnit
 from vigil.sim.rtp import PreparedUnit, interleave, sender_report
 
 MAX_CLIENT_BUFFER = 8 * 2**20  # bytes queued for a client before it is dropped as too slow
 GARBAGE_BYTES = 4096  # bytes of noise sent per frame under the `garbage` fault
 REPORT_INTERVAL = 5.0  # seconds between RTCP sender reports, as cameras send them
+FLOOD_FACTOR = 10  # frames sent per frame time under the `flood` fault
 
 
 class Media(Protocol):
@@ -50,6 +52,7 @@ class Faults:
     jump_back: float | None = None  # seconds: timestamps jump back once by this much
     jump_forward: float | None = None  # seconds: timestamps jump forward once by this much
     slow: bool = False  # send at half rate
+    flood: bool = False  # send FLOOD_FACTOR times the frame rate, timestamps spaced to match
     unauthorized: bool = False  # answer 401 whatever the credentials
 
     def update(self, changes: dict[str, object]) -> None:
@@ -97,6 +100,7 @@ class Track:
         self.seq = seq
         self.ts_base = ts_base
         self.sent = 0
+        self.elapsed_ticks = 0  # RTP clock ticks from ts_base to the next frame
         self.started: float | None = None  # loop time of the first frame
         self.index: int | None = None  # clip frame index of the next frame, once synced
         self.clip_name = "normal"
@@ -129,12 +133,18 @@ class Track:
             return
         if not self._position(tick, faults):
             return
-        assert self.index is not None
-        unit = self.clip.prepared[self.index % len(self.clip.prepared)]
         if self.started is None:
             self.started = now
         self._apply_jump(faults)
-        timestamp = self.ts_base + self.sent * self.clip.ticks_per_unit - self.ts_offset
+        frames = FLOOD_FACTOR if self._flooded(faults) else 1
+        for _ in range(frames):
+            self._send_frame(now, self.clip.ticks_per_unit // frames)
+
+    def _send_frame(self, now: float, duration: int) -> None:
+        """Send the clip's next frame, stamped `duration` RTP ticks before the one after."""
+        assert self.index is not None
+        unit = self.clip.prepared[self.index % len(self.clip.prepared)]
+        timestamp = self.ts_base + self.elapsed_ticks - self.ts_offset
         if self.reported is None or now - self.reported >= REPORT_INTERVAL:
             self.reported = now
             report = sender_report(self.ssrc, time.time(), timestamp, self.packets, self.octets)
@@ -145,6 +155,7 @@ class Track:
         self.packets += unit.count
         self.octets += len(data) - 16 * unit.count  # payload bytes, without the headers
         self.sent += 1
+        self.elapsed_ticks += duration
         self.index += 1
 
     def _position(self, tick: int, faults: Faults) -> bool:
@@ -155,11 +166,17 @@ class Track:
             return True
         if faults.slow and self.index is not None and wanted == self.clip_name:
             return tick % 2 == 0  # half rate, frames in order
+        if self._flooded(faults) and self.index is not None and wanted == self.clip_name:
+            return True  # ahead of the clock, frames in order
         clip = self.clips[wanted]
         if clip.units[tick % len(clip.units)].key:  # join or switch at a key frame
             self.clip_name, self.index = wanted, tick
             return True
         return False
+
+    def _flooded(self, faults: Faults) -> bool:
+        """The flood is of video: a camera set to a wild frame rate sends no more audio."""
+        return faults.flood and not isinstance(self.clip, AudioClip)
 
     def _apply_jump(self, faults: Faults) -> None:
         if faults.jump_back is None:

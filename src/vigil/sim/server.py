@@ -118,6 +118,7 @@ def parse_fault(item: str) -> tuple[str, dict[str, object]]:
         "refuse",
         "garbage",
         "slow",
+        "flood",
         "unauthorized",
     ):
         parsed = value.lower() in ("true", "1")
