@@ -40,11 +40,11 @@ def frames_of(path: Path) -> int:
     return count
 
 
-def write_partial(root: Path, source: Path, seconds: float) -> Path:
+def write_partial(root: Path, source: Path, seconds: float, start: float = 1_795_000_000) -> Path:
     """A segment left open, as a crash leaves it: fragmented, never finalized."""
     with av.open(str(source)) as src:
         video = src.streams.video[0]
-        writer = SegmentWriter(segment_path(root, "cam", 1_795_000_000), 1_795_000_000, video, None)
+        writer = SegmentWriter(segment_path(root, "cam", start), start, video, None)
         for packet in src.demux(video):
             if packet.dts is not None and seconds_of(packet) < seconds:
                 writer.write(packet, True)
@@ -121,6 +121,19 @@ def test_partial_cut_mid_fragment_is_truncated_and_finalized(tmp_path: Path) -> 
     frames = frames_of(tmp_path / row.path)
     assert 45 <= frames < 60  # 3 of the 4 one-second fragments survive, at least
     assert not tmp_path_of(final).exists() and not partial.exists()
+    index.close()
+
+
+def test_a_recovered_segment_starts_when_it_did_not_at_its_names_second(
+    tmp_path: Path,
+) -> None:
+    source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
+    start = 1_795_000_000.687_5  # the name says ...T...20Z: 0.69 s early
+    write_partial(tmp_path, source, 2, start=start)
+    index = Index(tmp_path / "vigil.db")
+    assert reconcile(tmp_path, index).recovered == 1
+    [row] = index.segments()
+    assert row.start == pytest.approx(start, abs=1e-6)
     index.close()
 
 

@@ -24,6 +24,7 @@ from an unexpected error. Each part is a method of a few lines.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import threading
@@ -43,6 +44,7 @@ from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
+from vigil.recording.placement import first_frame_wall
 from vigil.recording.prebuffer import PreBuffer
 from vigil.recording.segment import (
     ClosedSegment,
@@ -130,6 +132,8 @@ class Recorder(threading.Thread):
         self._transcoder: VideoTranscoder | None = None  # when re-encoding
         self._last: MediaPacket | None = None  # the last source video packet
         self._clock = StreamClock()  # events mode: packets' wall times, free of read jitter
+        self._batch: list[MediaPacket] = []  # the packets taken in the last drain
+        self._connection: int | None = None  # the connection of its last packet
         self._bases = (0.0, 0.0)  # the connection's (video, audio) time bases, in seconds
 
     def run(self) -> None:
@@ -140,9 +144,15 @@ class Recorder(threading.Thread):
             self.heartbeat.beat()
             if not pending:
                 try:
-                    pending = sub.drain(timeout=1.0)
+                    pending = self._batch = sub.drain(timeout=1.0)
                 except EndOfStream:
                     break
+                if self._connects(pending) and not sub.wait_closed(BATCH_INTERVAL):
+                    # a new connection's first packets come in a burst, once FFmpeg has
+                    # probed the stream: take the rest, and what follows, to place its
+                    # first segment by (recording/placement.py)
+                    with contextlib.suppress(EndOfStream):
+                        pending = self._batch = pending + sub.drain(timeout=0)
                 if sub.dropped != self._behind_seen:
                     self._fell_behind(sub.dropped)
             done = 0
@@ -166,6 +176,13 @@ class Recorder(threading.Thread):
         except Exception as err:
             self.failures.record(err, "E411", "recording stopped")
             self.log.exception("the last segment could not be closed (E411)")
+
+    def _connects(self, batch: list[MediaPacket]) -> bool:
+        """Whether `batch` starts a connection the recorder hasn't seen."""
+        if not batch:
+            return False
+        seen, self._connection = self._connection, batch[-1].info.connection
+        return batch[0].info.connection != seen
 
     def _footage_end(self) -> float:
         """Where the camera's indexed footage ends: no new segment starts before it, even
@@ -398,7 +415,9 @@ class Recorder(threading.Thread):
         if self._next_start is None:
             seen = self._clock.wall(item.packet.dts * self._bases[0])  # events mode
             arrival = self.clock() - (time.monotonic() - item.received)
-            placed = arrival if seen is None else seen
+            if seen is None:  # continuous mode: by the least delayed of the batch
+                seen = first_frame_wall(item, self._batch, self._bases[0], arrival, MAX_STEP)
+            placed = seen
             if placed < self._not_before - CLOCK_STEP:
                 behind = self._not_before - placed
                 error = StorageError(

@@ -34,6 +34,7 @@ from vigil.recording.segment import (
     finalize,
     fsync_directory,
     index_segment,
+    recorded_start,
 )
 from vigil.storage.index import Index, Page
 
@@ -155,7 +156,7 @@ def _recover(
     if final.exists():  # the crash came after the rename: the segment is whole already
         partial.unlink()
         return
-    start = start_of(partial)
+    start = recorded_start(partial) or start_of(partial)
     try:
         end = whole_fragments_end(partial)
         if end == 0:

@@ -49,6 +49,10 @@ FASTSTART = {"movflags": "+faststart"}
 # Reading back our own MP4: its sample descriptions hold every parameter, so there is no
 # need to probe by decoding frames (measured: 37 ms down to 7 ms for a 10 s 1080p segment).
 NO_PROBE = {"analyzeduration": "0", "probesize": "32", "fpsprobesize": "0"}
+# The partial's moov says when its first frame was, to the microsecond, for recovery: the
+# file's name has the second only, and a recovered segment placed by it would start up to a
+# second early, over the end of the one before.
+START_TAG = "vigil-start="
 MP4_AUDIO = frozenset({"aac", "mp3", "opus", "alac", "flac"})  # what MP4 can hold by copy
 
 
@@ -123,6 +127,7 @@ class SegmentWriter:
             self.partial_path.unlink(missing_ok=True)
             raise
         try:
+            self._out.metadata["comment"] = f"{START_TAG}{start:.6f}"
             self._video = self._out.add_stream_from_template(video)
             if params is not None:  # the camera changed them in band since it connected
                 ctx = self._video.codec_context
@@ -308,6 +313,21 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
     _publish(tmp, final)
     partial.unlink(missing_ok=True)
     return ClosedSegment(final, start, done.duration, final.stat().st_size, done.codec, done.frames)
+
+
+def recorded_start(path: Path) -> float | None:
+    """The start its writer gave the segment at `path` (see :data:`START_TAG`), or None."""
+    try:
+        with av.open(str(path), options=NO_PROBE) as container:
+            tag = container.metadata.get("comment", "")
+    except (av.error.FFmpegError, OSError):
+        return None
+    if not tag.startswith(START_TAG):
+        return None
+    try:
+        return float(tag.removeprefix(START_TAG))
+    except ValueError:
+        return None
 
 
 def probe(path: Path, start: float) -> ClosedSegment:
