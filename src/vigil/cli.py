@@ -142,6 +142,10 @@ def _add_bench(sub: Subparsers) -> None:
     bench.add_argument(
         "--days", type=float, default=30.0, help="retention profile: days of footage indexed (30)"
     )
+    bench.add_argument("--kills", type=int, default=10, help="chaos profile: kill -9s (10)")
+    bench.add_argument(
+        "--seed", type=int, default=None, help="chaos profile: of its random moments (new)"
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -282,6 +286,8 @@ def _bench(args: argparse.Namespace) -> int:
         viewers=args.viewers,
         live_input=args.live_input,
         days=args.days,
+        kills=args.kills,
+        seed=args.seed,
     )
     return run(args.profile, options)
 

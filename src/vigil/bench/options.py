@@ -32,3 +32,5 @@ class BenchOptions:
     viewers: int = 10  # live: MJPEG viewers at once
     live_input: str = "sub"  # live: the stream watched
     days: float = 30.0  # retention: days of footage indexed
+    kills: int = 10  # chaos: kill -9s
+    seed: int | None = None  # chaos: of the random moments (None: a new one, printed)

@@ -134,6 +134,12 @@ def _retention(o: BenchOptions) -> int:
     return retention.run_retention_bench(o.cameras, o.days, o.segment_seconds, o.as_json)
 
 
+def _chaos(o: BenchOptions) -> int:
+    from vigil.bench import chaos
+
+    return chaos.run(o)
+
+
 def _auth(o: BenchOptions) -> int:
     from vigil.bench import auth
 
@@ -205,6 +211,12 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile("live", "what MJPEG and WebRTC viewers cost, phase by phase", _live),
         Profile("retention", "a retention run over a real index of --days of footage", _retention),
+        Profile(
+            "chaos",
+            "kill -9 at random moments, --kills times, while cameras record: footage lost "
+            "per kill, and the index, disk and files checked after each restart",
+            _chaos,
+        ),
     )
 }
 
