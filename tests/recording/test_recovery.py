@@ -26,8 +26,9 @@ from tests.helpers import (
     wait_for,
 )
 from vigil.recording import faststart
+from vigil.recording.faststart import whole_fragments_end
 from vigil.recording.naming import segment_path
-from vigil.recording.recovery import reconcile, whole_fragments_end
+from vigil.recording.recovery import reconcile
 from vigil.recording.segment import PARTIAL_SUFFIX, SegmentWriter, tmp_path_of
 from vigil.sim.server import build_cameras
 from vigil.storage.index import Index

@@ -216,3 +216,24 @@ def _copy(src: int, dst: int, offset: int, count: int) -> None:
         os.write(dst, chunk)
         offset += len(chunk)
         count -= len(chunk)
+
+
+def whole_fragments_end(path: Path) -> int:
+    """The byte offset just past the last complete top-level box ending a fragment (mdat)."""
+    size = path.stat().st_size
+    end_of_data = 0
+    offset = 0
+    with path.open("rb") as fh:
+        while offset + 8 <= size:
+            fh.seek(offset)
+            box_size, kind = struct.unpack(">I4s", fh.read(8))
+            if box_size == 1:
+                box_size = struct.unpack(">Q", fh.read(8))[0]
+            elif box_size == 0:
+                box_size = size - offset
+            if box_size < 8 or offset + box_size > size:
+                break  # the box the crash cut short
+            offset += box_size
+            if kind == b"mdat":
+                end_of_data = offset
+    return end_of_data

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from vigil.media.failures import Failures
 from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
+from vigil.recording.faststart import whole_fragments_end
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.placement import first_frame_wall
@@ -480,8 +482,16 @@ class Recorder(threading.Thread):
         """Finalize and index the segments whose close found the disk full."""
         while self._unfinished:
             writer = self._unfinished[0]
+            partial = writer.partial_path
             try:
-                segment = finalize(writer.partial_path, writer.final_path, writer.start)
+                # the write the full disk cut short left part of a fragment: drop it
+                end = whole_fragments_end(partial)
+                if end == 0:
+                    partial.unlink(missing_ok=True)
+                    self._unfinished.pop(0)
+                    continue
+                os.truncate(partial, end)
+                segment = finalize(partial, writer.final_path, writer.start)
             except (av.error.FFmpegError, OSError):
                 return  # still no room: the next close tries again
             self._unfinished.pop(0)

@@ -27,14 +27,16 @@ import av
 import av.error
 
 from vigil.errors import StorageError
+from vigil.recording.faststart import whole_fragments_end
 from vigil.recording.naming import QUARANTINE, RECORDINGS, start_of
 from vigil.recording.segment import (
+    NO_PROBE,
     PARTIAL_SUFFIX,
+    START_TAG,
     ClosedSegment,
     finalize,
     fsync_directory,
     index_segment,
-    recorded_start,
 )
 from vigil.storage.index import Index, Page
 
@@ -63,25 +65,19 @@ class Reconciled:
     discarded: int = 0  # partial files with no whole fragment: nothing to save
 
 
-def whole_fragments_end(path: Path) -> int:
-    """The byte offset just past the last complete top-level box ending a fragment (mdat)."""
-    size = path.stat().st_size
-    end_of_data = 0
-    offset = 0
-    with path.open("rb") as fh:
-        while offset + 8 <= size:
-            fh.seek(offset)
-            box_size, kind = struct.unpack(">I4s", fh.read(8))
-            if box_size == 1:
-                box_size = struct.unpack(">Q", fh.read(8))[0]
-            elif box_size == 0:
-                box_size = size - offset
-            if box_size < 8 or offset + box_size > size:
-                break  # the box the crash cut short
-            offset += box_size
-            if kind == b"mdat":
-                end_of_data = offset
-    return end_of_data
+def recorded_start(path: Path) -> float | None:
+    """The start its writer gave the segment at `path` (see :data:`START_TAG`), or None."""
+    try:
+        with av.open(str(path), options=NO_PROBE) as container:
+            tag = container.metadata.get("comment", "")
+    except (av.error.FFmpegError, OSError):
+        return None
+    if not tag.startswith(START_TAG):
+        return None
+    try:
+        return float(tag.removeprefix(START_TAG))
+    except ValueError:
+        return None
 
 
 def reconcile(root: Path, index: Index, log: logging.Logger = _log) -> Reconciled:

@@ -315,21 +315,6 @@ def finalize(partial: Path, final: Path, start: float) -> ClosedSegment:
     return ClosedSegment(final, start, done.duration, final.stat().st_size, done.codec, done.frames)
 
 
-def recorded_start(path: Path) -> float | None:
-    """The start its writer gave the segment at `path` (see :data:`START_TAG`), or None."""
-    try:
-        with av.open(str(path), options=NO_PROBE) as container:
-            tag = container.metadata.get("comment", "")
-    except (av.error.FFmpegError, OSError):
-        return None
-    if not tag.startswith(START_TAG):
-        return None
-    try:
-        return float(tag.removeprefix(START_TAG))
-    except ValueError:
-        return None
-
-
 def probe(path: Path, start: float) -> ClosedSegment:
     """A finished segment as FFmpeg reads it (for one whose writer's figures are lost)."""
     with av.open(str(path), options=NO_PROBE) as container:
