@@ -19,6 +19,9 @@ from vigil.recording.mp4.boxes import boxes, file_boxes, walk
 
 NON_SYNC = 0x00010000  # sample_is_non_sync_sample in the sample flags
 CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc", b"av01": "av1"}
+# samples a trun may hold: a 0.2 s fragment holds a few, a minute at 1000 fps in one run
+# 60000; past this the count is taken for the garbage it is
+MAX_TRUN_SAMPLES = 1 << 16
 CODECS |= {b"vp09": "vp9", b"mp4v": "mpeg4", b"jpeg": "mjpeg", b"mjpa": "mjpeg"}
 _LITTLE = sys.byteorder == "little"
 # tfhd flags
@@ -63,6 +66,16 @@ class FragmentedFile:
         self.order: list[int] = []
         self.mdats: list[tuple[int, int]] = []  # payload start, end
         self.reserved = 0  # size of a free box at offset 0: room for the moov, in place
+        try:
+            self._read(path)
+        except (struct.error, IndexError, KeyError) as err:  # a field cut short or garbled
+            raise ValueError(f"a box doesn't parse: {err}") from None
+        if not self.ftyp or not self.mvhd or not self.tracks:
+            raise ValueError("not a fragmented MP4 (no ftyp, mvhd or track)")
+        if not any(track.sizes for track in self.tracks.values()):
+            raise ValueError("no fragment holds a sample")
+
+    def _read(self, path: Path) -> None:
         with path.open("rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             for kind, start, body, end in file_boxes(fh, size):
@@ -79,10 +92,6 @@ class FragmentedFile:
                     self._moof(fh.read(end - start), start)
                 elif kind == b"mdat":
                     self.mdats.append((body, end))
-        if not self.ftyp or not self.mvhd or not self.tracks:
-            raise ValueError("not a fragmented MP4 (no ftyp, mvhd or track)")
-        if not any(track.sizes for track in self.tracks.values()):
-            raise ValueError("no fragment holds a sample")
 
     def _moov(self, data: bytes) -> None:
         for kind, start, body, end in boxes(data):
@@ -198,6 +207,8 @@ def _trun(
     stride = len(present)
     if at + 4 * stride * count > len(data):
         raise ValueError("trun overruns its box")
+    if count > MAX_TRUN_SAMPLES:  # a count without per-sample fields takes no room to lie
+        raise ValueError(f"trun claims {count} samples")
     if track.first_dts is None:
         track.first_dts = track.next_dts = 0
     # the per-sample fields, all 32-bit big-endian words: read as one array, then sliced
