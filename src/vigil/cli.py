@@ -144,6 +144,12 @@ def _add_bench(sub: Subparsers) -> None:
     )
     bench.add_argument("--kills", type=int, default=10, help="chaos profile: kill -9s (10)")
     bench.add_argument(
+        "--mjpeg-cycles", type=int, default=10_000, help="churn profile: MJPEG viewers (10000)"
+    )
+    bench.add_argument(
+        "--webrtc-cycles", type=int, default=1_000, help="churn profile: WebRTC viewers (1000)"
+    )
+    bench.add_argument(
         "--seed", type=int, default=None, help="chaos profile: of its random moments (new)"
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -287,6 +293,8 @@ def _bench(args: argparse.Namespace) -> int:
         live_input=args.live_input,
         days=args.days,
         kills=args.kills,
+        mjpeg_cycles=args.mjpeg_cycles,
+        webrtc_cycles=args.webrtc_cycles,
         seed=args.seed,
     )
     return run(args.profile, options)

@@ -92,6 +92,7 @@ def kill_loop(
     names = list(cams)
     t0 = time.time()
     figures: list[KillFigures] = []
+    decoded: set[str] = set()  # files checked after an earlier kill: left as they were
     vigil.start()
     try:
         for n in range(kills):
@@ -101,7 +102,7 @@ def kill_loop(
             vigil.kill()
             vigil.start()
             _wait(functools.partial(_back, vigil.data, names, killed), RESUME_TIMEOUT, "footage")
-            figures.append(check(vigil.data, names, killed, killed - t0))
+            figures.append(check(vigil.data, names, killed, killed - t0, decoded))
             if report:
                 report(n + 1, figures[-1])
     finally:
@@ -109,8 +110,12 @@ def kill_loop(
     return figures
 
 
-def check(data: Path, names: list[str], killed: float, at: float) -> KillFigures:
-    """The footage from before the kill at `killed` (Unix time), as the restart left it."""
+def check(
+    data: Path, names: list[str], killed: float, at: float, decoded: set[str] | None = None
+) -> KillFigures:
+    """The footage from before the kill at `killed` (Unix time), as the restart left it.
+    Files in `decoded` are not decoded again (it gets those decoded now)."""
+    decoded = set() if decoded is None else decoded
     rows = _rows(data)
     before = [r for r in rows if r[1] < killed]
     after = [r for r in rows if r[1] >= killed]
@@ -122,8 +127,12 @@ def check(data: Path, names: list[str], killed: float, at: float) -> KillFigures
         file = data / path
         if not file.exists():
             result.rows_without_file.append(path)
+        elif path in decoded:
+            continue
         elif not _decodes(file):
             result.undecodable.append(path)
+        else:
+            decoded.add(path)
     for file in (data / RECORDINGS).rglob("*"):
         start = start_of(file)
         if start is None or start > killed or not file.is_file():

@@ -82,7 +82,7 @@ def run_live_bench(
     url = f"http://127.0.0.1:{http_port}/api/cameras/cam1"
     phases = []
     with simulator.running(sim_port, 1, sim_args):
-        with _served(_config(sim_port, live_input), http_port) as (manager, _):
+        with served(live_config(sim_port, live_input), http_port) as (manager, _):
             feed = manager.get("cam1").live
             for name, kind, count in plan:
                 phases.append(_phase(name, kind, count, url, feed, seconds, warmup))
@@ -92,7 +92,7 @@ def run_live_bench(
         # alternated twice so that drift hits both alike
         for round_ in (1, 2):
             for auth in (False, True):
-                with _served(_config(sim_port, live_input), http_port, auth) as (manager, token):
+                with served(live_config(sim_port, live_input), http_port, auth) as (manager, token):
                     feed = manager.get("cam1").live
                     header = f"Authorization: Bearer {token}" if auth else None
                     name = f"tiles-{TILES}{'-auth' if auth else ''}-{round_}"
@@ -110,7 +110,7 @@ def run_live_bench(
     return 0
 
 
-def _config(sim_port: int, live_input: str) -> VigilConfig:
+def live_config(sim_port: int, live_input: str) -> VigilConfig:
     """One camera: main recorded, sub detected; live view on sub (sharing the detect
     decoder) or on main (a decoder of its own)."""
     main_roles = ["live"] if live_input == "main" else ["record"]
@@ -134,7 +134,7 @@ def _config(sim_port: int, live_input: str) -> VigilConfig:
 
 
 @contextlib.contextmanager
-def _served(
+def served(
     config: VigilConfig, port: int, auth: bool = False
 ) -> Iterator[tuple[CameraManager, str]]:
     """The real app over HTTP on `port`, until the block ends; its camera streams. With

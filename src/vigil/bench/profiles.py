@@ -140,6 +140,12 @@ def _chaos(o: BenchOptions) -> int:
     return chaos.run(o)
 
 
+def _churn(o: BenchOptions) -> int:
+    from vigil.bench import churn
+
+    return churn.run(o)
+
+
 def _auth(o: BenchOptions) -> int:
     from vigil.bench import auth
 
@@ -216,6 +222,12 @@ PROFILES: dict[str, Profile] = {
             "kill -9 at random moments, --kills times, while cameras record: footage lost "
             "per kill, and the index, disk and files checked after each restart",
             _chaos,
+        ),
+        Profile(
+            "churn",
+            "--mjpeg-cycles MJPEG and --webrtc-cycles WebRTC viewers come and go: file "
+            "descriptors, threads and RSS against the baseline",
+            _churn,
         ),
     )
 }
