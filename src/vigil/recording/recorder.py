@@ -70,6 +70,9 @@ BEHIND_LOG_EVERY = 10.0  # seconds between two reports of packets dropped for be
 # seconds between two video frames past which the camera's clock is taken to have jumped:
 # no camera sends 5 s of nothing and then carries on in order
 MAX_STEP = 5.0
+# seconds without a packet after which the open segment is closed (a camera that dropped
+# or stalled), so that its footage is in the index while the camera is away
+QUIET_CLOSE = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ class Recorder(threading.Thread):
         self._clock = StreamClock()  # events mode: packets' wall times, free of read jitter
         self._batch: list[MediaPacket] = []  # the packets taken in the last drain
         self._connection: int | None = None  # the connection of its last packet
+        self._heard = time.monotonic()  # when the last batch of packets came
         self._bases = (0.0, 0.0)  # the connection's (video, audio) time bases, in seconds
 
     def run(self) -> None:
@@ -162,6 +166,7 @@ class Recorder(threading.Thread):
                 for item in pending:
                     done += 1  # the packet it may fail on counts as taken
                     self._handle(item)
+                self._quiet(pending)
             except Exception as err:  # never end recording for good: report, wait, go on
                 pending = pending[done:]
                 self._interrupted(err)
@@ -178,6 +183,17 @@ class Recorder(threading.Thread):
         except Exception as err:
             self.failures.record(err, "E411", "recording stopped")
             self.log.exception("the last segment could not be closed (E411)")
+
+    def _quiet(self, batch: list[MediaPacket]) -> None:
+        """No packet for :data:`QUIET_CLOSE` seconds (the camera dropped, or stalled): close
+        the open segment, so that its footage is indexed while the camera is away, not when
+        it comes back. The next one is placed by its arrival."""
+        now = time.monotonic()
+        if batch:
+            self._heard = now
+        elif self._writer is not None and now - self._heard >= QUIET_CLOSE:
+            self._close()
+            self._next_start = None
 
     def _connects(self, batch: list[MediaPacket]) -> bool:
         """Whether `batch` starts a connection the recorder hasn't seen."""
