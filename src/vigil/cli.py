@@ -143,6 +143,7 @@ def _add_bench(sub: Subparsers) -> None:
         "--days", type=float, default=30.0, help="retention profile: days of footage indexed (30)"
     )
     bench.add_argument("--kills", type=int, default=10, help="chaos profile: kill -9s (10)")
+    bench.add_argument("--minutes", type=float, default=30.0, help="soak profile: length (30)")
     bench.add_argument(
         "--mjpeg-cycles", type=int, default=10_000, help="churn profile: MJPEG viewers (10000)"
     )
@@ -293,6 +294,7 @@ def _bench(args: argparse.Namespace) -> int:
         live_input=args.live_input,
         days=args.days,
         kills=args.kills,
+        minutes=args.minutes,
         mjpeg_cycles=args.mjpeg_cycles,
         webrtc_cycles=args.webrtc_cycles,
         seed=args.seed,

@@ -33,6 +33,7 @@ class BenchOptions:
     live_input: str = "sub"  # live: the stream watched
     days: float = 30.0  # retention: days of footage indexed
     kills: int = 10  # chaos: kill -9s
+    minutes: float = 30.0  # soak: how long
     mjpeg_cycles: int = 10_000  # churn: MJPEG viewers that come and go
     webrtc_cycles: int = 1_000  # churn: WebRTC viewers that come and go
     seed: int | None = None  # chaos: of the random moments (None: a new one, printed)

@@ -146,6 +146,12 @@ def _churn(o: BenchOptions) -> int:
     return churn.run(o)
 
 
+def _soak(o: BenchOptions) -> int:
+    from vigil.bench import soak
+
+    return soak.run(o)
+
+
 def _auth(o: BenchOptions) -> int:
     from vigil.bench import auth
 
@@ -228,6 +234,12 @@ PROFILES: dict[str, Profile] = {
             "--mjpeg-cycles MJPEG and --webrtc-cycles WebRTC viewers come and go: file "
             "descriptors, threads and RSS against the baseline",
             _churn,
+        ),
+        Profile(
+            "soak",
+            "--minutes of recording and detection with faults, viewers coming and going and "
+            "API changes: RSS, descriptors, threads and DB size each minute, and their slopes",
+            _soak,
         ),
     )
 }
