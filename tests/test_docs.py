@@ -31,3 +31,19 @@ def test_readme_shows_the_two_commands() -> None:
     assert "make demo" in readme and "make test" in readme
     for link in re.findall(r"\]\((docs/[^)]+)\)", readme):
         assert (ROOT / link).exists(), link
+
+
+def test_every_test_the_reliability_table_names_exists() -> None:
+    text = (ROOT / "docs" / "reliability.md").read_text()
+    table = text[text.index("## The 43 failure scenarios") : text.index("## Not done yet")]
+    rows = [line for line in table.splitlines() if re.match(r"^\| \d+ \|", line)]
+    assert len(rows) == 43
+    missing: list[str] = []
+    current = ""
+    for file, name, more in re.findall(r"`([a-z_/]+\.py)(?:::(\w+))?`|`::(\w+)`", table):
+        current = file or current
+        path = ROOT / "tests" / current
+        wanted = name or more
+        if not path.exists() or (wanted and f"def {wanted}(" not in path.read_text()):
+            missing.append(f"{current}::{wanted}" if wanted else current)
+    assert missing == []
