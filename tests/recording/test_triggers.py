@@ -71,8 +71,9 @@ def test_triggers_from_many_threads_at_once_make_one_whole_event(tmp_path: Path)
             first = min(start for _, start, _ in answers) + PRE  # the earliest trigger
             last = max(end for _, _, end in answers) - POST  # and the latest
             wait_for(
-                lambda: max((r.end for r in ctx.index.segments("yard")), default=0)
-                >= last + POST - 0.5,
+                lambda: (
+                    max((r.end for r in ctx.index.segments("yard")), default=0) >= last + POST - 0.5
+                ),
                 30,
                 "the event recorded to post_seconds after the last trigger",
             )

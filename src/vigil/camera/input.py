@@ -99,6 +99,11 @@ class CameraInput:
     def retry_delay(self, attempt: int, error: VigilError) -> float | None:
         return self._policy(attempt, error, self.spec.kind)
 
+    def streamed(self) -> float:
+        """Seconds from the current session's connection to its last packet (0 if none)."""
+        connected_at = self.counters.connected_at
+        return 0.0 if connected_at is None else max(0.0, self.counters.last_packet - connected_at)
+
     def set_state(self, token: object, state: State) -> None:
         with self._lock:
             if self.hub.owns(token):

@@ -62,6 +62,10 @@ class ReaderInput(Protocol):
 
     def retry_delay(self, attempt: int, error: VigilError) -> float | None: ...
 
+    def streamed(self) -> float:
+        """Seconds the session that just ended streamed (0 if it never did)."""
+        ...
+
     def report_error(self, token: object, error: VigilError, delay: float | None) -> bool: ...
 
     def set_state(self, token: object, state: State) -> None: ...
@@ -94,6 +98,11 @@ class InputReader(threading.Thread):
             if clock.now() - started >= self.timing.reset_after:
                 attempt = 0
             delay = self.source.retry_delay(attempt, error)
+            if attempt and delay is not None and self.source.streamed() >= delay:
+                # it streamed for longer than it would now wait: a camera that drops every
+                # few seconds is retried at once each time, not every 30 s
+                attempt = 0
+                delay = self.source.retry_delay(attempt, error)
             if not self.source.report_error(self.token, error, delay):
                 break
             if delay is None:
