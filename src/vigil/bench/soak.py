@@ -5,7 +5,8 @@ server's resources sampled each minute.
 detects ``--cameras`` simulated cameras, laid out as the detect profile (main recorded, sub
 detected), while this process, which is not measured, makes its day hard:
 
-- **faults**, from the simulator's control port: cam1 drops every 5 s for the whole run
+- **faults**, from the simulator's control port (in a run of fewer than seven cameras the
+  roles below wrap round): cam1 drops every 5 s for the whole run
   (the flap); cam2 sends garbage for 10 s of every 2 minutes; cam3's timestamps jump back
   30 s every 3 minutes;
 - **viewers**: MJPEG viewers come and go on cam4 (each to its first frame, four at a time),
@@ -108,7 +109,10 @@ def _credentials(vigil: Instance) -> str:
 class Day:
     """What happens to the server while it is measured: faults, viewers, changes."""
 
-    def __init__(self, vigil: Instance, token: str, sim_http: int, sim_port: int, seed: int):
+    def __init__(
+        self, vigil: Instance, token: str, sim_http: int, sim_port: int, cameras: int, seed: int
+    ):
+        self.cameras = cameras
         self.api = httpx.Client(
             base_url=vigil.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
@@ -120,6 +124,10 @@ class Day:
         self.changes: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def cam(self, n: int) -> str:
+        """Camera n (1-based) of the run, wrapping round in a run of fewer."""
+        return f"cam{(n - 1) % self.cameras + 1}"
+
     def threads(self) -> list[threading.Thread]:
         work = [self._faults, self._changes, self._snapshots]
         work += [self._mjpeg] * MJPEG_AT_ONCE
@@ -130,19 +138,19 @@ class Day:
         self.faults += 1
 
     def _faults(self) -> None:
-        self._fault("cam1", drop_after=5)
+        self._fault(self.cam(1), drop_after=5)
         t0 = time.monotonic()
         garbage_at, jump_at = 120.0, 180.0
         while not self.stop.wait(1.0):
             elapsed = time.monotonic() - t0
             if elapsed >= garbage_at:
-                self._fault("cam2", garbage=True)
+                self._fault(self.cam(2), garbage=True)
                 self.stop.wait(10.0)
-                self._fault("cam2", garbage=False)
+                self._fault(self.cam(2), garbage=False)
                 garbage_at += 120.0
             if elapsed >= jump_at:
-                self._fault("cam3", jump_back=None)
-                self._fault("cam3", jump_back=30)
+                self._fault(self.cam(3), jump_back=None)
+                self._fault(self.cam(3), jump_back=30)
                 jump_at += 180.0
 
     def _mjpeg(self) -> None:
@@ -150,7 +158,7 @@ class Day:
         while not self.stop.is_set():
             ok = False
             try:
-                with self.api.stream("GET", "/api/cameras/cam4/mjpeg") as response:
+                with self.api.stream("GET", f"/api/cameras/{self.cam(4)}/mjpeg") as response:
                     got = b""
                     for chunk in response.iter_bytes():
                         got += chunk
@@ -167,10 +175,10 @@ class Day:
         while not self.stop.wait(1.0):
             for n in (4, 5, 6, 7):
                 with contextlib.suppress(httpx.HTTPError):
-                    self.api.get(f"/api/cameras/cam{n}/snapshot.jpg")
+                    self.api.get(f"/api/cameras/{self.cam(n)}/snapshot.jpg")
 
     def _changes(self) -> None:
-        url = f"rtsp://127.0.0.1:{self.sim_port}/cam1/sub"
+        url = f"rtsp://127.0.0.1:{self.sim_port}/{self.cam(1)}/sub"
         extra = {"inputs": [{"url": url, "roles": ["detect"]}], "record": {"mode": "off"}}
         while not self.stop.wait(CHANGE_EVERY):
             action = self.rng.choice(["add", "replace", "remove", "stop", "start"])
@@ -182,7 +190,7 @@ class Day:
                 elif action == "remove":
                     r = self.api.delete("/api/cameras/soak-extra")
                 else:
-                    r = self.api.post(f"/api/cameras/cam5/{action}")
+                    r = self.api.post(f"/api/cameras/{self.cam(5)}/{action}")
             except httpx.HTTPError:
                 continue
             key = f"{action} {r.status_code}"
@@ -212,7 +220,7 @@ def soak(o: BenchOptions, root: Path) -> SoakResult:
         vigil = Instance(root, cams)
         token = _credentials(vigil)
         vigil.start()
-        day = Day(vigil, token, sim_http, sim_port, o.seed or 0)
+        day = Day(vigil, token, sim_http, sim_port, o.cameras, o.seed or 0)
         workers = day.threads()
         try:
             proc = psutil.Process(vigil.pid)
@@ -225,6 +233,8 @@ def soak(o: BenchOptions, root: Path) -> SoakResult:
                 if elapsed >= 60 * (len(result.samples) + 1):
                     result.samples.append(_sample(proc, vigil.data, len(result.samples) + 1))
                 time.sleep(1.0)
+            if len(result.samples) < int(total // 60):  # the last whole minute
+                result.samples.append(_sample(proc, vigil.data, len(result.samples) + 1))
             sys.stderr.write("\n")
         finally:
             day.stop.set()
