@@ -237,3 +237,12 @@ def whole_fragments_end(path: Path) -> int:
             if kind == b"mdat":
                 end_of_data = offset
     return end_of_data
+
+
+def cut_to_whole_fragments(path: Path) -> int:
+    """Truncate `path` after its last whole fragment (a crash, or a write the disk refused,
+    leaves part of one at the end); the bytes kept, 0 if no fragment was whole."""
+    end = whole_fragments_end(path)
+    if end:
+        os.truncate(path, end)
+    return end

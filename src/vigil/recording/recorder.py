@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from vigil.media.failures import Failures
 from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
-from vigil.recording.faststart import whole_fragments_end
+from vigil.recording.faststart import cut_to_whole_fragments
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
 from vigil.recording.placement import first_frame_wall
@@ -500,13 +499,10 @@ class Recorder(threading.Thread):
             writer = self._unfinished[0]
             partial = writer.partial_path
             try:
-                # the write the full disk cut short left part of a fragment: drop it
-                end = whole_fragments_end(partial)
-                if end == 0:
+                if not cut_to_whole_fragments(partial):  # the refused write's part is cut
                     partial.unlink(missing_ok=True)
                     self._unfinished.pop(0)
                     continue
-                os.truncate(partial, end)
                 segment = finalize(partial, writer.final_path, writer.start)
             except (av.error.FFmpegError, OSError):
                 return  # still no room: the next close tries again

@@ -16,7 +16,6 @@ folder, so that a power loss after a start can't bring the old names back.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import struct
 from collections.abc import Callable
@@ -27,7 +26,7 @@ import av
 import av.error
 
 from vigil.errors import StorageError
-from vigil.recording.faststart import whole_fragments_end
+from vigil.recording.faststart import cut_to_whole_fragments
 from vigil.recording.naming import QUARANTINE, RECORDINGS, start_of
 from vigil.recording.segment import (
     NO_PROBE,
@@ -154,13 +153,11 @@ def _recover(
         return
     start = recorded_start(partial) or start_of(partial)
     try:
-        end = whole_fragments_end(partial)
-        if end == 0:
+        if not cut_to_whole_fragments(partial):
             partial.unlink()
             result.discarded += 1
             log.info("partial segment %s held no whole fragment; removed", partial.name)
             return
-        os.truncate(partial, end)
         segment = finalize(partial, final, start if start is not None else partial.stat().st_mtime)
     except _ERRORS as err:
         _quarantine(root, partial, err, result, log)
