@@ -10,7 +10,8 @@ viewer (aiortc: offer, answer, ICE, DTLS, a first frame), and closes it,
 The server's file descriptors, threads and RSS are taken after a warm-up (viewers of each
 kind come and gone, so that what is made once is made: four MJPEG ones at once, whose
 thread-pool workers then stay, idle, until the pool next runs something), after the MJPEG
-cycles, and after the WebRTC ones, each once the viewers' sessions have ended. Nothing
+cycles, and after the WebRTC ones, and at each quarter of each phase, each once the
+viewers' sessions have ended. Nothing
 leaks when descriptors and threads are back at the baseline (or under it: the pool prunes
 idle workers) and RSS has grown by no more than the allocator keeps.
 """
@@ -33,6 +34,7 @@ from vigil.sim import process as simulator
 
 SETTLE_TIMEOUT = 60.0  # seconds for the viewers' sessions to end after a phase
 PARALLEL = 4  # viewers at once, each cycling
+PARTS = 4  # samples along each phase
 
 
 @dataclass
@@ -88,10 +90,14 @@ def churn(
     result.failed.clear()
     result.seconds.clear()
     result.samples.append(sample("baseline"))
-    _cycle(manager, url, "mjpeg", mjpeg, result, progress)
-    result.samples.append(sample(f"after {mjpeg} MJPEG", result.samples[0]))
-    _cycle(manager, url, "webrtc", webrtc, result, progress)
-    result.samples.append(sample(f"after {webrtc} WebRTC", result.samples[0]))
+    for kind, cycles in (("mjpeg", mjpeg), ("webrtc", webrtc)):
+        done = 0
+        for part in range(1, PARTS + 1):  # sampled a few times along: a leak shows as a slope
+            share = cycles * part // PARTS - done
+            _cycle(manager, url, kind, share, result, progress)
+            done += share
+            label = f"after {done} {'MJPEG' if kind == 'mjpeg' else 'WebRTC'}"
+            result.samples.append(sample(label, result.samples[0]))
     return result
 
 
@@ -111,8 +117,8 @@ def _cycle(
         command.append("--progress")
     t0 = time.monotonic()
     done = subprocess.run(command, stdout=subprocess.PIPE, check=True)  # noqa: S603 - ours
-    result.seconds[kind] = round(time.monotonic() - t0, 1)
-    result.failed[kind] = int(json.loads(done.stdout)["failed"])
+    result.seconds[kind] = round(result.seconds.get(kind, 0.0) + time.monotonic() - t0, 1)
+    result.failed[kind] = result.failed.get(kind, 0) + int(json.loads(done.stdout)["failed"])
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while manager.status("cam1").viewers:
         if time.monotonic() > deadline:
