@@ -12,9 +12,10 @@ from pathlib import Path
 
 import av
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzz import fuzzing
 from tests.helpers import make_video
 from vigil.recording.mp4.fragments import FragmentedFile
 from vigil.recording.naming import segment_path
@@ -79,11 +80,7 @@ def mutated(data: bytes, changes: list[tuple[str, float, int, bytes, int]]) -> b
     return bytes(out)
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzing(200)
 @given(CHANGES)
 def test_recovery_of_a_mangled_partial_always_returns(
     partial: bytes, changes: list[tuple[str, float, int, bytes, int]]
@@ -106,11 +103,7 @@ def test_recovery_of_a_mangled_partial_always_returns(
                 assert (root / row.path).exists()
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzing(300)
 @given(CHANGES)
 def test_the_fragment_reader_raises_only_value_errors(
     partial: bytes, changes: list[tuple[str, float, int, bytes, int]]

@@ -8,9 +8,10 @@ import asyncio
 
 import pytest
 from aiortc import RTCPeerConnection
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzz import fuzzing
 from vigil.media.hub import PacketHub
 from vigil.streaming.webrtc import OfferError, WebRtcSessions
 
@@ -81,11 +82,7 @@ async def _answer(sdp: str) -> bool:
     return answered
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzing(150)
 @given(CHANGES)
 def test_any_offer_is_answered_or_refused_with_e505(
     offer: list[str], changes: list[tuple[str, float, str, str]]

@@ -57,9 +57,8 @@ class KillFigures:
 
     @property
     def whole(self) -> bool:
-        return not (
-            self.rows_without_file or self.files_without_row or self.partials_left
-        ) and not (self.undecodable or self.overlapping or self.quarantined)
+        found = (self.rows_without_file, self.files_without_row, self.partials_left)
+        return not any((*found, self.undecodable, self.overlapping, self.quarantined))
 
 
 @dataclass
