@@ -137,9 +137,12 @@ def test_metrics_parse_with_prometheus_client(client: TestClient) -> None:
         "vigil_camera_viewers",
         "vigil_camera_governor_level",
     }
-    assert per_camera | {"vigil_process_cpu_seconds", "vigil_process_resident_memory_bytes"} <= set(
-        families
-    )
+    process = {
+        "vigil_process_cpu_seconds",
+        "vigil_process_resident_memory_bytes",
+        "vigil_python_allocated_blocks",
+    }
+    assert per_camera | process <= set(families)
     for name in per_camera:
         cameras = {s.labels["camera"] for s in families[name].samples}
         assert cameras == {"front", "secret", "wrong"}, name
@@ -151,6 +154,7 @@ def test_metrics_parse_with_prometheus_client(client: TestClient) -> None:
     assert states["streaming"] == 1 and sum(states.values()) == 1
     rss = families["vigil_process_resident_memory_bytes"].samples[0].value
     assert rss > 10_000_000
+    assert families["vigil_python_allocated_blocks"].samples[0].value > 10_000
     assert CAM_SECRET not in response.text
 
 

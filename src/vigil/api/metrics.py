@@ -2,12 +2,14 @@
 
 Per camera (label ``camera``): state (one series per state, 1 for the current one), input
 and detection frame rates, dropped packets, reconnects, CPU seconds, bytes recorded,
-viewers and the governor's level (:data:`CAMERA_FAMILIES`). Per process: CPU seconds and
-resident memory.
+viewers and the governor's level (:data:`CAMERA_FAMILIES`). Per process: CPU seconds,
+resident memory, and the blocks the interpreter holds for Python objects (which tells a
+leak of Python objects from growth in native memory: FFmpeg's, or the C allocator's).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 
 import psutil
@@ -185,4 +187,10 @@ def _process_families(out: _Writer) -> None:
         "gauge",
         "Resident memory of the vigil process.",
         [("", _process.memory_info().rss)],
+    )
+    out.family(
+        "vigil_python_allocated_blocks",
+        "gauge",
+        "Memory blocks the interpreter has allocated for Python objects.",
+        [("", sys.getallocatedblocks())],
     )

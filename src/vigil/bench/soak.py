@@ -14,10 +14,11 @@ detected), while this process, which is not measured, makes its day hard:
 - **API changes**: every 30 s a camera is added, replaced or removed, and cam5 is stopped
   or started.
 
-Each minute the server's RSS, file descriptors, threads and database size (with its WAL)
-are sampled; the first ``WARM_MINUTES`` are left out of the slopes (caches filling, the
-first segments). Flat means the least-squares slope per hour is near nothing next to the
-figure itself.
+Each minute the server's RSS (and its anonymous part: heap, not mapped files), the blocks
+its interpreter holds for Python objects (from ``/metrics``), file descriptors, threads and
+database size (with its WAL) are sampled; the first ``WARM_MINUTES`` are left out of the
+slopes (caches filling, the first segments). Flat means the least-squares slope per hour
+is near nothing next to the figure itself.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ MJPEG_AT_ONCE = 4
 class Minute:
     minute: int
     rss_mb: float
+    anon_mb: float  # RSS less its file-backed and shared pages
+    py_kblocks: float  # thousands of blocks held for Python objects
     fds: int
     threads: int
     db_mb: float
@@ -70,7 +73,7 @@ class SoakResult:
         """Per hour, by least squares over the samples after the warm-up."""
         kept = [s for s in self.samples if s.minute > WARM_MINUTES]
         out: dict[str, float] = {}
-        for key in ("rss_mb", "fds", "threads", "db_mb"):
+        for key in ("rss_mb", "anon_mb", "py_kblocks", "fds", "threads", "db_mb"):
             points = [(s.minute, float(getattr(s, key))) for s in kept]
             out[f"{key}_per_hour"] = round(60 * _slope(points), 2)
         return out
@@ -197,12 +200,27 @@ class Day:
             self.changes[key] = self.changes.get(key, 0) + 1
 
 
-def _sample(proc: psutil.Process, data: Path, minute: int) -> Minute:
+def _python_blocks(api: httpx.Client) -> float:
+    """Thousands of blocks the server holds for Python objects, from its metrics."""
+    try:
+        text = api.get("/metrics").text
+    except httpx.HTTPError:
+        return float("nan")
+    for line in text.splitlines():
+        if line.startswith("vigil_python_allocated_blocks "):
+            return round(float(line.split()[1]) / 1000, 1)
+    return float("nan")
+
+
+def _sample(proc: psutil.Process, data: Path, minute: int, api: httpx.Client) -> Minute:
     db = sum(f.stat().st_size for f in data.glob("vigil.db*") if f.is_file())
     segments = sum(1 for _ in (data / "recordings").rglob("*.mp4"))
+    mem = proc.memory_info()
     return Minute(
         minute,
-        round(proc.memory_info().rss / 2**20, 1),
+        round(mem.rss / 2**20, 1),
+        round((mem.rss - mem.shared) / 2**20, 1),
+        _python_blocks(api),
         proc.num_fds(),
         proc.num_threads(),
         round(db / 2**20, 2),
@@ -228,13 +246,17 @@ def soak(o: BenchOptions, root: Path) -> SoakResult:
                 w.start()
             t0 = time.monotonic()
             total = o.minutes * 60
+
+            def take() -> None:
+                result.samples.append(_sample(proc, vigil.data, len(result.samples) + 1, day.api))
+
             while (elapsed := time.monotonic() - t0) < total:
                 progress("soak", elapsed, total)
                 if elapsed >= 60 * (len(result.samples) + 1):
-                    result.samples.append(_sample(proc, vigil.data, len(result.samples) + 1))
+                    take()
                 time.sleep(1.0)
             if len(result.samples) < int(total // 60):  # the last whole minute
-                result.samples.append(_sample(proc, vigil.data, len(result.samples) + 1))
+                take()
             sys.stderr.write("\n")
         finally:
             day.stop.set()
@@ -254,11 +276,14 @@ def run(o: BenchOptions) -> int:
         print(json.dumps(asdict(result) | {"slopes": slopes}, indent=2))
         return 0
     print(f"cameras {result.cameras}, {result.minutes:g} minutes")
-    print(f"{'minute':>6} {'RSS MB':>7} {'fds':>5} {'threads':>7} {'DB MB':>6} {'files':>6}")
+    print(
+        f"{'minute':>6} {'RSS MB':>7} {'anon MB':>7} {'py kblk':>7} {'fds':>5} {'threads':>7} "
+        f"{'DB MB':>6} {'files':>6}"
+    )
     for s in result.samples:
         print(
-            f"{s.minute:>6} {s.rss_mb:>7.1f} {s.fds:>5} {s.threads:>7} {s.db_mb:>6.2f} "
-            f"{s.segments:>6}"
+            f"{s.minute:>6} {s.rss_mb:>7.1f} {s.anon_mb:>7.1f} {s.py_kblocks:>7.1f} {s.fds:>5} "
+            f"{s.threads:>7} {s.db_mb:>6.2f} {s.segments:>6}"
         )
     print(f"slopes after minute {WARM_MINUTES}: {slopes}")
     print(f"MJPEG viewer cycles {result.viewer_cycles} ({result.viewer_failures} failed)")
