@@ -258,6 +258,14 @@ CATALOGUE: dict[str, ErrorInfo] = {
         "saw out of the footage's age (GET /api/system lists them). Run NTP, and on a "
         "machine without a battery-backed clock start vigil after it has synced.",
     ),
+    "E417": ErrorInfo(
+        "disk filled by something else",
+        "Free space stays under storage.retention.min_free_gb though retention deleted, in "
+        "the last hour, more footage than vigil recorded plus min_free_gb: another program "
+        "is filling the disk. Retention stops deleting for it, so the archive is not handed "
+        "over a segment at a time; recording meets the full disk (E404) and resumes once "
+        "there is room. Find what fills the disk, or give the recordings their own.",
+    ),
     # E5xx: streaming
     "E501": ErrorInfo("streaming error", "See the message.", 500),
     "E502": ErrorInfo(

@@ -9,7 +9,7 @@ import pytest
 
 from vigil.config import VigilConfig, validate_data
 from vigil.recording.naming import segment_path
-from vigil.recording.retention import DAY, GB, Deleted, Retention
+from vigil.recording.retention import DAY, EMERGENCY_WINDOW, GB, Deleted, Retention
 from vigil.storage.ages import step_spans
 from vigil.storage.index import Index, SegmentRow
 
@@ -139,6 +139,44 @@ def test_low_free_space_deletes_the_oldest_at_once(tmp_path: Path, index: Index)
 
 
 GB_SIZE = int(GB)
+
+
+def test_a_disk_filled_by_something_else_keeps_the_footage(
+    tmp_path: Path, index: Index, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another program takes whatever retention frees: the rule deletes no more than
+    min_free_gb (vigil recorded nothing in the hour), reports E417, and keeps the rest."""
+    rows = [add(tmp_path, index, "porch", age, size=GB_SIZE) for age in range(6, 0, -1)]
+    now = [NOW]
+    retention = Retention(
+        tmp_path, index, config(min_free_gb=1), clock=lambda: now[0], free_space=Disk(0.5 * GB)
+    )
+    deleted = retention.run_once()
+    assert deleted.ids == [rows[0]] and retention.held_back
+    assert ids(index) == set(rows[1:])
+    assert caplog.text.count("[E417]") == 1
+    assert retention.run_once().total == 0  # held back: the rest stays
+    assert caplog.text.count("[E417]") == 1  # reported once while it lasts
+    now[0] += EMERGENCY_WINDOW  # an hour on, min_free_gb more may go
+    assert retention.run_once().ids == [rows[1]]
+
+
+def test_the_free_space_rule_makes_room_for_what_vigil_records(
+    tmp_path: Path, index: Index
+) -> None:
+    """Footage recorded in the last hour is room the rule may take back, oldest first."""
+    old = [add(tmp_path, index, "porch", age, size=GB_SIZE) for age in range(6, 0, -1)]
+    for minutes in (40, 20, 5):  # three gigabytes recorded in the last hour
+        add_at(tmp_path, index, NOW - minutes * 60, size=GB_SIZE)
+    disk = Disk(0.5 * GB)  # freed space taken at once, by vigil's own writes say
+    retention = Retention(
+        tmp_path, index, config(min_free_gb=1), clock=lambda: NOW, free_space=disk
+    )
+    deleted = retention.run_once()
+    assert deleted.ids == old[:4]  # 3 GB recorded + min_free_gb
+    disk.free = 2 * GB
+    retention.run_once()
+    assert not retention.held_back  # space is back
 
 
 def test_empty_folders_are_pruned(tmp_path: Path, index: Index) -> None:

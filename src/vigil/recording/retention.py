@@ -11,6 +11,12 @@ Rules, in order, each deleting oldest first:
 The thread runs the rules every minute, and checks free space every few seconds in between:
 below ``min_free_gb`` it runs at once (E407), before a write can fail for want of space.
 
+The free-space rule makes room for vigil's own footage, not for another program's files: in
+any hour it deletes at most what vigil recorded in that hour plus ``min_free_gb``. A disk
+filled by something else faster than that is reported (E417) and the rest of the footage
+kept, rather than the whole archive handed over a segment at a time: recording then meets
+the full disk (E404) and resumes once there is room.
+
 A segment marked ``keep`` is never deleted, and the one being written is not in the index
 yet, so it can't be. Every deletion is logged; emptied folders are pruned.
 
@@ -27,6 +33,7 @@ import logging
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +49,7 @@ GB = 1e9  # bytes
 RETENTION_INTERVAL = 60.0  # seconds between runs
 FREE_SPACE_INTERVAL = 5.0  # seconds between free-space checks (a statvfs call)
 BATCH = 100  # oldest rows read at a time when trimming by size or free space
+EMERGENCY_WINDOW = 3600.0  # s: the free-space rule frees at most the footage recorded in it
 
 
 def free_bytes(path: Path) -> int:
@@ -82,6 +90,8 @@ class Retention:
         self.config = config
         self.cameras = cameras or (lambda: config.cameras)  # the live configs
         self._stuck: set[int] = set()  # rows whose file this run couldn't delete
+        self._freed: deque[tuple[float, int]] = deque()  # (when, bytes) by the free-space rule
+        self.held_back = False  # the free-space rule stopped short: the disk fills otherwise
         self.clock = clock
         self.free_space = free_space
         self.check_interval = check_interval
@@ -162,6 +172,10 @@ class Retention:
 
     def _by_free_space(self, result: Deleted) -> None:
         need = self.config.storage.retention.min_free_gb * GB
+        if self.free_space(self.root) >= need:
+            self.held_back = False
+            return
+        budget = self._emergency_budget(need)
         while self.free_space(self.root) < need:
             batch = self.index.oldest(None, BATCH, self._stuck)
             if not batch:
@@ -169,8 +183,35 @@ class Retention:
             for row in batch:
                 if self.free_space(self.root) >= need:
                     return
+                if row.bytes > budget:
+                    self._hold_back(need)
+                    return
                 if self._delete(row, f"free space under {need / GB:g} GB", result):
                     result.by_free_space += 1
+                    budget -= row.bytes
+                    self._freed.append((self.clock(), row.bytes))
+
+    def _emergency_budget(self, need: float) -> float:
+        """Bytes the free-space rule may still delete: what vigil recorded in the last
+        ``EMERGENCY_WINDOW``, plus ``min_free_gb``, less what the rule freed in it."""
+        since = self.clock() - EMERGENCY_WINDOW
+        while self._freed and self._freed[0][0] <= since:
+            self._freed.popleft()
+        recorded = self.index.bytes_since(since)
+        return need + recorded - sum(size for _, size in self._freed)
+
+    def _hold_back(self, need: float) -> None:
+        if not self.held_back:
+            _log.warning(
+                "%s",
+                StorageError(
+                    f"free space is under {need / GB:g} GB though the footage deleted for it "
+                    f"in the last hour exceeds what vigil recorded: something else is filling "
+                    f"the disk. The rest of the footage is kept; free the disk",
+                    code="E417",
+                ),
+            )
+        self.held_back = True
 
     def _delete(self, row: SegmentRow, reason: str, result: Deleted) -> bool:
         """Delete one segment, file then row; False (reported, row kept) if the file can't

@@ -179,6 +179,14 @@ class Index:
             total, latest, oldest = conn.execute(query).one()
         return Usage(int(total), int(latest), None if oldest is None else float(oldest))
 
+    def bytes_since(self, since: float) -> int:
+        """Bytes of the segments that start at or after `since` (by the start index)."""
+        query = select(func.coalesce(func.sum(segments.c.bytes), 0)).where(
+            segments.c.start >= since
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def expired(
         self, cutoffs: dict[str, float], default: float, events_before: float
     ) -> list[SegmentRow]:
