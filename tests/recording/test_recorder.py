@@ -679,7 +679,7 @@ def test_a_recorder_stuck_on_the_database_is_replaced_and_nothing_is_lost_once_f
     that hangs): the recorder blocks closing its first segment. The watchdog reports E414
     with where it is stuck and starts a new recorder; ingest never stops. Once the lock is
     free, the stuck one indexes its segment and ends, the new one records on, every segment
-    decodes and none overlaps another."""
+    decodes and none overlaps another. What the stuck one dropped stays counted."""
     import logging
 
     from vigil.camera.reader import Timing
@@ -718,6 +718,9 @@ def test_a_recorder_stuck_on_the_database_is_replaced_and_nothing_is_lost_once_f
             released = True
             wait_for(lambda: not first.is_alive(), 20, "the abandoned recorder ended")
             assert first.segments_written >= 1  # its segment, and what its queue held
+            # the packets it dropped while stuck count for the camera, whichever recorder
+            # is current (the behind metric reads them from here)
+            assert "[E415]" in caplog.text and cam.failures["recorder"].dropped > 0
             wait_for(lambda: len(index.segments("yard")) >= 3, 30, "the new one records")
         finally:
             if not released:

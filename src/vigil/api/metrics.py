@@ -106,7 +106,7 @@ CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
         "vigil_camera_recorder_behind_packets_total",
         "counter",
         "Packets the recorder dropped for being more than record.queue_seconds behind.",
-        lambda _s, cam: cam.recorder.behind if cam.recorder is not None else 0,
+        lambda _s, cam: cam.failures["recorder"].dropped,
     ),
     (
         "vigil_camera_live_interruptions_total",

@@ -28,6 +28,7 @@ class Failures:
         self.count = 0
         self.last: VigilError | None = None
         self.at: float | None = None  # when the last one happened (of `clock`)
+        self.dropped = 0  # packets the part dropped (a recorder too far behind), across restarts
         self._clock = clock
         self._streak = 0
         self._lock = threading.Lock()

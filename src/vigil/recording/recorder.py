@@ -110,7 +110,6 @@ class Recorder(threading.Thread):
         self.heartbeat = Heartbeat()
         self.segments_written = 0
         self.failures = failures or Failures("recorder")  # the supervisor's, across restarts
-        self.behind = 0  # packets dropped because the recorder was too far behind
         self._behind_seen = 0  # the subscription's drops already counted
         self._behind_logged = float("-inf")
         self.discontinuities = 0  # segments cut because the camera's timestamps jumped
@@ -219,7 +218,7 @@ class Recorder(threading.Thread):
     def _fell_behind(self, dropped: int) -> None:
         """Packets were dropped because the recorder was more than ``record.queue_seconds``
         behind: counted, and said (E415) at most every :data:`BEHIND_LOG_EVERY` seconds."""
-        self.behind += dropped - self._behind_seen
+        self.failures.dropped += dropped - self._behind_seen  # kept across a replacement
         self._behind_seen = dropped
         now = time.monotonic()
         if now - self._behind_logged < BEHIND_LOG_EVERY:
@@ -227,7 +226,7 @@ class Recorder(threading.Thread):
         self._behind_logged = now
         error = StorageError(
             f"the recorder fell more than {self.config.queue_seconds:g} s behind the camera: "
-            f"{self.behind} packets dropped so far, recording resumes at a key frame",
+            f"{self.failures.dropped} packets dropped so far, recording resumes at a key frame",
             code="E415",
         )
         self.log.warning("%s", error)
