@@ -21,7 +21,9 @@ HEALTHY_AFTER = 60.0  # seconds without a failure after which the next waits 1 s
 
 
 class Failures:
-    """A part's unexpected errors: how many, the last, and the wait before the next try."""
+    """A part's unexpected errors: how many, the last, and the wait before the next try;
+    and the packets it dropped. The supervisor keeps one per part across the part's
+    replacements, so these counts don't restart when a stuck part is replaced."""
 
     def __init__(self, part: str, clock: Callable[[], float] = time.monotonic):
         self.part = part  # "recorder", "detector": the metric's label
