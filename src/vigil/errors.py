@@ -372,6 +372,25 @@ CATALOGUE: dict[str, ErrorInfo] = {
         422,
     ),
     "E619": ErrorInfo("user already exists", "Pick another name, or change that user.", 409),
+    "E701": ErrorInfo(
+        "a worker process died",
+        "A camera worker ended (a crash, an OOM kill, a signal): it is started again with its "
+        "cameras, after a growing pause if it keeps dying. Look for the cause in the log and "
+        "the kernel's (dmesg) around it.",
+        500,
+    ),
+    "E702": ErrorInfo(
+        "the camera's worker is restarting",
+        "Its worker process did not answer, or was restarted while the request ran: try again "
+        "in a few seconds.",
+        503,
+    ),
+    "E703": ErrorInfo(
+        "no live view from a worker process yet",
+        "MJPEG, snapshots and WebRTC of a camera that runs in a worker process are not built "
+        "yet: set server.workers: 1 to watch it live. Recording, detection and the rest work.",
+        409,
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from tests.helpers import SMALL, LibavWarnings, SimThread, seconds_of, wait_for
 from vigil.api import create_app
 from vigil.camera.manager import CameraManager
+from vigil.camera.status import CameraFigures
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig
 from vigil.recording.recorder import RecordingContext
@@ -592,7 +593,10 @@ def test_a_database_error_interrupts_recording_and_it_goes_on(
             assert status.last_error is not None and status.last_error.code == "E411"
             assert status.interruptions == {"recorder": 1, "detector": 0, "live": 0}
             family = next(f for f in CAMERA_FAMILIES if "recorder_interruptions" in f[0])
-            assert family[3](status, cam) == 1
+            figures = CameraFigures(
+                cam.cpu.seconds(), cam.recorded_bytes, cam.failures["recorder"].dropped, True
+            )
+            assert family[3](status, figures) == 1
             wait_for(lambda: len(index.segments("yard")) >= 2, 30, "recording went on")
         finally:
             cam.stop(timeout=5)

@@ -35,8 +35,8 @@ from vigil.api.schemas import CameraIn, error_responses
 from vigil.api.services import Services, ViewerSlots
 from vigil.api.shield import Shield
 from vigil.auth import Access
+from vigil.camera.cameras import Cameras
 from vigil.camera.changes import CameraChanges, stored_fields
-from vigil.camera.manager import CameraManager
 from vigil.config.file import ConfigFile
 from vigil.errors import VigilError
 from vigil.recording.export import clear_exports
@@ -63,7 +63,7 @@ ROUTERS = (  # everything else: current_user refuses anyone unknown
 
 
 def create_app(
-    manager: CameraManager,
+    manager: Cameras,
     config_file: ConfigFile | None = None,
     retention: Retention | None = None,
     ice_servers: list[str] | None = None,
@@ -82,7 +82,7 @@ def create_app(
     """
     if config_file is None:  # no file to write back to: changes live in memory
         config_file = ConfigFile.in_memory(
-            {"cameras": {n: stored_fields(manager.get(n).config) for n in manager.names()}}
+            {"cameras": {n: stored_fields(manager.config(n)) for n in manager.names()}}
         )
     services = Services(
         manager=manager,

@@ -119,7 +119,7 @@ def replace_camera(
     A missing `password` keeps the stored one, and so does a URL sent back as `GET` shows it
     (credentials redacted), unless the input's scheme, host or port changed: then the
     stored password is dropped, so it is never sent to a new host. Admins only."""
-    manager.get(name)  # 404 (E601) first
+    manager.config(name)  # 404 (E601) first
     fields = dict(body)
     if fields.pop("name", name) != name:
         error = FieldError("name", "E103", "a PUT can't rename: POST the new name, DELETE the old")
@@ -172,7 +172,7 @@ def trigger_event(name: CameraPath, manager: ManagerDep, admin: AdminDep) -> Eve
     """An outside trigger (a doorbell, an alarm panel, Home Assistant): the footage from
     ``pre_seconds`` before to ``post_seconds`` after now is marked as holding an event, or,
     with ``record.mode: events``, recorded."""
-    start, end = manager.get(name).trigger_event(time.time())
+    start, end = manager.trigger_event(name, time.time())
     return EventOut(
         camera=name,
         start=datetime.fromtimestamp(start, UTC),

@@ -15,8 +15,8 @@ from fastapi import Depends, Path, Query, Request
 from vigil.api.errors import ApiError
 from vigil.api.guard import UserDep, require_camera
 from vigil.api.services import Services
+from vigil.camera.cameras import Cameras
 from vigil.camera.changes import CameraChanges
-from vigil.camera.manager import CameraManager
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Page
@@ -31,7 +31,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_manager(services: ServicesDep) -> CameraManager:
+def get_manager(services: ServicesDep) -> Cameras:
     return services.manager
 
 
@@ -57,7 +57,7 @@ def get_exports(services: ServicesDep) -> ThreadPoolExecutor:
     return executor
 
 
-ManagerDep = Annotated[CameraManager, Depends(get_manager)]
+ManagerDep = Annotated[Cameras, Depends(get_manager)]
 ChangesDep = Annotated[CameraChanges, Depends(get_changes)]
 SessionsDep = Annotated[WebRtcSessions, Depends(get_sessions)]
 RecordingDep = Annotated[RecordingContext, Depends(get_recording)]

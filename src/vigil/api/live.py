@@ -91,8 +91,9 @@ async def snapshot(
     header (seconds) and an `ETag` naming the frame: a client polling with `If-None-Match`
     gets 304 until there is a new one. A camera that decodes nothing now decodes its next
     key frame for it (503 with E502 if none comes within 10 s)."""
-    cam = manager.get(name)
+    manager.config(name)  # 404 first
     require_camera(user, name)
+    cam = manager.local(name)
     frame = await snapshot_frame(cam)
     headers = {
         "Age": str(int(frame.age())),
@@ -118,8 +119,9 @@ async def mjpeg(
     shared by every viewer, and made only while someone watches. A slow client skips frames;
     nothing queues for it. At most `live.mjpeg_max_viewers` per camera and
     `server.mjpeg_max_viewers` in all (503, E506)."""
-    cam = manager.get(name)
+    manager.config(name)  # 404 first
     require_camera(user, name)
+    cam = manager.local(name)
     if not cam.running:
         raise ApiError(f"camera {name!r} is stopped", code="E502")
     slots = services.mjpeg_slots

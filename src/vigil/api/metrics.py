@@ -19,9 +19,9 @@ from fastapi.responses import PlainTextResponse
 from vigil import __version__
 from vigil.api.deps import ManagerDep
 from vigil.api.guard import UserDep
+from vigil.camera.cameras import Cameras
 from vigil.camera.state import State
-from vigil.camera.status import CameraStatus
-from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.status import CameraFigures, CameraStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -56,7 +56,7 @@ def _camera(name: str, **extra: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-Sample = Callable[[CameraStatus, CameraSupervisor], float | None]  # None: no series
+Sample = Callable[[CameraStatus, CameraFigures], float | None]  # None: no series
 
 # (name, type, help, the camera's value): one series per camera, labelled with its name
 CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
@@ -64,79 +64,79 @@ CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
         "vigil_camera_input_fps",
         "gauge",
         "Frames a second received on the camera's detect input (else its first input).",
-        lambda s, _cam: float(s.fps_in),
+        lambda s, _fig: float(s.fps_in),
     ),
     (
         "vigil_camera_detect_fps",
         "gauge",
         "Frames a second processed by motion detection.",
-        lambda s, _cam: float(s.fps_detect or 0.0),
+        lambda s, _fig: float(s.fps_detect or 0.0),
     ),
     (
         "vigil_camera_dropped_packets_total",
         "counter",
         "Packets dropped by slow consumers (recorder, detection, live view).",
-        lambda s, _cam: s.dropped,
+        lambda s, _fig: s.dropped,
     ),
     (
         "vigil_camera_reconnects_total",
         "counter",
         "Reconnections of the camera's inputs.",
-        lambda s, _cam: s.reconnects,
+        lambda s, _fig: s.reconnects,
     ),
     (
         "vigil_camera_cpu_seconds_total",
         "counter",
         "CPU seconds used for the camera (its threads and its share of the pools).",
-        lambda _s, cam: round(cam.cpu.seconds(), 3),
+        lambda _s, fig: fig.cpu_seconds,
     ),
     (
         "vigil_camera_recorded_bytes_total",
         "counter",
         "Bytes of recording segments written.",
-        lambda _s, cam: cam.recorded_bytes,
+        lambda _s, fig: fig.recorded_bytes,
     ),
     (
         "vigil_camera_recorder_interruptions_total",
         "counter",
         "Unexpected errors or stalls of the camera's recorder, each followed by a new start.",
-        lambda s, _cam: s.interruptions.get("recorder", 0),
+        lambda s, _fig: s.interruptions.get("recorder", 0),
     ),
     (
         "vigil_camera_recorder_behind_packets_total",
         "counter",
         "Packets the recorder dropped for being more than record.queue_seconds behind.",
-        lambda _s, cam: cam.failures["recorder"].dropped,
+        lambda _s, fig: fig.dropped,
     ),
     (
         "vigil_camera_live_interruptions_total",
         "counter",
         "Unexpected errors or stalls of the camera's live decoding and JPEG encoding.",
-        lambda s, _cam: s.interruptions.get("live", 0),
+        lambda s, _fig: s.interruptions.get("live", 0),
     ),
     (
         "vigil_camera_stalled_parts",
         "gauge",
         "The camera's parts (recorder, detector, live) stuck now.",
-        lambda s, _cam: len(s.stalled),
+        lambda s, _fig: len(s.stalled),
     ),
     (
         "vigil_camera_detector_interruptions_total",
         "counter",
         "Unexpected errors or stalls of the camera's detection, each followed by a new start.",
-        lambda s, _cam: s.interruptions.get("detector", 0),
+        lambda s, _fig: s.interruptions.get("detector", 0),
     ),
     (
         "vigil_camera_viewers",
         "gauge",
         "Live viewers now (MJPEG, WebRTC, snapshots being made).",
-        lambda s, _cam: s.viewers,
+        lambda s, _fig: s.viewers,
     ),
     (
         "vigil_camera_governor_level",
         "gauge",
         "The governor's detection level (0 as configured, up to 3).",
-        lambda s, _cam: s.governor.level if s.governor is not None else None,
+        lambda s, _fig: s.governor.level if s.governor is not None else None,
     ),
 )
 
@@ -149,7 +149,11 @@ CAMERA_FAMILIES: tuple[tuple[str, str, str, Sample], ...] = (
 def metrics(manager: ManagerDep, user: UserDep) -> PlainTextResponse:
     """Prometheus metrics of every camera and of the process."""
     out = _Writer()
-    cams = [(s, manager.get(s.name)) for s in manager.statuses() if user.sees(s.name)]
+    cams = [
+        (s, f)
+        for s in manager.statuses()
+        if user.sees(s.name) and (f := manager.figures(s.name)) is not None
+    ]
     out.family("vigil_info", "gauge", "vigil's version.", [(f'{{version="{__version__}"}}', 1)])
     out.family(
         "vigil_camera_state",
@@ -171,7 +175,31 @@ def metrics(manager: ManagerDep, user: UserDep) -> PlainTextResponse:
         "Steps of the wall clock seen since the start (E416).",
         [("", manager.clock_steps)],
     )
+    _worker_families(out, manager)
     return PlainTextResponse(out.text(), media_type=CONTENT_TYPE)
+
+
+def _worker_families(out: _Writer, manager: Cameras) -> None:
+    """The camera worker processes (none with ``server.workers: 1``)."""
+    workers = manager.workers()
+    out.family(
+        "vigil_worker_deaths_total",
+        "counter",
+        "Camera worker processes that died and were started again (E701).",
+        [("", manager.worker_deaths)],
+    )
+    out.family(
+        "vigil_worker_cpu_seconds_total",
+        "counter",
+        "CPU seconds used by a camera worker process (user and system), at its last report.",
+        [(f'{{worker="{w.number}"}}', w.cpu_seconds) for w in workers],
+    )
+    out.family(
+        "vigil_worker_resident_memory_bytes",
+        "gauge",
+        "Resident memory of a camera worker process, at its last report.",
+        [(f'{{worker="{w.number}"}}', w.rss_bytes) for w in workers],
+    )
 
 
 def _process_families(out: _Writer) -> None:

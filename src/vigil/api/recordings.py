@@ -124,7 +124,7 @@ async def export_recording(
     if finish <= begin:
         raise ApiError("end must be after start", status=400, code="E602")
     try:
-        limit = manager.get(name).config.record.export_max_minutes
+        limit = manager.config(name).record.export_max_minutes
     except CameraNotFound:
         limit = RecordConfig().export_max_minutes  # footage of a removed camera
     if finish - begin > limit * 60:

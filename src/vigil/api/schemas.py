@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.camera.cameras import Cameras
 from vigil.camera.changes import public_config
-from vigil.camera.manager import CameraManager
 from vigil.camera.status import CameraStatus
 from vigil.config import CameraConfig
 from vigil.errors import ErrorDetail
@@ -59,10 +59,10 @@ class CameraOut(CameraStatus):
     config: dict[str, Any] | None = None
 
 
-def camera_out(manager: CameraManager, status: CameraStatus) -> CameraOut:
+def camera_out(manager: Cameras, status: CameraStatus) -> CameraOut:
     """`status` with the camera's public config."""
     fields = {f.name: getattr(status, f.name) for f in dataclasses.fields(status)}
-    return CameraOut(**fields, config=public_config(manager.get(status.name).config))
+    return CameraOut(**fields, config=public_config(manager.config(status.name)))
 
 
 class CameraIn(CameraConfig):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from vigil.api.policy import HttpPolicy
 from vigil.auth import Access
+from vigil.camera.cameras import Cameras
 from vigil.camera.changes import CameraChanges
-from vigil.camera.manager import CameraManager
 from vigil.errors import ErrorDetail
 from vigil.recording.recorder import RecordingContext
 from vigil.streaming.webrtc import WebRtcSessions
@@ -47,7 +47,7 @@ class Services:
     """What one app serves: the cameras, their changes, WebRTC sessions, the export pool,
     and who may use them."""
 
-    manager: CameraManager
+    manager: Cameras
     changes: CameraChanges
     webrtc: WebRtcSessions
     started: float  # time.monotonic() when the app was built, for the health's uptime

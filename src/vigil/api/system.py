@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import psutil
@@ -32,6 +33,16 @@ class ClockStepOut(BaseModel):
     seconds: float = Field(description="How far it jumped: negative when set back.")
 
 
+class WorkerOut(BaseModel):
+    number: int
+    pid: int | None
+    alive: bool
+    cameras: list[str] = Field(description="The cameras the worker runs (its leases).")
+    cpu_seconds: float = Field(description="The worker process's CPU, user and system.")
+    rss_bytes: int
+    restarts: int = Field(description="Times it was started again after dying (E701).")
+
+
 class SystemOut(BaseModel):
     cpu_pct: float = Field(description="The whole machine's CPU, % of all cores.")
     cores: int
@@ -49,6 +60,12 @@ class SystemOut(BaseModel):
         description="At that rate, how many days of footage the recordings' space and the "
         "free space hold (the retention forecast); null before any footage.",
     )
+    workers: list[WorkerOut] = Field(
+        default_factory=list,
+        description="The camera worker processes (server.workers above 1); empty when "
+        "every camera runs in the main process.",
+    )
+    worker_deaths: int = Field(0, description="Worker processes that died since the start.")
     clock_steps: list[ClockStepOut] = Field(
         default_factory=list,
         description="The latest steps of the wall clock vigil saw (E416), newest first; "
@@ -69,6 +86,8 @@ def system(manager: ManagerDep, admin: AdminDep) -> SystemOut:
         process_rss_bytes=_process.memory_info().rss,
         cameras=len(statuses),
         cameras_streaming=sum(1 for s in statuses if s.state == "streaming"),
+        workers=[WorkerOut(**asdict(w)) for w in manager.workers()],
+        worker_deaths=manager.worker_deaths,
     )
     recording = manager.recording
     if recording is None:

@@ -68,8 +68,9 @@ async def webrtc_offer(
     409 (E503; watch it as MJPEG). At most `live.webrtc_max_sessions` per camera (503,
     E504). A body that isn't an SDP offer is 400 (E505), one over 64 KiB 413 (E616, never read
     whole). A session that hasn't connected within 30 s is closed."""
-    cam = manager.get(name)
+    manager.config(name)
     require_camera(user, name)
+    cam = manager.local(name)
     body = await request.body()  # the shield stops reading past 64 KiB
     try:
         offer = body[:MAX_OFFER].decode("utf-8")
@@ -132,7 +133,7 @@ async def webrtc_close(
 ) -> Response:
     """End a WebRTC session (its URL is the `Location` of the answer): only whoever opened
     it, or an admin."""
-    manager.get(name)
+    manager.config(name)
     require_camera(user, name)
     found = sessions.get(name, session)
     if found is None:

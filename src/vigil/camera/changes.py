@@ -24,8 +24,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from vigil.camera.manager import CameraManager
-from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.cameras import Cameras
 from vigil.config import CameraConfig, VigilConfig, format_path
 from vigil.config.file import ConfigFile
 from vigil.errors import FieldError, RequestError
@@ -35,12 +34,12 @@ from vigil.sources.url import redact
 class CameraChanges:
     """Add, replace and remove cameras; one change at a time."""
 
-    def __init__(self, manager: CameraManager, config_file: ConfigFile):
+    def __init__(self, manager: Cameras, config_file: ConfigFile):
         self.manager = manager
         self.config_file = config_file
         self._lock = threading.Lock()
 
-    def add(self, name: str, fields: Mapping[str, Any]) -> CameraSupervisor:
+    def add(self, name: str, fields: Mapping[str, Any]) -> None:
         """A new camera, started at once; 409 (E603) if the name is taken."""
         with self._lock:
             if name in self.manager.names():
@@ -48,20 +47,20 @@ class CameraChanges:
             config = self.config_file.set_camera(
                 name, fields, check=lambda c: _refuse_local(name, c)
             ).cameras[name]
-            return self.manager.add(name, config)
+            self.manager.add(name, config)
 
-    def replace(self, name: str, fields: Mapping[str, Any]) -> CameraSupervisor:
+    def replace(self, name: str, fields: Mapping[str, Any]) -> None:
         """The camera's whole config replaced (a missing password keeps the stored one)."""
         with self._lock:
-            self.manager.get(name)  # 404 before anything else
+            self.manager.config(name)  # 404 before anything else
             config = self.config_file.set_camera(
                 name, fields, check=lambda c: _refuse_local(name, c)
             ).cameras[name]
-            return self.manager.replace(name, config)
+            self.manager.replace(name, config)
 
     def remove(self, name: str) -> None:
         with self._lock:
-            self.manager.get(name)
+            self.manager.config(name)
             self.config_file.remove_camera(name)
             self.manager.remove(name)
 

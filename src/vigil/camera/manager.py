@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
+from vigil.camera.cameras import WorkerInfo
 from vigil.camera.reader import Timing
-from vigil.camera.status import CameraStatus
+from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor, join_all
 from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
@@ -47,6 +48,7 @@ class CameraManager:
         governor: GovernorConfig | None = None,
         cpu_sampler: Callable[[], float] | None = None,
         camera_networks: Sequence[str] = (),
+        records_clock_steps: bool = True,
     ):
         self._retry_policy = retry_policy
         self._networks = tuple(parse_networks(camera_networks))
@@ -60,6 +62,7 @@ class CameraManager:
         self.ticks = 0  # the monitor's passes over every camera so far
         self.wall_clock = WallClockWatch(recording.wall if recording is not None else time.time)
         self.clock_steps = 0  # steps of the wall clock seen since the start
+        self._records_clock_steps = records_clock_steps  # False in all workers but one
         for name, config in (cameras or {}).items():
             self._cameras[name] = self._supervisor(name, config)
         self.governor = Governor(
@@ -139,7 +142,7 @@ class CameraManager:
         for cam in cams:
             if cam.recorder is not None:
                 cam.recorder.restamp()
-        if self.recording is not None:
+        if self.recording is not None and self._records_clock_steps:
             try:
                 self.recording.index.add_clock_step(step.before, step.after)
             except Exception:
@@ -162,6 +165,29 @@ class CameraManager:
         if cam is None:
             raise CameraNotFound(name)
         return cam
+
+    def config(self, name: str) -> CameraConfig:
+        return self.get(name).config
+
+    def local(self, name: str) -> CameraSupervisor:
+        return self.get(name)
+
+    def figures(self, name: str) -> CameraFigures | None:
+        try:
+            cam = self.get(name)
+        except CameraNotFound:
+            return None
+        return CameraFigures(
+            cpu_seconds=round(cam.cpu.seconds(), 3),
+            recorded_bytes=cam.recorded_bytes,
+            dropped=cam.failures["recorder"].dropped,
+            running=cam.running,
+        )
+
+    def workers(self) -> list[WorkerInfo]:
+        return []  # every camera runs in this process
+
+    worker_deaths = 0
 
     def status(self, name: str) -> CameraStatus:
         return self.get(name).status(time.monotonic())
@@ -209,3 +235,6 @@ class CameraManager:
 
     def stop_camera(self, name: str) -> None:
         self.get(name).stop()
+
+    def trigger_event(self, name: str, at: float) -> tuple[float, float]:
+        return self.get(name).trigger_event(at)

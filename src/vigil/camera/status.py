@@ -70,6 +70,16 @@ class CameraStatus:
     stalled: list[str] = field(default_factory=list)  # the parts stuck now (see last_error)
 
 
+@dataclass(frozen=True, slots=True)
+class CameraFigures:
+    """One camera's counters that the metrics show beside its status."""
+
+    cpu_seconds: float
+    recorded_bytes: int
+    dropped: int  # packets the recorder dropped for being behind
+    running: bool
+
+
 def camera_status(
     name: str,
     enabled: bool,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import shutil
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,11 +79,18 @@ def recorded_start(path: Path) -> float | None:
         return None
 
 
-def reconcile(root: Path, index: Index, log: logging.Logger = _log) -> Reconciled:
-    """Recover partial segments, index orphans, and mark rows of missing files."""
+def reconcile(
+    root: Path,
+    index: Index,
+    log: logging.Logger = _log,
+    cameras: Collection[str] | None = None,
+) -> Reconciled:
+    """Recover partial segments, index orphans, and mark rows of missing files: of every
+    camera, or only of `cameras` (those of a worker that died, while the others record)."""
     result = Reconciled()
-    folder = root / RECORDINGS
-    if folder.exists():
+    top = root / RECORDINGS
+    folders = [top] if cameras is None else [top / name for name in sorted(cameras)]
+    for folder in (f for f in folders if f.exists()):
         for leftover in folder.rglob(".*.tmp.mp4"):
             leftover.unlink(missing_ok=True)  # an interrupted finalize: its partial remains
         for partial in sorted(folder.rglob(f"*{PARTIAL_SUFFIX}")):
@@ -94,7 +101,8 @@ def reconcile(root: Path, index: Index, log: logging.Logger = _log) -> Reconcile
             if not index.has_path(str(path.relative_to(root))):
                 _guarded(_index_orphan, root, path, index, result, log)
     gone, back = [], []
-    for row in index.segments():
+    rows = index.segments()
+    for row in rows if cameras is None else [r for r in rows if r.camera in cameras]:
         present = (root / row.path).exists()
         if not present and not row.missing:
             gone.append(row)

@@ -50,6 +50,12 @@ class InstanceLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fds.append(fd)
 
+    @property
+    def fds(self) -> tuple[int, ...]:
+        """The locked files' descriptors: a worker process holds them too (the lock is the
+        open file's, so it lasts until the last process holding it ends)."""
+        return tuple(self._fds)
+
     def release(self) -> None:
         for fd in self._fds:
             os.close(fd)

@@ -1,0 +1,82 @@
+"""What the API asks of the cameras, wherever they run: one interface, two implementations.
+
+- :class:`~vigil.camera.manager.CameraManager`: every camera in this process
+  (``server.workers: 1``, today's single process).
+- :class:`~vigil.camera.workers.WorkerPool`: cameras spread over worker processes; reads
+  come from the workers' last reports, changes go over their control channels.
+
+Live media (MJPEG, snapshots, WebRTC) needs the camera's feed and packets in this process:
+:meth:`Cameras.local` gives the supervisor, or refuses with E703 where the camera runs in
+a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from vigil.camera.status import CameraFigures, CameraStatus
+from vigil.camera.supervisor import CameraSupervisor
+from vigil.config import CameraConfig
+from vigil.recording.recorder import RecordingContext
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """One worker process, as ``GET /api/system`` shows it."""
+
+    number: int
+    pid: int | None
+    alive: bool
+    cameras: list[str]
+    cpu_seconds: float  # the process's own, user + system, at its last report
+    rss_bytes: int
+    restarts: int
+
+
+class Cameras(Protocol):
+    recording: RecordingContext | None
+
+    @property
+    def clock_steps(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def shutdown(self, timeout: float = ...) -> None: ...
+
+    def names(self) -> list[str]: ...
+
+    def configs(self) -> dict[str, CameraConfig]: ...
+
+    def config(self, name: str) -> CameraConfig:
+        """The camera's config now; 404 (E601) if there is no such camera."""
+        ...
+
+    def status(self, name: str) -> CameraStatus: ...
+
+    def statuses(self) -> list[CameraStatus]: ...
+
+    def figures(self, name: str) -> CameraFigures | None: ...
+
+    def add(self, name: str, config: CameraConfig, *, start: bool = True) -> object: ...
+
+    def remove(self, name: str) -> None: ...
+
+    def replace(self, name: str, config: CameraConfig) -> object: ...
+
+    def start_camera(self, name: str) -> None: ...
+
+    def stop_camera(self, name: str) -> None: ...
+
+    def trigger_event(self, name: str, at: float) -> tuple[float, float]: ...
+
+    def local(self, name: str) -> CameraSupervisor:
+        """The camera's supervisor in this process, for its live media."""
+        ...
+
+    def workers(self) -> list[WorkerInfo]:
+        """The worker processes; none when every camera runs in this process."""
+        ...
+
+    @property
+    def worker_deaths(self) -> int: ...

@@ -1,0 +1,98 @@
+"""The control channel between the main process and one worker: typed messages on a pipe.
+
+    main ──Command(id, ...)──> worker          (add, replace, remove, start, stop, trigger, quit)
+    main <──Reply(id, ...)──── worker          (one per command, in order)
+    main <──Report(...)─────── worker          (about once a second, unasked: status, figures)
+    main <──DiskFull()──────── worker          (unasked: a recorder met a full disk)
+
+The pipe is a :func:`multiprocessing.Pipe`; messages are the frozen dataclasses below
+(pickled by it). The main process never waits on a worker to answer a read: status comes from
+the last :class:`Report`. A command is answered by a :class:`Reply` whose ``error`` is the
+worker's :class:`~vigil.errors.VigilError` as code and message, raised again on the main
+side with the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vigil.camera.status import CameraFigures, CameraStatus
+from vigil.config import CameraConfig
+from vigil.errors import ErrorDetail
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    name: str
+    config: CameraConfig
+    start: bool = True
+    token: int = 0  # the lease's fencing token
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    name: str
+    config: CameraConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    name: str
+    at: float  # wall time
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """Stop every camera (closing segments) and exit."""
+
+
+Action = Add | Replace | Remove | Start | Stop | Trigger | Quit
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: int
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    id: int
+    error: ErrorDetail | None = None  # raised again in the main process, with its code
+    value: tuple[float, float] | None = None  # a trigger's event (start, end)
+    status: CameraStatus | None = None  # the camera's, once the command is done
+    at: float = 0.0  # time.monotonic() when `status` was taken (one clock for the machine)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskFull:
+    """A recorder met a full disk: retention, in the main process, should run now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A worker's cameras as they are now; sent about once a second."""
+
+    worker: int
+    pid: int
+    at: float  # time.monotonic() when the statuses were taken (one clock for the machine)
+    statuses: list[CameraStatus]
+    figures: dict[str, CameraFigures] = field(default_factory=dict)
+    clock_steps: int = 0
+    cpu_seconds: float = 0.0  # the worker process's own, user + system
+    rss_bytes: int = 0

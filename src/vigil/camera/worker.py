@@ -1,0 +1,211 @@
+"""A worker process: one shard of the cameras, run by today's threads, told what to do over
+its control channel (:mod:`vigil.camera.channel`).
+
+The main process starts it with :func:`run` as a spawned process's target. Inside, a plain
+:class:`~vigil.camera.manager.CameraManager` runs the worker's cameras: ingest, recording
+(into the same storage root, indexing in the same SQLite file, which WAL lets several
+processes write), detection and live view. The worker owns no HTTP, no retention and no
+auth: those stay in the main process.
+
+- The main thread reads commands and answers each, in order.
+- A reporter thread sends a :class:`~vigil.camera.channel.Report` every
+  :data:`~vigil.const.STATS_INTERVAL`, so the main process never waits on a worker to read.
+- When the channel ends (the main process quit, or was killed), the worker stops its
+  cameras, closing their segments, and exits: it never outlives the main process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing import reduction
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+
+from vigil.camera.channel import (
+    Action,
+    Add,
+    Command,
+    DiskFull,
+    Quit,
+    Remove,
+    Replace,
+    Reply,
+    Report,
+    Start,
+    Stop,
+    Trigger,
+)
+from vigil.camera.manager import CameraManager
+from vigil.camera.status import CameraStatus
+from vigil.config import GovernorConfig
+from vigil.const import STATS_INTERVAL
+from vigil.errors import VigilError
+from vigil.recording.recorder import RecordingContext
+from vigil.storage.index import Index
+
+_log = logging.getLogger(__name__)
+
+
+class HeldFd:
+    """A descriptor the worker keeps open for its whole life: the instance lock's. Pickled
+    for a spawned process, it passes the descriptor itself (not its number), so the worker
+    holds the same ``flock`` as the main process: a new vigil can't start on this storage
+    while an old worker still closes its segments."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Callable[[_Detachable], HeldFd], tuple[_Detachable]]:
+        return (_held, (reduction.DupFd(self.fd),))
+
+
+class _Detachable(Protocol):
+    def detach(self) -> int: ...
+
+
+def _held(dup: _Detachable) -> HeldFd:
+    return HeldFd(dup.detach())
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """What a worker needs to run cameras, as the main process loaded it."""
+
+    number: int
+    storage_root: Path | None  # None: this server records nothing (the storage was refused)
+    database: Path | None
+    governor: GovernorConfig = field(default_factory=GovernorConfig)
+    camera_networks: tuple[str, ...] = ()
+    log_level: int = logging.INFO
+    nice: int = 0
+    records_clock_steps: bool = False  # one worker writes a wall-clock step to the index
+    held: tuple[HeldFd, ...] = ()  # the instance lock's descriptors
+
+
+class Worker:
+    """The worker's side of the channel, around its camera manager."""
+
+    def __init__(self, conn: Connection, settings: WorkerSettings):
+        self.conn = conn
+        self.settings = settings
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        context = None
+        if settings.storage_root is not None and settings.database is not None:
+            context = RecordingContext(
+                settings.storage_root, Index(settings.database), on_disk_full=self._disk_full
+            )
+        self.manager = CameraManager(
+            recording=context,
+            governor=settings.governor,
+            camera_networks=settings.camera_networks,
+            records_clock_steps=settings.records_clock_steps,
+        )
+        self._process = psutil.Process()
+
+    def send(self, message: object) -> None:
+        with self._send_lock:
+            self.conn.send(message)
+
+    def _disk_full(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.send(DiskFull())
+
+    def report(self) -> Report:
+        manager = self.manager
+        figures = {n: f for n in manager.names() if (f := manager.figures(n)) is not None}
+        times = self._process.cpu_times()
+        at = time.monotonic()
+        return Report(
+            worker=self.settings.number,
+            pid=os.getpid(),
+            at=at,
+            statuses=manager.statuses(),
+            figures=figures,
+            clock_steps=manager.clock_steps,
+            cpu_seconds=times.user + times.system,
+            rss_bytes=self._process.memory_info().rss,
+        )
+
+    def _report_loop(self) -> None:
+        while not self._stop.wait(STATS_INTERVAL):
+            try:
+                self.send(self.report())
+            except (OSError, ValueError):  # the channel is gone: the main loop ends too
+                return
+            except Exception:
+                _log.exception("[E600] worker %d: a report failed", self.settings.number)
+
+    def handle(self, action: Action) -> tuple[float, float] | None:
+        manager = self.manager
+        match action:
+            case Add(name, config, start):
+                manager.add(name, config, start=start)
+            case Replace(name, config):
+                manager.replace(name, config)
+            case Remove(name):
+                manager.remove(name)
+            case Start(name):
+                manager.start_camera(name)
+            case Stop(name):
+                manager.stop_camera(name)
+            case Trigger(name, at):
+                return manager.trigger_event(name, at)
+            case Quit():
+                self._stop.set()
+        return None
+
+    def _status(self, action: Action) -> CameraStatus | None:
+        name = getattr(action, "name", None)
+        if name is None or name not in self.manager.names():
+            return None
+        return self.manager.status(name)
+
+    def serve(self) -> None:
+        self.manager.start()
+        reporter = threading.Thread(target=self._report_loop, name="vigil-report", daemon=True)
+        reporter.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    command: Command = self.conn.recv()
+                except (EOFError, OSError):
+                    break  # the main process is gone
+                try:
+                    value = self.handle(command.action)
+                except VigilError as err:
+                    self.send(Reply(command.id, err.detail()))
+                except Exception as err:  # a bug: say so, keep the worker
+                    _log.exception("[E600] worker %d: %r failed", self.settings.number, command)
+                    self.send(Reply(command.id, VigilError(repr(err)).detail()))
+                else:
+                    at = time.monotonic()
+                    status = self._status(command.action)
+                    self.send(Reply(command.id, value=value, status=status, at=at))
+        finally:
+            self._stop.set()
+            self.manager.shutdown()
+            reporter.join(STATS_INTERVAL * 2)
+
+
+def run(conn: Connection, settings: WorkerSettings) -> None:
+    """The worker process's target (spawned, so nothing is inherited but its arguments)."""
+    from vigil.log import setup_logging
+
+    setup_logging(settings.log_level)
+    # Ctrl-C reaches the whole process group: the main process decides when workers stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if settings.nice:
+        os.nice(settings.nice)
+    Worker(conn, settings).serve()

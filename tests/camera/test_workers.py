@@ -1,0 +1,154 @@
+"""Cameras in worker processes: real spawned workers, real RTSP from the simulator, real
+SQLite written by several processes, and real SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.helpers import SimThread, wait_for
+from vigil.camera.state import State
+from vigil.camera.worker import WorkerSettings
+from vigil.camera.workers import WorkerPool
+from vigil.config import CameraConfig
+from vigil.errors import CameraNotFound, RequestError
+from vigil.recording.recorder import RecordingContext
+from vigil.storage.index import Index
+
+RESTART = 30.0  # deadline for a killed worker's cameras to stream again (10 s + reconnect)
+
+
+def cfg(url: str, enabled: bool = True) -> CameraConfig:
+    return CameraConfig.model_validate(
+        {"enabled": enabled, "inputs": [{"url": url}], "record": {"segment_seconds": 2}}
+    )
+
+
+@pytest.fixture
+def pool(sim: SimThread, tmp_path: Path) -> Iterator[WorkerPool]:
+    index = Index(tmp_path / "vigil.db")
+    cameras = {"a": cfg(sim.url("cam1")), "b": cfg(sim.url("cam2")), "c": cfg(sim.url("cam4"))}
+    pool = WorkerPool(
+        cameras,
+        WorkerSettings(0, tmp_path, tmp_path / "vigil.db"),
+        workers=2,
+        recording=RecordingContext(tmp_path, index),
+    )
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+def streaming(pool: WorkerPool, *names: str) -> bool:
+    return all(pool.status(name).state is State.STREAMING for name in names)
+
+
+def segments(pool: WorkerPool, name: str) -> int:
+    assert pool.recording is not None
+    return len(pool.recording.index.segments(name))
+
+
+def test_cameras_on_two_workers_stream_record_and_change(pool: WorkerPool, sim: SimThread) -> None:
+    wait_for(lambda: streaming(pool, "a", "b", "c"), 30, "every camera streaming")
+    assert {pool.worker_of(n) for n in "abc"} == {0, 1}  # spread over both
+    pids = {r.worker: r.pid for r in pool.reports()}
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    # each worker records into the one index: rows, with files that decode
+    wait_for(lambda: all(segments(pool, n) >= 1 for n in "abc"), 30, "a segment of each")
+    assert pool.recording is not None
+    row = pool.recording.index.segments("b")[0]
+    with av.open(str(pool.recording.root / row.path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0
+    fig = wait_for(lambda: (f := pool.figures("a")) is not None and f.cpu_seconds > 0 and f, 15)
+    assert fig.running
+
+    status = pool.add("d", cfg(sim.url("cam1")))
+    assert status.state in (State.STARTING, State.STREAMING)
+    wait_for(lambda: streaming(pool, "d"), 30, "the added camera streaming")
+    with pytest.raises(RequestError) as info:
+        pool.add("d", cfg(sim.url("cam2")))
+    assert info.value.code == "E603"
+
+    pool.stop_camera("d")
+    assert pool.status("d").state is State.STOPPED  # the command's answer, not a stale report
+    pool.start_camera("d")
+    wait_for(lambda: streaming(pool, "d"), 30, "restarted camera streaming")
+    pool.replace("d", cfg(sim.url("cam2")))
+    wait_for(
+        lambda: streaming(pool, "d") and pool.status("d").inputs[0].url.endswith("/cam2/main"),
+        30,
+        "the replaced camera streaming its new source",
+    )
+    pool.remove("d")
+    assert pool.names() == ["a", "b", "c"]
+    with pytest.raises(CameraNotFound):
+        pool.status("d")
+    wait_for(lambda: all("d" not in r.figures for r in pool.reports()), 10, "d gone from reports")
+
+
+def test_a_killed_worker_comes_back_and_the_other_never_notices(pool: WorkerPool) -> None:
+    wait_for(lambda: streaming(pool, "a", "b", "c"), 30, "every camera streaming")
+    victim = pool.worker_of("a")
+    theirs = [n for n in "abc" if pool.worker_of(n) == victim]
+    others = [n for n in "abc" if pool.worker_of(n) != victim]
+    survivor_pid = pool.pid(1 - victim)
+    before = {n: pool.status(n).inputs[0].dropped for n in others}
+    wait_for(lambda: all(segments(pool, n) >= 1 for n in theirs), 30, "a segment each")
+    old_pid = pool.pid(victim)
+    assert old_pid is not None
+    os.kill(old_pid, signal.SIGKILL)
+
+    wait_for(lambda: pool.restarts == 1, RESTART, "the worker started again")
+    assert pool.deaths == 1 and pool.pid(victim) != old_pid
+    wait_for(
+        lambda: (
+            all(pool.status(n).state is State.STREAMING for n in theirs)
+            and all(r.pid != old_pid for r in pool.reports())
+        ),
+        RESTART,
+        "the killed worker's cameras streaming again",
+    )
+    # the other worker was never touched: same process, no reconnect, nothing dropped
+    assert pool.pid(1 - victim) == survivor_pid
+    for name in others:
+        status = pool.status(name)
+        assert status.state is State.STREAMING and status.reconnects == 0
+        assert status.inputs[0].dropped == before[name]
+    # the dead worker's open segments were recovered into the index, and every row's file
+    # is on disk
+    assert pool.recording is not None
+    rows = pool.recording.index.segments()
+    assert all((pool.recording.root / row.path).exists() for row in rows)
+    partials = list(pool.recording.root.rglob("*.partial.mp4"))
+    assert len(partials) <= len(pool.names())  # only the segments being written now
+
+
+def test_changes_while_a_worker_restarts_are_neither_lost_nor_doubled(
+    pool: WorkerPool, sim: SimThread
+) -> None:
+    wait_for(lambda: streaming(pool, "a", "b", "c"), 30, "every camera streaming")
+    victim = pool.worker_of("a")
+    pid = pool.pid(victim)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    # straight after the kill, before or during the restart
+    pool.add("new", cfg(sim.url("cam2")))
+    pool.remove("a")
+    pool.stop_camera("b")
+    wait_for(lambda: pool.restarts == 1, RESTART, "the worker started again")
+    assert pool.names() == ["b", "c", "new"]
+    wait_for(lambda: streaming(pool, "c", "new"), RESTART, "running cameras streaming")
+    wait_for(lambda: pool.status("b").state is State.STOPPED, RESTART, "b stays stopped")
+
+    def reported() -> list[str]:
+        return sorted(name for r in pool.reports() for name in r.figures)
+
+    # every camera on exactly one worker, none left over from before the kill
+    wait_for(lambda: reported() == ["b", "c", "new"], RESTART, "each camera reported once")
