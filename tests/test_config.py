@@ -169,3 +169,21 @@ def test_governor_thresholds_must_be_ordered() -> None:
     with pytest.raises(ConfigError) as info:
         validate_data({"governor": {"cpu_low": 90}})
     assert info.value.errors[0].path == "governor"
+
+
+def test_workers_default_to_one_process_and_auto_is_the_usable_cores() -> None:
+    import os
+
+    assert validate_data({}).server.worker_count == 1
+    assert validate_data({"server": {"workers": 3}}).server.worker_count == 3
+    auto = validate_data({"server": {"workers": "auto"}}).server
+    assert auto.workers == "auto" and auto.worker_count == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("value", [0, 257, "many", True, 1.5])
+def test_bad_workers_is_e103_naming_the_key(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"server: {{workers: {str(value).lower()}}}\n"))
+    (error,) = info.value.errors
+    assert (error.path, error.code) == ("server.workers", "E103")
+    assert "from 1 to 256, or auto" in error.message

@@ -18,7 +18,10 @@ from vigil.api.policy import HttpPolicy
 from vigil.api.protocol import http_options
 from vigil.auth import Access, AuthSettings
 from vigil.auth.store import AuthStore
+from vigil.camera.cameras import Cameras
 from vigil.camera.manager import CameraManager
+from vigil.camera.worker import HeldFd, WorkerSettings
+from vigil.camera.workers import WorkerPool
 from vigil.config import VigilConfig
 from vigil.config.file import ConfigFile
 from vigil.const import SHUTDOWN_TIMEOUT
@@ -84,12 +87,7 @@ def serve(config_path: Path, login_link: bool = False) -> int:
         _log.error("%s", err)
         return 1
     index, context, retention, refused = _storage(config)
-    manager = CameraManager(
-        config.cameras,
-        recording=context,
-        governor=config.governor,
-        camera_networks=config.server.camera_networks,
-    )
+    manager = cameras(config, context, retention, lock)
     if retention is not None:
         retention.cameras = manager.configs  # cameras added or changed through the API too
     access = _access(config, index, login_link)
@@ -130,6 +128,40 @@ def serve(config_path: Path, login_link: bool = False) -> int:
     lock.release()
     _log.info("vigil stopped")
     return 0
+
+
+def cameras(
+    config: VigilConfig,
+    context: RecordingContext | None,
+    retention: Retention | None,
+    lock: InstanceLock,
+) -> Cameras:
+    """Every camera in this process (``server.workers: 1``), or spread over workers."""
+    workers = config.server.worker_count
+    if workers == 1:
+        return CameraManager(
+            config.cameras,
+            recording=context,
+            governor=config.governor,
+            camera_networks=config.server.camera_networks,
+        )
+    _log.info("cameras run in %d worker processes", workers)
+    settings = WorkerSettings(
+        number=0,
+        storage_root=context.root if context is not None else None,
+        database=Path(config.storage.database) if context is not None else None,
+        governor=config.governor,
+        camera_networks=tuple(config.server.camera_networks),
+        log_level=logging.getLogger().level,
+        held=tuple(HeldFd(fd) for fd in lock.fds),
+    )
+    return WorkerPool(
+        config.cameras,
+        settings,
+        workers=workers,
+        recording=context,
+        on_disk_full=retention.trigger if retention is not None else None,
+    )
 
 
 def _storage(

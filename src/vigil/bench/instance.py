@@ -25,19 +25,24 @@ class Instance:
         root: Path,
         cameras: dict[str, dict[str, object]],
         storage: dict[str, object] | None = None,
+        server: dict[str, object] | None = None,
+        auth: dict[str, object] | None = None,
     ):
         """`storage`: keys of the config's storage section; its path is `root`/data unless
-        given. The config file and the log stay in `root`."""
+        given. `server` and `auth`: more keys of those sections. The config file and the log
+        stay in `root`."""
         self.root = root
         self.port = free_port()
         self.config = root / "vigil.yaml"
         section = {"path": str(root / "data"), **(storage or {})}
         self.data = Path(str(section["path"]))
         data = {
-            "server": {"host": "127.0.0.1", "port": self.port},
+            "server": {"host": "127.0.0.1", "port": self.port, **(server or {})},
             "storage": section,
             "cameras": cameras,
         }
+        if auth is not None:
+            data["auth"] = auth
         root.mkdir(parents=True, exist_ok=True)
         self.config.write_text(json.dumps(data, indent=2))  # JSON is YAML
         self.log = root / "vigil.log"

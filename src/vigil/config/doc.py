@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
@@ -61,6 +61,8 @@ _NAMES = {
 def _type(annotation: Any) -> str:
     """A reader's name for a type: ``number or null``, ``one of auto, none``, ``list of ...``."""
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:  # a constrained part of a union: its type; the bounds are in the text
+        return _type(args[0])
     if origin is Literal:
         return "one of " + ", ".join(str(a) for a in args)
     if origin in (Union, UnionType):

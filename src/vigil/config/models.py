@@ -7,6 +7,7 @@ from the descriptions below (``python -m vigil.config.doc``) and a test keeps it
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +43,9 @@ class TlsConfig(_Model):
         if (self.cert is None) != (self.key is None):
             raise PydanticCustomError("E103", "tls needs both cert and key", {})
         return self
+
+
+MAX_WORKERS = 256
 
 
 class ServerConfig(_Model):
@@ -82,6 +86,24 @@ class ServerConfig(_Model):
     mjpeg_max_viewers: int = Field(
         64, ge=1, le=10000, description="MJPEG viewers at once, all cameras together."
     )
+    workers: int | Literal["auto"] = Field(
+        1,
+        description="Camera worker processes. 1 runs every camera in the main process; N "
+        "(up to 256), or auto (one per usable core), spreads the cameras over N processes, "
+        "balanced by "
+        "their measured CPU, so that Python work is not held to one core by the GIL. A "
+        "worker that dies is started again. Live view of a camera in a worker is not built "
+        "yet (E703): keep 1 to watch cameras live.",
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        if value == "auto" or (type(value) is int and 1 <= value <= MAX_WORKERS):
+            return value
+        raise PydanticCustomError(
+            "E103", f"{value!r}: workers is a number from 1 to {MAX_WORKERS}, or auto", {}
+        )
 
     @field_validator("trusted_proxies", "camera_networks")
     @classmethod
@@ -92,6 +114,13 @@ class ServerConfig(_Model):
             except ValueError:
                 raise PydanticCustomError("E103", f"{value!r} is not a CIDR network", {}) from None
         return values
+
+    @property
+    def worker_count(self) -> int:
+        """`workers` as a number: auto is the cores this process may run on."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return self.workers
 
     @property
     def loopback(self) -> bool:

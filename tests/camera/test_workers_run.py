@@ -1,0 +1,129 @@
+"""``vigil run`` with ``server.workers: 2``: the real server process and its spawned
+workers, the real simulator over RTSP, and real SIGKILLs of a worker and of the main
+process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import psutil
+import pytest
+
+from tests.helpers import SMALL, SimThread, wait_for
+from vigil.bench.instance import Instance
+from vigil.recording.recovery import reconcile
+from vigil.sim.server import build_cameras
+from vigil.storage.index import Index
+
+BOUND = 40.0  # seconds: a worker's restart plus the reconnect, on a loaded runner
+
+
+@pytest.fixture
+def sim() -> Iterator[SimThread]:
+    with SimThread(build_cameras(2, SMALL, None, quiet=True)) as served:
+        yield served
+
+
+@pytest.fixture
+def vigil(sim: SimThread, tmp_path: Path) -> Iterator[Instance]:
+    cams: dict[str, dict[str, object]] = {
+        name: {
+            "inputs": [{"url": sim.url(name)}],
+            "record": {"segment_seconds": 2},
+            "detect": {"enabled": name == "cam1"},
+        }
+        for name in ("cam1", "cam2")
+    }
+    instance = Instance(tmp_path, cams, server={"workers": 2}, auth={"enabled": False})
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def get(vigil: Instance, path: str) -> Any:
+    return httpx.get(vigil.url + path, timeout=10).json()
+
+
+def streaming(vigil: Instance) -> bool:
+    cams = get(vigil, "/api/cameras")["cameras"]
+    return len(cams) == 2 and all(c["state"] == "streaming" for c in cams)
+
+
+def test_a_server_with_two_workers_records_and_outlives_a_killed_worker(vigil: Instance) -> None:
+    wait_for(lambda: streaming(vigil), BOUND, "both cameras streaming")
+    system = wait_for(
+        lambda: (
+            (s := get(vigil, "/api/system"))["workers"]
+            and all(w["cpu_seconds"] > 0 for w in s["workers"])
+            and s
+        ),
+        BOUND,
+        "both workers reporting",
+    )
+    workers = system["workers"]
+    assert [w["number"] for w in workers] == [0, 1]
+    assert sorted(c for w in workers for c in w["cameras"]) == ["cam1", "cam2"]
+    assert all(len(w["cameras"]) == 1 for w in workers)  # one each: spread, not piled
+    pids = {w["pid"] for w in workers}
+    assert len(pids) == 2 and vigil.pid not in pids
+    assert all(psutil.Process(pid).ppid() == vigil.pid for pid in pids)
+
+    # the camera API, metrics and triggers work through the workers
+    answer = httpx.post(vigil.url + "/api/cameras/cam2/stop", timeout=10)
+    assert answer.status_code == 200 and answer.json()["state"] == "stopped"
+    answer = httpx.post(vigil.url + "/api/cameras/cam2/start", timeout=10)
+    assert answer.status_code == 200
+    wait_for(lambda: streaming(vigil), BOUND, "cam2 streaming again")
+    event = httpx.post(vigil.url + "/api/cameras/cam1/events", timeout=10)
+    assert event.status_code == 202 and event.json()["camera"] == "cam1"
+    metrics = httpx.get(vigil.url + "/metrics", timeout=10).text
+    assert "vigil_worker_deaths_total 0" in metrics
+    assert 'vigil_worker_resident_memory_bytes{worker="1"}' in metrics
+    assert 'vigil_camera_recorded_bytes_total{camera="cam1"}' in metrics
+    # live view of a camera in a worker is refused with its code, not left hanging
+    snapshot = httpx.get(vigil.url + "/api/cameras/cam1/snapshot.jpg", timeout=10)
+    assert snapshot.status_code == 409 and snapshot.json()["code"] == "E703"
+
+    victim = workers[0]
+    os.kill(victim["pid"], 9)
+    system = wait_for(
+        lambda: (
+            (s := get(vigil, "/api/system"))["worker_deaths"] == 1
+            and s["workers"][0]["restarts"] == 1
+            and s["workers"][0]["pid"] != victim["pid"]
+            and s
+        ),
+        BOUND,
+        "the killed worker started again",
+    )
+    assert system["workers"][1]["pid"] == workers[1]["pid"]  # the other one untouched
+    wait_for(lambda: streaming(vigil), BOUND, "the killed worker's camera streaming again")
+    assert "vigil_worker_deaths_total 1" in httpx.get(vigil.url + "/metrics", timeout=10).text
+    assert "[E701] worker 0" in vigil.log.read_text()
+
+
+def test_a_killed_main_process_takes_its_workers_with_it(vigil: Instance) -> None:
+    wait_for(lambda: streaming(vigil), BOUND, "both cameras streaming")
+    system = wait_for(
+        lambda: len((s := get(vigil, "/api/system"))["workers"]) == 2 and s, BOUND, "workers"
+    )
+    pids = [w["pid"] for w in system["workers"]]
+    vigil.kill()
+    # the workers see their channel end, close their segments and exit: no orphan records on
+    wait_for(lambda: not any(psutil.pid_exists(p) for p in pids), BOUND, "the workers gone")
+    # they held the instance lock until then, and closed every segment whole
+    index = Index(vigil.data / "vigil.db")
+    try:
+        result = reconcile(vigil.data, index)
+    finally:
+        index.close()
+    assert result.recovered == 0  # nothing was left partial for a recovery to cut
+    assert result.quarantined == 0 and result.missing == 0
+    vigil.start()
+    wait_for(lambda: streaming(vigil), BOUND, "both cameras streaming after the restart")
