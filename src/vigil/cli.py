@@ -123,6 +123,17 @@ def _add_bench(sub: Subparsers) -> None:
     )
     bench.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     bench.add_argument(
+        "--workers",
+        default="1",
+        help="vigil's profiles: server.workers, worker processes for the cameras (N or auto; 1)",
+    )
+    bench.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="bare-detect: interpreters its cameras are spread over (1)",
+    )
+    bench.add_argument(
         "--segment-seconds", type=float, default=10.0, help="record profile: segment length"
     )
     bench.add_argument(
@@ -298,8 +309,23 @@ def _bench(args: argparse.Namespace) -> int:
         mjpeg_cycles=args.mjpeg_cycles,
         webrtc_cycles=args.webrtc_cycles,
         seed=args.seed,
+        workers=_workers(args.workers),
+        processes=args.processes,
     )
     return run(args.profile, options)
+
+
+def _workers(value: str) -> int:
+    """``--workers``: a number, or auto (the cores this process may run on)."""
+    if value == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise SystemExit(f"vigil bench: --workers is a number of 1 or more, or auto, not {value!r}")
+    return workers
 
 
 def _bench_sim_args(args: argparse.Namespace) -> tuple[str, ...]:

@@ -13,10 +13,14 @@ many cameras can be told apart: vigil's own overhead, or the machine and the GIL
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import statistics
 import tempfile
 import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,10 @@ OPTIONS = {"rtsp_transport": "tcp", "timeout": "10000000"}
 class BareDetectLoad:
     """`cameras` cameras, each a copy thread on main and a decode thread on sub."""
 
-    def __init__(self, cameras: int, port: int):
+    def __init__(self, cameras: int, port: int, numbers: list[int] | None = None):
+        """`numbers`: which of the simulator's cameras (0 for cam1), all `cameras` if None."""
+        self.numbers = numbers if numbers is not None else list(range(cameras))
+        cameras = len(self.numbers)
         self.cameras = cameras
         self.port = port
         self.folder = tempfile.TemporaryDirectory(prefix="vigil-bench-bare-")
@@ -56,10 +63,10 @@ class BareDetectLoad:
         ]
 
     def _url(self, n: int, stream: str) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/cam{n + 1}/{stream}"
+        return f"rtsp://127.0.0.1:{self.port}/cam{self.numbers[n] + 1}/{stream}"
 
     def _copy(self, n: int) -> None:
-        folder = Path(self.folder.name) / f"cam{n + 1}"
+        folder = Path(self.folder.name) / f"cam{self.numbers[n] + 1}"
         folder.mkdir()
         try:
             with av.open(self._url(n, "main"), options=OPTIONS, timeout=(10.0, None)) as source:
@@ -88,7 +95,7 @@ class BareDetectLoad:
                 if out is not None:
                     out.close()
         except av.error.FFmpegError as error:
-            self.errors.append(f"cam{n + 1} main: {error}")
+            self.errors.append(f"cam{self.numbers[n] + 1} main: {error}")
 
     def _detect(self, n: int) -> None:
         try:
@@ -116,7 +123,7 @@ class BareDetectLoad:
                         previous = gray
                         self.processed[n] += 1
         except av.error.FFmpegError as error:
-            self.errors.append(f"cam{n + 1} sub: {error}")
+            self.errors.append(f"cam{self.numbers[n] + 1} sub: {error}")
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -165,3 +172,89 @@ class BareDetectLoad:
         for thread in self.threads:
             thread.join(5)
         self.folder.cleanup()
+
+
+class BareDetectProcesses:
+    """The same sketch with its cameras spread over `processes` interpreters (spawned, camera
+    n in process n % processes): the floor of what every core can do for ``detect``, where
+    :class:`BareDetectLoad` is the floor of one interpreter. Each process answers over a pipe:
+    ``ready`` and ``figures``; ``stop`` ends it."""
+
+    def __init__(self, cameras: int, port: int, processes: int):
+        context = multiprocessing.get_context("spawn")
+        self.links: list[Connection] = []
+        self.children: list[BaseProcess] = []
+        for k in range(processes):
+            ours, theirs = context.Pipe()
+            numbers = list(range(k, cameras, processes))
+            child = context.Process(
+                target=_bare_child, args=(theirs, cameras, port, numbers), name=f"bare-{k}"
+            )
+            self.links.append(ours)
+            self.children.append(child)
+        self.ready_once = False
+
+    def _ask(self, what: str) -> list[Any]:
+        for link in self.links:
+            link.send(what)
+        return [link.recv() for link in self.links]
+
+    def start(self) -> None:
+        for child in self.children:
+            child.start()
+
+    def ready(self) -> bool:
+        answers = self._ask("ready")
+        errors = [a for a in answers if isinstance(a, str)]
+        if errors:
+            raise SystemExit("; ".join(errors))
+        return all(answers)
+
+    def processes(self) -> list[psutil.Process]:
+        return [psutil.Process(c.pid) for c in self.children if c.pid is not None]
+
+    def figures(self) -> LoadFigures:
+        parts: list[LoadFigures] = self._ask("figures")
+        fps = [f for part in parts for f in part.fps]
+        details = [part.detect or {} for part in parts]
+        return LoadFigures(
+            dropped=0,
+            reconnects=0,
+            fps=fps,
+            stream=f"h264 main copied, sub decoded (bare PyAV threads in {len(parts)} processes)",
+            detect={
+                "fps_decoded_min": min(float(str(d["fps_decoded_min"])) for d in details),
+                "fps_detect_median_by_process": [d["fps_detect_median"] for d in details],
+                "segments": sum(int(str(d["segments"])) for d in details),
+                "errors": [e for d in details for e in d["errors"]],  # type: ignore[attr-defined]
+            },
+        )
+
+    def stop(self) -> None:
+        for link in self.links:
+            with contextlib.suppress(OSError):
+                link.send("stop")
+        for child in self.children:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+
+
+def _bare_child(link: Connection, cameras: int, port: int, numbers: list[int]) -> None:
+    load = BareDetectLoad(cameras, port, numbers)
+    load.start()
+    ready = False
+    while True:
+        what = link.recv()
+        if what == "stop":
+            load.stop()
+            return
+        if what == "ready":
+            try:
+                ready = ready or load.ready()  # once ready, rates count from then on
+            except SystemExit as exit_:
+                link.send(str(exit_))
+                continue
+            link.send(ready)
+        elif what == "figures":
+            link.send(load.figures())

@@ -4,6 +4,7 @@ and the bare-demux floor (plain PyAV threads, no vigil), each against the simula
 
 from __future__ import annotations
 
+import logging
 import statistics
 import tempfile
 import threading
@@ -16,9 +17,12 @@ import psutil
 
 from vigil.bench.load import LoadFigures
 from vigil.bench.options import DetectOptions
+from vigil.camera.cameras import Cameras
 from vigil.camera.manager import CameraManager
 from vigil.camera.state import State
 from vigil.camera.status import CameraStatus
+from vigil.camera.worker import WorkerSettings
+from vigil.camera.workers import WorkerPool
 from vigil.config import validate_data
 from vigil.recording.recorder import RecordingContext
 from vigil.sim.media import CLOCK_REGION
@@ -62,9 +66,10 @@ def camera_configs(
 
 
 class IngestLoad:
-    """vigil's camera manager with the profile's cameras, recording or not. With `check`, the
-    figures close every segment and check each one decodes to its length (the record
-    profile; the detect profiles record too, but checking is slow)."""
+    """vigil's camera manager with the profile's cameras, recording or not; with `workers`
+    above 1, the worker pool, its worker processes' CPU and memory counted as the load's.
+    With `check`, the figures close every segment and check each one decodes to its length
+    (the record profile; the detect profiles record too, but checking is slow)."""
 
     def __init__(
         self,
@@ -72,12 +77,26 @@ class IngestLoad:
         record: bool = False,
         governor: dict[str, float] | None = None,
         check: bool = False,
+        workers: int = 1,
     ):
         self.folder = tempfile.TemporaryDirectory(prefix="vigil-bench-")
         root = Path(self.folder.name)
         context = RecordingContext(root, Index(root / "vigil.db")) if record else None
         config = validate_data({"cameras": cams, "governor": governor or {}})
-        self.manager = CameraManager(config.cameras, recording=context, governor=config.governor)
+        self.manager: Cameras
+        if workers > 1:
+            settings = WorkerSettings(
+                0,
+                root if record else None,
+                root / "vigil.db" if record else None,
+                governor=config.governor,
+                log_level=logging.getLogger().level,
+            )
+            self.manager = WorkerPool(config.cameras, settings, workers=workers, recording=context)
+        else:
+            self.manager = CameraManager(
+                config.cameras, recording=context, governor=config.governor
+            )
         self.check = check and record
 
     def start(self) -> None:
@@ -87,7 +106,7 @@ class IngestLoad:
         return all(s.state is State.STREAMING for s in self.manager.statuses())
 
     def processes(self) -> list[psutil.Process]:
-        return []
+        return [psutil.Process(w.pid) for w in self.manager.workers() if w.pid is not None]
 
     def figures(self) -> LoadFigures:
         statuses = self.manager.statuses()
@@ -115,9 +134,18 @@ class IngestLoad:
                 frames[key] = frames.get(key, 0) + value
         first = detecting[0][0]
         source = first.inputs[detecting[0][1].input]
-        config = self.manager.governor.config
-        governor = self.manager.governor
         levels = sorted(s.governor.level for s, _ in detecting if s.governor)
+        if isinstance(self.manager, CameraManager):
+            config = self.manager.governor.config
+            governor = self.manager.governor
+            said = (
+                f"cpu_high {config.cpu_high:.0f} %, cpu_low {config.cpu_low:.0f} %, critical "
+                f"{config.cpu_critical:.0f} %, hold {config.hold_seconds:.0f} s; "
+                f"{governor.steps_down} steps down, {governor.steps_up} up; "
+                f"levels at the end {levels}"
+            )
+        else:
+            said = f"one per worker; levels at the end {levels}"
         return {
             "stream": f"{source.codec} {source.width}x{source.height} at {source.fps:.0f} fps",
             "fps_detect_median": round(
@@ -126,12 +154,7 @@ class IngestLoad:
             "frames_since_start": frames,
             "events": sum(d.events for _, d in detecting),
             "modes": sorted({d.mode for _, d in detecting}),
-            "governor": (
-                f"cpu_high {config.cpu_high:.0f} %, cpu_low {config.cpu_low:.0f} %, critical "
-                f"{config.cpu_critical:.0f} %, hold {config.hold_seconds:.0f} s; "
-                f"{governor.steps_down} steps down, {governor.steps_up} up; "
-                f"levels at the end {levels}"
-            ),
+            "governor": said,
         }
 
     def stop(self) -> None:

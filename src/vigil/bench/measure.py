@@ -1,7 +1,8 @@
 """How ``vigil bench`` measures a load: warm up, then CPU, memory and figures over the run.
 
-"Per camera" is the process's CPU (all threads, plus a reference load's helper processes,
-% of one core) divided by the number of cameras; the simulator runs in a process of its own
+"Per camera" is the process's CPU (all threads, plus the load's helper processes: vigil's
+workers, a reference load's ffmpeg or interpreters; % of one core) divided by the number of
+cameras, and memory is summed over the same processes; the simulator runs in a process of its own
 and its CPU is reported apart, per stream.
 """
 
@@ -105,8 +106,9 @@ def _measure(
         while (elapsed := time.monotonic() - t0) < warmup:
             progress("warm-up", elapsed, warmup)
             time.sleep(0.5)
-        window = _window(me, load.processes(), sim, seconds)
-        rss = me.memory_info().rss
+        helpers = load.processes()
+        window = _window(me, helpers, sim, seconds)
+        rss = _rss(me, helpers)
         figures = load.figures()
     finally:
         load.stop()
@@ -125,18 +127,29 @@ def _window(
     me: psutil.Process, helpers: list[psutil.Process], sim: psutil.Process, seconds: float
 ) -> _Window:
     cpu0, sim0, wall0 = cpu_seconds(me, helpers), cpu_seconds(sim), time.monotonic()
-    rss_start = rss_max = me.memory_info().rss
+    rss_start = rss_max = _rss(me, helpers)
     by_minute: list[float] = []
     while (elapsed := time.monotonic() - wall0) < seconds:
         progress("measuring", elapsed, seconds)
         time.sleep(min(0.5, max(0.0, seconds - elapsed)))
-        rss = me.memory_info().rss
+        rss = _rss(me, helpers)
         rss_max = max(rss_max, rss)
         if time.monotonic() - wall0 >= 60 * (len(by_minute) + 1):
             by_minute.append(round(rss / 2**20, 1))
     cpu1, sim1, wall1 = cpu_seconds(me, helpers), cpu_seconds(sim), time.monotonic()
     sys.stderr.write("\n")
     return _Window(cpu1 - cpu0, sim1 - sim0, wall1 - wall0, rss_start, rss_max, by_minute)
+
+
+def _rss(me: psutil.Process, helpers: list[psutil.Process]) -> int:
+    """Resident memory of the load: this process and its helpers (workers, ffmpeg)."""
+    total = 0
+    for proc in [me, *helpers]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:  # a helper that ended
+            continue
+    return total
 
 
 def _result(

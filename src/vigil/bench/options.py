@@ -37,3 +37,5 @@ class BenchOptions:
     mjpeg_cycles: int = 10_000  # churn: MJPEG viewers that come and go
     webrtc_cycles: int = 1_000  # churn: WebRTC viewers that come and go
     seed: int | None = None  # chaos: of the random moments (None: a new one, printed)
+    workers: int = 1  # vigil's profiles: server.workers (auto resolved to the usable cores)
+    processes: int = 1  # bare-detect: interpreters its cameras are spread over

@@ -43,7 +43,11 @@ def _vigil(profile: str) -> Loads:
             )
             governor = {"hold_seconds": o.detect.governor_hold}
             return IngestLoad(
-                cams, record=profile != "ingest", governor=governor, check=profile == "record"
+                cams,
+                record=profile != "ingest",
+                governor=governor,
+                check=profile == "record",
+                workers=o.workers,
             )
 
         return make
@@ -70,9 +74,11 @@ def _bare(kind: str) -> Loads:
 
     def loads(o: BenchOptions) -> LoadFactory:
         def make(port: int) -> Load:
-            from vigil.bench.bare import BareDetectLoad
+            from vigil.bench.bare import BareDetectLoad, BareDetectProcesses
             from vigil.bench.loads import BareDemuxLoad
 
+            if kind == "detect" and o.processes > 1:
+                return BareDetectProcesses(o.cameras, port, o.processes)
             if kind == "detect":
                 return BareDetectLoad(o.cameras, port)
             return BareDemuxLoad(o.cameras, port, pyav_timeout=kind == "demux-pyav-timeout")
