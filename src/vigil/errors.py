@@ -386,9 +386,9 @@ CATALOGUE: dict[str, ErrorInfo] = {
         503,
     ),
     "E703": ErrorInfo(
-        "no live view from a worker process yet",
-        "MJPEG, snapshots and WebRTC of a camera that runs in a worker process are not built "
-        "yet: set server.workers: 1 to watch it live. Recording, detection and the rest work.",
+        "no WebRTC from a worker process yet",
+        "WebRTC of a camera that runs in a worker process is not built yet: watch it as MJPEG, "
+        "or set server.workers: 1.",
         409,
     ),
 }

@@ -3,8 +3,11 @@ SQLite written by several processes, and real SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from vigil.config import CameraConfig
 from vigil.errors import CameraNotFound, RequestError
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Index
+from vigil.streaming.live import FRAMES, LiveFrame
 
 RESTART = 30.0  # deadline for a killed worker's cameras to stream again (10 s + reconnect)
 
@@ -152,3 +156,50 @@ def test_changes_while_a_worker_restarts_are_neither_lost_nor_doubled(
 
     # every camera on exactly one worker, none left over from before the kill
     wait_for(lambda: reported() == ["b", "c", "new"], RESTART, "each camera reported once")
+
+
+def test_live_jpegs_cross_from_the_worker_and_survive_its_restart(pool: WorkerPool) -> None:
+    wait_for(lambda: streaming(pool, "a", "b", "c"), 30, "every camera streaming")
+    feed = pool.live_feed("b")
+    assert pool.still("b") is not None  # detection's last frame, encoded in the worker
+
+    async def watch(seconds: float) -> list[LiveFrame]:
+        """Two viewers at once for `seconds`: the frames the first one got."""
+        seen: list[LiveFrame] = []
+        async with feed.watch(FRAMES), feed.watch(FRAMES):
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            while loop.time() < end:
+                frame = await feed.next_frame(seen[-1].seq if seen else 0, 5.0)
+                if frame is not None:
+                    seen.append(frame)
+        return seen
+
+    frames = asyncio.run(watch(3.0))
+    assert len(frames) >= 5  # live.mjpeg_fps of 10, a JPEG a frame at most
+    assert [f.seq for f in frames] == sorted({f.seq for f in frames})
+    with av.open(io.BytesIO(frames[-1].jpeg), "r", format="mjpeg") as container:
+        assert next(container.decode(video=0)).width == frames[-1].width
+    wait_for(lambda: pool.status("b").viewers == 0, 10, "viewers counted out")
+
+    async def across_restart() -> list[LiveFrame]:
+        async with feed.watch(FRAMES):
+            first = await feed.next_frame(0, 10.0)
+            assert first is not None
+            pid = pool.pid(pool.worker_of("b"))
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            later: list[LiveFrame] = []
+            loop = asyncio.get_running_loop()
+            end = loop.time() + RESTART
+            last = first.seq
+            while loop.time() < end and len(later) < 3:
+                frame = await feed.next_frame(last, 5.0)
+                if frame is not None:
+                    last = frame.seq
+                    if frame.taken > killed:  # decoded by the new worker
+                        later.append(frame)
+            return later
+
+    assert len(asyncio.run(across_restart())) == 3  # the restarted worker was told to encode

@@ -4,11 +4,14 @@ process."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx2 as httpx
 import psutil
 import pytest
@@ -19,6 +22,7 @@ from vigil.recording.recovery import reconcile
 from vigil.sim.server import build_cameras
 from vigil.storage.index import Index
 
+PART_HEAD = re.compile(rb"Content-Length: (\d+)\r\n\r\n")
 BOUND = 40.0  # seconds: a worker's restart plus the reconnect, on a loaded runner
 
 
@@ -48,6 +52,24 @@ def vigil(sim: SimThread, tmp_path: Path) -> Iterator[Instance]:
 
 def get(vigil: Instance, path: str) -> Any:
     return httpx.get(vigil.url + path, timeout=10).json()
+
+
+def decodes(jpeg: bytes) -> bool:
+    with av.open(io.BytesIO(jpeg), "r", format="mjpeg") as container:
+        return sum(1 for _ in container.decode(video=0)) == 1
+
+
+def mjpeg_parts(stream: httpx.Response, count: int) -> list[bytes]:
+    """The first `count` JPEGs of a multipart/x-mixed-replace stream, by Content-Length."""
+    buffer, parts = b"", []
+    for chunk in stream.iter_bytes():
+        buffer += chunk
+        while (match := PART_HEAD.search(buffer)) and len(buffer) >= match.end() + int(match[1]):
+            parts.append(buffer[match.end() : match.end() + int(match[1])])
+            buffer = buffer[match.end() + int(match[1]) :]
+            if len(parts) == count:
+                return parts
+    return parts
 
 
 def streaming(vigil: Instance) -> bool:
@@ -86,9 +108,24 @@ def test_a_server_with_two_workers_records_and_outlives_a_killed_worker(vigil: I
     assert "vigil_worker_deaths_total 0" in metrics
     assert 'vigil_worker_resident_memory_bytes{worker="1"}' in metrics
     assert 'vigil_camera_recorded_bytes_total{camera="cam1"}' in metrics
-    # live view of a camera in a worker is refused with its code, not left hanging
-    snapshot = httpx.get(vigil.url + "/api/cameras/cam1/snapshot.jpg", timeout=10)
-    assert snapshot.status_code == 409 and snapshot.json()["code"] == "E703"
+    # live view crosses from the workers: a snapshot of a detecting camera (its last decoded
+    # frame) and of one that decodes nothing (a frame decoded on demand), and MJPEG
+    for name in ("cam1", "cam2"):
+        snapshot = httpx.get(vigil.url + f"/api/cameras/{name}/snapshot.jpg", timeout=20)
+        assert snapshot.status_code == 200, snapshot.text
+        assert snapshot.headers["content-type"] == "image/jpeg"
+        assert decodes(snapshot.content)
+    with httpx.stream("GET", vigil.url + "/api/cameras/cam2/mjpeg", timeout=20) as stream:
+        parts = mjpeg_parts(stream, 3)
+    assert len(parts) == 3 and all(decodes(p) for p in parts)
+    # WebRTC from a worker is not built yet: refused with its code, not left hanging
+    offer = httpx.post(
+        vigil.url + "/api/cameras/cam1/webrtc",
+        content=b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+        headers={"Content-Type": "application/sdp"},
+        timeout=10,
+    )
+    assert offer.status_code == 409 and offer.json()["code"] == "E703"
 
     victim = workers[0]
     os.kill(victim["pid"], 9)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Annotated
 
@@ -31,7 +30,7 @@ from vigil.api.errors import ApiError
 from vigil.api.guard import UserDep, media_route, require_camera
 from vigil.api.protocol import ABORT
 from vigil.api.schemas import error_responses
-from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.cameras import Cameras
 from vigil.streaming.live import FRAMES, FRESH, LiveFrame
 from vigil.streaming.mjpeg import MEDIA_TYPE, mjpeg_stream
 
@@ -48,28 +47,29 @@ router = APIRouter(
 )
 
 
-async def snapshot_frame(cam: CameraSupervisor) -> LiveFrame:
+async def snapshot_frame(manager: Cameras, name: str) -> LiveFrame:
     """The camera's latest frame as JPEG (see the module's doc for where it comes from)."""
-    live = cam.live
+    live = manager.live_feed(name)
     latest = live.latest
     if latest is not None and live.wants_frames and latest.age() < FRESH:
         return latest
-    decoded = cam.last_frame()
-    if decoded is not None and time.monotonic() - decoded[1] < FRESH:
-        return await live.still(*decoded)
-    if cam.running:
+    still = await asyncio.to_thread(manager.still, name)  # in the camera's worker, if any
+    if still is not None:
+        return still
+    running = manager.running(name)
+    if running:
         async with live.watch(FRAMES):
             fresh = await live.next_frame(latest.seq if latest else 0, SNAPSHOT_WAIT)
         if fresh is not None:
             return fresh
-    decoded = cam.last_frame()
     candidates = [f for f in (live.latest,) if f is not None]
-    if decoded is not None:
-        candidates.append(await live.still(*decoded))
+    older = await asyncio.to_thread(manager.still, name, None)
+    if older is not None:
+        candidates.append(older)
     if candidates:  # nothing new came: the newest there is, its Age tells how old
         return min(candidates, key=lambda f: f.age())
-    state = cam.state if cam.running else "stopped"
-    raise ApiError(f"camera {cam.name!r} has no frame ({state})", code="E502")
+    state = manager.status(name).state if running else "stopped"
+    raise ApiError(f"camera {name!r} has no frame ({state})", code="E502")
 
 
 @router.get(
@@ -93,11 +93,10 @@ async def snapshot(
     key frame for it (503 with E502 if none comes within 10 s)."""
     manager.config(name)  # 404 first
     require_camera(user, name)
-    cam = manager.local(name)
-    frame = await snapshot_frame(cam)
+    frame = await snapshot_frame(manager, name)
     headers = {
         "Age": str(int(frame.age())),
-        "ETag": f'"{cam.live.epoch}-{frame.seq}"',
+        "ETag": f'"{manager.live_feed(name).epoch}-{frame.seq}"',
         "Cache-Control": "no-cache",
     }
     if if_none_match is not None and headers["ETag"] in if_none_match:
@@ -119,16 +118,15 @@ async def mjpeg(
     shared by every viewer, and made only while someone watches. A slow client skips frames;
     nothing queues for it. At most `live.mjpeg_max_viewers` per camera and
     `server.mjpeg_max_viewers` in all (503, E506)."""
-    manager.config(name)  # 404 first
+    config = manager.config(name)  # 404 first
     require_camera(user, name)
-    cam = manager.local(name)
-    if not cam.running:
+    if not manager.running(name):
         raise ApiError(f"camera {name!r} is stopped", code="E502")
     slots = services.mjpeg_slots
-    if not slots.take(name, cam.config.live.mjpeg_max_viewers):
+    if not slots.take(name, config.live.mjpeg_max_viewers):
         raise ApiError(f"camera {name!r}: too many MJPEG viewers", code="E506")
     return MjpegResponse(
-        _released(mjpeg_stream(cam.live), lambda: slots.release(name)),
+        _released(mjpeg_stream(manager.live_feed(name)), lambda: slots.release(name)),
         media_type=MEDIA_TYPE,
         headers={"Cache-Control": "no-store"},
     )

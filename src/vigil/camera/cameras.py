@@ -5,9 +5,10 @@
 - :class:`~vigil.camera.workers.WorkerPool`: cameras spread over worker processes; reads
   come from the workers' last reports, changes go over their control channels.
 
-Live media (MJPEG, snapshots, WebRTC) needs the camera's feed and packets in this process:
-:meth:`Cameras.local` gives the supervisor, or refuses with E703 where the camera runs in
-a worker.
+MJPEG and snapshots read the camera's :meth:`Cameras.live_feed` in this process (fed from
+the worker when the camera runs in one). WebRTC needs the camera's packets here:
+:meth:`Cameras.local` gives the supervisor, or refuses with E703 where the camera runs in a
+worker.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig
 from vigil.recording.recorder import RecordingContext
+from vigil.streaming.live import LiveFeed, LiveFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,20 @@ class Cameras(Protocol):
     def trigger_event(self, name: str, at: float) -> tuple[float, float]: ...
 
     def local(self, name: str) -> CameraSupervisor:
-        """The camera's supervisor in this process, for its live media."""
+        """The camera's supervisor in this process, for WebRTC (its packets)."""
+        ...
+
+    def live_feed(self, name: str) -> LiveFeed:
+        """The camera's JPEG feed, as MJPEG and snapshots read it here."""
+        ...
+
+    def running(self, name: str) -> bool:
+        """Started, and not stopped through the API."""
+        ...
+
+    def still(self, name: str, max_age: float | None = ...) -> LiveFrame | None:
+        """The last frame detection decoded, as JPEG, if it is at most `max_age` seconds old
+        (any age: None); it may block for the encode."""
         ...
 
     def workers(self) -> list[WorkerInfo]:

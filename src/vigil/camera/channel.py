@@ -1,15 +1,22 @@
 """The control channel between the main process and one worker: typed messages on a pipe.
 
-    main ──Command(id, ...)──> worker          (add, replace, remove, start, stop, trigger, quit)
+    main ──Command(id, ...)──> worker          (add, replace, remove, start, stop, trigger,
+                                                watch, snapshot, quit)
     main <──Reply(id, ...)──── worker          (one per command, in order)
     main <──Report(...)─────── worker          (about once a second, unasked: status, figures)
     main <──DiskFull()──────── worker          (unasked: a recorder met a full disk)
+    main <──LiveJpeg(...)───── worker          (unasked: a watched camera's next JPEG)
 
 The pipe is a :func:`multiprocessing.Pipe`; messages are the frozen dataclasses below
 (pickled by it). The main process never waits on a worker to answer a read: status comes from
 the last :class:`Report`. A command is answered by a :class:`Reply` whose ``error`` is the
 worker's :class:`~vigil.errors.VigilError` as code and message, raised again on the main
 side with the same code.
+
+Live view: the main process keeps a :class:`~vigil.streaming.live.LiveFeed` per camera, and
+its first viewer (and its last) becomes a :class:`Watch`. While watched, the worker encodes
+each due frame once and sends it as a :class:`LiveJpeg`; the main feed fans it out to every
+viewer there. A JPEG crosses the pipe once, whatever the number of viewers.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.config import CameraConfig
 from vigil.errors import ErrorDetail
+from vigil.streaming.live import LiveFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +65,28 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
+class Watch:
+    """The first viewer of `kind` came (`wanted`), or the last one left, in the main process."""
+
+    name: str
+    kind: str
+    wanted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The camera's last decoded frame as JPEG, if at most `max_age` s old (vigil.api.live)."""
+
+    name: str
+    max_age: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     """Stop every camera (closing segments) and exit."""
 
 
-Action = Add | Replace | Remove | Start | Stop | Trigger | Quit
+Action = Add | Replace | Remove | Start | Stop | Trigger | Watch | Snapshot | Quit
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +102,15 @@ class Reply:
     value: tuple[float, float] | None = None  # a trigger's event (start, end)
     status: CameraStatus | None = None  # the camera's, once the command is done
     at: float = 0.0  # time.monotonic() when `status` was taken (one clock for the machine)
+    frame: LiveFrame | None = None  # a snapshot's JPEG
+
+
+@dataclass(frozen=True, slots=True)
+class LiveJpeg:
+    """A live JPEG of a watched camera, encoded once in the worker, for every viewer here."""
+
+    name: str
+    frame: LiveFrame
 
 
 @dataclass(frozen=True, slots=True)

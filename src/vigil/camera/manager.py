@@ -26,6 +26,7 @@ from vigil.media.clock import MONOTONIC, Clock, ClockStep, WallClockWatch
 from vigil.pipeline.governor import Governor, system_cpu
 from vigil.recording.recorder import RecordingContext
 from vigil.sources.network import parse_networks
+from vigil.streaming.live import FRESH, LiveFeed, LiveFrame
 
 _log = logging.getLogger(__name__)
 
@@ -171,6 +172,19 @@ class CameraManager:
 
     def local(self, name: str) -> CameraSupervisor:
         return self.get(name)
+
+    def live_feed(self, name: str) -> LiveFeed:
+        return self.get(name).live
+
+    def running(self, name: str) -> bool:
+        return self.get(name).running
+
+    def still(self, name: str, max_age: float | None = FRESH) -> LiveFrame | None:
+        cam = self.get(name)
+        decoded = cam.last_frame()
+        if decoded is None or (max_age is not None and time.monotonic() - decoded[1] >= max_age):
+            return None
+        return cam.live.still_now(*decoded)
 
     def figures(self, name: str) -> CameraFigures | None:
         try:

@@ -36,22 +36,27 @@ from vigil.camera.channel import (
     Add,
     Command,
     DiskFull,
+    LiveJpeg,
     Quit,
     Remove,
     Replace,
     Reply,
     Report,
+    Snapshot,
     Start,
     Stop,
     Trigger,
+    Watch,
 )
 from vigil.camera.manager import CameraManager
 from vigil.camera.status import CameraStatus
+from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import GovernorConfig
 from vigil.const import STATS_INTERVAL
 from vigil.errors import VigilError
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Index
+from vigil.streaming.live import LiveFrame
 
 _log = logging.getLogger(__name__)
 
@@ -112,6 +117,7 @@ class Worker:
             records_clock_steps=settings.records_clock_steps,
         )
         self._process = psutil.Process()
+        self._watched: set[tuple[str, str]] = set()  # (camera, kind) the main process watches
 
     def send(self, message: object) -> None:
         with self._send_lock:
@@ -146,15 +152,38 @@ class Worker:
             except Exception:
                 _log.exception("[E600] worker %d: a report failed", self.settings.number)
 
-    def handle(self, action: Action) -> tuple[float, float] | None:
+    def _send_frame(self, name: str, frame: LiveFrame) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the main process is gone
+            self.send(LiveJpeg(name, frame))
+
+    def _feeds(self, name: str, cam: CameraSupervisor) -> None:
+        """A new (or replaced) camera: its JPEGs go to the main process; nobody watches yet."""
+        cam.live.on_publish = lambda frame: self._send_frame(name, frame)
+        self._watched = {(n, kind) for n, kind in self._watched if n != name}
+
+    def _watch(self, name: str, kind: str, wanted: bool) -> None:
+        feed = self.manager.local(name).live
+        if wanted and (name, kind) not in self._watched:
+            self._watched.add((name, kind))
+            feed.add_viewer(kind)
+        elif not wanted and (name, kind) in self._watched:
+            self._watched.discard((name, kind))
+            feed.remove_viewer(kind)
+
+    def handle(self, action: Action) -> tuple[float, float] | LiveFrame | None:
         manager = self.manager
         match action:
             case Add(name, config, start):
-                manager.add(name, config, start=start)
+                self._feeds(name, manager.add(name, config, start=start))
             case Replace(name, config):
-                manager.replace(name, config)
+                self._feeds(name, manager.replace(name, config))
             case Remove(name):
                 manager.remove(name)
+                self._watched = {(n, kind) for n, kind in self._watched if n != name}
+            case Watch(name, kind, wanted):
+                self._watch(name, kind, wanted)
+            case Snapshot(name, max_age):
+                return manager.still(name, max_age)
             case Start(name):
                 manager.start_camera(name)
             case Stop(name):
@@ -182,7 +211,7 @@ class Worker:
                 except (EOFError, OSError):
                     break  # the main process is gone
                 try:
-                    value = self.handle(command.action)
+                    result = self.handle(command.action)
                 except VigilError as err:
                     self.send(Reply(command.id, err.detail()))
                 except Exception as err:  # a bug: say so, keep the worker
@@ -191,7 +220,9 @@ class Worker:
                 else:
                     at = time.monotonic()
                     status = self._status(command.action)
-                    self.send(Reply(command.id, value=value, status=status, at=at))
+                    frame = result if isinstance(result, LiveFrame) else None
+                    value = result if isinstance(result, tuple) else None
+                    self.send(Reply(command.id, value=value, status=status, at=at, frame=frame))
         finally:
             self._stop.set()
             self.manager.shutdown()

@@ -29,6 +29,9 @@ _log = logging.getLogger(__name__)
 _SPAWN = multiprocessing.get_context("spawn")
 _IDS = itertools.count(1)
 
+RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # pause before restart n of a quick crash
+STABLE_SECONDS = 60.0  # a worker up this long that dies again starts from the first pause
+
 OnMessage = Callable[["WorkerLink", object], None]
 OnGone = Callable[["WorkerLink"], None]
 
@@ -42,6 +45,8 @@ class WorkerLink:
     report: Report | None = None
     pending: dict[int, Future[Reply]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)  # one command at a time
+    restarts: int = 0  # of this worker number, before this process
+    quick_deaths: int = 0  # deaths in a row, each within STABLE_SECONDS of its start
 
     @classmethod
     def spawn(cls, settings: WorkerSettings, on_message: OnMessage, on_gone: OnGone) -> WorkerLink:
@@ -62,6 +67,26 @@ class WorkerLink:
         ).start()
         _log.info("worker %d started (pid %s)", settings.number, process.pid)
         return link
+
+    def how_it_ended(self) -> str:
+        code = self.process.exitcode
+        return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+    def pause_before_restart(self) -> float:
+        """0 the first time; growing while it keeps dying soon after each start."""
+        if time.monotonic() - self.started >= STABLE_SECONDS:
+            self.quick_deaths = 0
+        pause = RESTART_BACKOFF[min(self.quick_deaths, len(RESTART_BACKOFF) - 1)]
+        self.quick_deaths += 1
+        return pause
+
+    def succeeded_by(self, fresh: WorkerLink) -> WorkerLink:
+        """`fresh`, the same worker number started again, keeping this one's history (and
+        its command lock, which callers may be waiting on)."""
+        fresh.lock = self.lock
+        fresh.restarts = self.restarts + 1
+        fresh.quick_deaths = self.quick_deaths
+        return fresh
 
     def post(self, action: Action) -> Future[Reply]:
         """Send `action`; its answer comes in the future. A worker that is dying answers

@@ -29,16 +29,20 @@ from vigil.camera.channel import (
     Action,
     Add,
     DiskFull,
+    LiveJpeg,
     Quit,
     Remove,
     Replace,
     Reply,
     Report,
+    Snapshot,
     Start,
     Stop,
     Trigger,
+    Watch,
 )
 from vigil.camera.leases import Leases, LocalLeases
+from vigil.camera.remote_feeds import RemoteFeeds
 from vigil.camera.state import State
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
@@ -48,13 +52,12 @@ from vigil.config import CameraConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT
 from vigil.errors import CameraNotFound, RequestError, VigilError
 from vigil.recording.recorder import RecordingContext
-from vigil.recording.recovery import reconcile
+from vigil.recording.recovery import recover_cameras
+from vigil.streaming.live import FRAMES, FRESH, LiveFeed, LiveFrame
 
 _log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 15.0  # seconds a worker may take to answer (a camera's stop is at most 2)
-RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # pause before restart n of a quick crash
-STABLE_SECONDS = 60.0  # a worker up this long that dies again starts from the first pause
 
 
 class WorkerPool:
@@ -76,6 +79,9 @@ class WorkerPool:
         self.count = workers
         self.on_disk_full = on_disk_full
         self._configs: dict[str, CameraConfig] = dict(cameras or {})
+        self.feeds = RemoteFeeds(self._tell)
+        for name, config in self._configs.items():
+            self.feeds.open(name, config)
         self._stopped: set[str] = set()  # stopped through the API (the config says enabled)
         # (when, status) as a command's answer gave it; the newer of it and the report wins
         self._statuses: dict[str, tuple[float, CameraStatus]] = {}
@@ -84,8 +90,6 @@ class WorkerPool:
         self._closing = threading.Event()
         self.deaths = 0  # worker processes that died, in all
         self.restarts = 0
-        self._quick_deaths: dict[int, int] = {}
-        self._restarts: dict[int, int] = {}  # by worker number
 
     # ---- workers -------------------------------------------------------------------------
 
@@ -95,8 +99,21 @@ class WorkerPool:
         )
         return WorkerLink.spawn(settings, self._message, self._gone)
 
+    def _tell(self, name: str, kind: str, wanted: bool) -> None:
+        """The first viewer here came, or the last left (on the event loop): the worker is
+        told, not waited for."""
+        with self._lock:
+            try:
+                handle = self._current(name)
+            except CameraNotFound:
+                return  # removed meanwhile
+        with handle.lock:
+            handle.post(Watch(name, kind, wanted))
+
     def _message(self, handle: WorkerLink, message: object) -> None:
         match message:
+            case LiveJpeg(name, frame):
+                self.feeds.publish(name, frame)
             case Report():
                 self.leases.measured(
                     {s.name: s.cpu_pct for s in message.statuses if s.cpu_pct is not None}
@@ -110,50 +127,29 @@ class WorkerPool:
         if self._closing.is_set():
             return
         self.deaths += 1
-        code = handle.process.exitcode
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        cams = self.leases.held_by(handle.number)
         _log.error(
             "[E701] worker %d (pid %s) died (%s); restarting it with its %d camera(s)",
             handle.number,
             handle.process.pid,
-            how,
-            len(cams),
+            handle.how_it_ended(),
+            len(self.leases.held_by(handle.number)),
         )
-        up_for = time.monotonic() - handle.started
-        quick = 0 if up_for >= STABLE_SECONDS else self._quick_deaths.get(handle.number, 0)
-        self._quick_deaths[handle.number] = quick + 1
-        pause = RESTART_BACKOFF[min(quick, len(RESTART_BACKOFF) - 1)]
+        pause = handle.pause_before_restart()
         if pause and self._closing.wait(pause):
             return
         with handle.lock, self._lock:  # commands for its cameras wait for the restart
             if self._closing.is_set():
                 return
-            self._recover(self.leases.held_by(handle.number))
-            fresh = self._spawn(handle.number)
-            fresh.lock = handle.lock
+            if self.recording is not None:  # its open segments, before they record again
+                recover_cameras(self.recording, self.leases.held_by(handle.number))
+            fresh = handle.succeeded_by(self._spawn(handle.number))
             self._workers[handle.number] = fresh
             self.restarts += 1
-            self._restarts[handle.number] = self._restarts.get(handle.number, 0) + 1
             for lease in self.leases.renewed(handle.number):
                 self._statuses.pop(lease.camera, None)
                 fresh.post(self._add_action(lease.camera, lease.token))
-
-    def _recover(self, cameras: list[str]) -> None:
-        """The dead worker's open segments: cut to their last whole fragment and indexed,
-        before its cameras record again (the others' are left alone)."""
-        if self.recording is None or not cameras:
-            return
-        try:
-            result = reconcile(self.recording.root, self.recording.index, cameras=cameras)
-        except Exception:  # a restart must not wait on a bug here
-            _log.exception("[E600] recovery after a worker's death failed")
-            return
-        _log.info(
-            "after the worker's death: recovered %d segment(s), quarantined %d",
-            result.recovered,
-            result.quarantined,
-        )
+                if self.feeds.watched(lease.camera):  # its viewers watch on
+                    fresh.post(Watch(lease.camera, FRAMES, True))
 
     def _add_action(self, name: str, token: int) -> Add:
         config = self._configs[name]
@@ -236,12 +232,26 @@ class WorkerPool:
     def local(self, name: str) -> CameraSupervisor:
         self.config(name)  # 404 first
         raise VigilError(
-            f"camera {name!r} runs in worker {self.worker_of(name)}: live view (MJPEG, "
-            "snapshots, WebRTC) of a camera in a worker process isn't built yet; set "
-            "server.workers: 1 to watch it",
+            f"camera {name!r} runs in worker {self.worker_of(name)}: WebRTC from a camera in "
+            "a worker process isn't built yet; watch it as MJPEG, or set server.workers: 1",
             code="E703",
             camera=name,
         )
+
+    def live_feed(self, name: str) -> LiveFeed:
+        feed = self.feeds.get(name)
+        if feed is None:
+            raise CameraNotFound(name)
+        return feed
+
+    def running(self, name: str) -> bool:
+        config = self.config(name)
+        return config.enabled and name not in self._stopped
+
+    def still(self, name: str, max_age: float | None = FRESH) -> LiveFrame | None:
+        with self._lock:
+            handle = self._current(name)
+        return self._call(name, handle, Snapshot(name, max_age)).frame
 
     def workers(self) -> list[WorkerInfo]:
         out = []
@@ -255,7 +265,7 @@ class WorkerPool:
                     cameras=self.leases.held_by(number),
                     cpu_seconds=round(report.cpu_seconds, 2) if report is not None else 0.0,
                     rss_bytes=report.rss_bytes if report is not None else 0,
-                    restarts=self._restarts.get(number, 0),
+                    restarts=handle.restarts,
                 )
             )
         return out
@@ -300,8 +310,9 @@ class WorkerPool:
             reported = next((s for s in report.statuses if s.name == name), None)
         if answered is not None and (reported is None or answered[0] > report.at):  # type: ignore[union-attr]
             return answered[1]
+        viewers = self.feeds.viewers(name)
         if reported is not None:
-            return reported
+            return dataclasses.replace(reported, viewers=viewers)
         return self._placeholder(name, config)
 
     def statuses(self) -> list[CameraStatus]:
@@ -320,6 +331,7 @@ class WorkerPool:
             if name in self._configs:
                 raise RequestError(f"camera {name!r} already exists", code="E603")
             self._configs[name] = config
+            self.feeds.open(name, config)
             if not start:
                 self._stopped.add(name)
             lease = self.leases.grant(name)
@@ -334,6 +346,7 @@ class WorkerPool:
         return self.status(name)
 
     def _forget(self, name: str) -> None:
+        self.feeds.close(name)  # its viewers' streams end
         self._configs.pop(name, None)
         self._stopped.discard(name)
         self._statuses.pop(name, None)
@@ -349,6 +362,7 @@ class WorkerPool:
         with self._lock:
             handle = self._current(name)
             old, self._configs[name] = self._configs[name], config
+            self.feeds.open(name, config)  # the old feed's viewers reconnect to the new one
             stopped = name in self._stopped
             self._stopped.discard(name)
         try:

@@ -28,6 +28,7 @@ import av.error
 from vigil.errors import StorageError
 from vigil.recording.faststart import cut_to_whole_fragments
 from vigil.recording.naming import QUARANTINE, RECORDINGS, start_of
+from vigil.recording.recorder import RecordingContext
 from vigil.recording.segment import (
     NO_PROBE,
     PARTIAL_SUFFIX,
@@ -126,6 +127,24 @@ def reconcile(
     result.missing = len(gone)
     result.found_again = len(back)
     return result
+
+
+def recover_cameras(context: RecordingContext, cameras: list[str]) -> None:
+    """After a worker process died: its cameras' open segments cut to their last whole
+    fragment and indexed, before they record again; the other cameras' are left alone. It
+    never raises: a restart must not wait on a bug here."""
+    if not cameras:
+        return
+    try:
+        result = reconcile(context.root, context.index, cameras=cameras)
+    except Exception:
+        _log.exception("[E600] recovery after a worker's death failed")
+        return
+    _log.info(
+        "after the worker's death: recovered %d segment(s), quarantined %d",
+        result.recovered,
+        result.quarantined,
+    )
 
 
 def _guarded(

@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
@@ -78,6 +79,8 @@ class LiveFeed:
         self.encodes = 0  # JPEG encodes made (one per frame sent, whatever the viewers)
         self.failures = Failures("live")  # encodes and live decoding that failed
         self.hook: Hook = lambda kind, wanted: None
+        # each frame as it is published (a worker process hands it to the main process)
+        self.on_publish: Callable[[LiveFrame], None] | None = None
         self._clock = clock  # of the idle timer only (frames are stamped on time.monotonic)
         self.last_viewer_left = clock()
         self.closed = False  # the camera was removed or replaced: viewers' streams end
@@ -170,11 +173,20 @@ class LiveFeed:
             self._seq += 1
             return self._seq
 
-    def _publish(self, frame: LiveFrame) -> None:
+    def publish(self, frame: LiveFrame) -> None:
+        """A frame encoded elsewhere (in the camera's worker process): shown to every viewer
+        here as one encoded here would be, numbered in this feed's sequence (a restarted
+        worker numbers its frames from 1 again)."""
+        ours = LiveFrame(frame.jpeg, self._next_seq(), frame.taken, frame.width, frame.height)
+        self._publish(ours, encoded=False)
+
+    def _publish(self, frame: LiveFrame, encoded: bool = True) -> None:
         with self._lock:
-            self.encodes += 1
+            self.encodes += encoded
             self.latest = frame
             waiters, self._waiters = self._waiters, {}
+        if self.on_publish is not None:
+            self.on_publish(frame)
         for loop, futures in waiters.items():
             with suppress(RuntimeError):  # a closed loop: its viewers are gone
                 loop.call_soon_threadsafe(_wake, futures)
@@ -214,7 +226,16 @@ class LiveFeed:
         cached = self._still
         if cached is not None and cached[0] is frame:
             return cached[1]
+        return await asyncio.wrap_future(self._still_job(frame, taken))
 
+    def still_now(self, frame: av.VideoFrame, taken: float) -> LiveFrame:
+        """:meth:`still`, for a thread that may block (a worker process's command loop)."""
+        cached = self._still
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        return self._still_job(frame, taken).result()
+
+    def _still_job(self, frame: av.VideoFrame, taken: float) -> Future[LiveFrame]:
         def encode() -> LiveFrame:
             with self._still_lock:
                 cached = self._still
@@ -228,10 +249,13 @@ class LiveFeed:
                 self._still = (frame, out)
                 return out
 
-        out, seconds = await asyncio.wrap_future(analysis_pool().submit(timed, encode))
-        if self.cpu is not None:
-            self.cpu.charge(seconds)
-        return out
+        def charged() -> LiveFrame:
+            out, seconds = timed(encode)
+            if self.cpu is not None:
+                self.cpu.charge(seconds)
+            return out
+
+        return analysis_pool().submit(charged)
 
 
 def _wake(futures: list[asyncio.Future[None]]) -> None:
