@@ -146,3 +146,31 @@ def test_retention_bench_times_a_run_over_a_real_index() -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["profile"] == "retention" and figures["rows"] == 3 * 1440
     assert len(figures["run_cpu_ms_all"]) == 5 and figures["run_cpu_ms_median"] > 0
+
+
+def test_detect_bench_runs_its_cameras_in_worker_processes() -> None:
+    result = bench("detect", cameras=2, seconds=2, warmup=1, timeout=300, extra=("--workers", "2"))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["cpu_pct_per_camera"] > 0 and figures["dropped"] == 0
+    assert 10 <= figures["fps_in_median"] <= 20
+    assert figures["detect"]["fps_detect_median"] > 0
+    assert figures["detect"]["governor"].startswith("one per worker")
+
+
+def test_bare_detect_spreads_its_cameras_over_processes() -> None:
+    extra = ("--processes", "2")
+    result = bench("bare-detect", cameras=3, seconds=2, warmup=1, timeout=180, extra=extra)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert "in 2 processes" in figures["stream"]
+    assert len(figures["detect"]["fps_detect_median_by_process"]) == 2
+    assert 10 <= figures["fps_in_median"] <= 20 and figures["detect"]["errors"] == []
+
+
+def test_idle_bench_measures_a_server_with_workers_doing_nothing() -> None:
+    result = bench("idle", cameras=0, seconds=2, warmup=1, timeout=180, extra=("--workers", "2"))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["workers"] == 2 and figures["rss_mb"] > 0
+    assert figures["cpu_pct"] >= figures["main_cpu_pct"] >= 0

@@ -152,6 +152,12 @@ def _churn(o: BenchOptions) -> int:
     return churn.run(o)
 
 
+def _idle(o: BenchOptions) -> int:
+    from vigil.bench import idle
+
+    return idle.run(o)
+
+
 def _soak(o: BenchOptions) -> int:
     from vigil.bench import soak
 
@@ -246,6 +252,11 @@ PROFILES: dict[str, Profile] = {
             "--minutes of recording and detection with faults, viewers coming and going and "
             "API changes: RSS, descriptors, threads and DB size each minute, and their slopes",
             _soak,
+        ),
+        Profile(
+            "idle",
+            "vigil run with no camera and no client, with --workers: its CPU while it sleeps",
+            _idle,
         ),
     )
 }
