@@ -54,6 +54,7 @@ from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import GovernorConfig
 from vigil.const import STATS_INTERVAL
 from vigil.errors import VigilError
+from vigil.malloc import limit_arenas
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Index
 from vigil.streaming.live import LiveFrame
@@ -234,6 +235,7 @@ def run(conn: Connection, settings: WorkerSettings) -> None:
     from vigil.log import setup_logging
 
     setup_logging(settings.log_level)
+    limit_arenas()  # before the cameras' threads, as in the main process (vigil.malloc)
     # Ctrl-C reaches the whole process group: the main process decides when workers stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
