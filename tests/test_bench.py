@@ -174,3 +174,13 @@ def test_idle_bench_measures_a_server_with_workers_doing_nothing() -> None:
     figures = json.loads(result.stdout)
     assert figures["workers"] == 2 and figures["rss_mb"] > 0
     assert figures["cpu_pct"] >= figures["main_cpu_pct"] >= 0
+
+
+def test_detect_vs_bare_measures_both_in_one_run() -> None:
+    extra = ("--workers", "2", "--processes", "2")
+    result = bench("detect-vs-bare", cameras=2, seconds=2, warmup=1, timeout=300, extra=extra)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["profile"] for r in runs] == ["detect", "bare-detect"]
+    assert all(r["cpu_pct_per_camera"] > 0 for r in runs)
+    assert "in 2 processes" in runs[1]["stream"]

@@ -76,10 +76,15 @@ def run_loads(
 
 
 def _print_ratios(results: list[BenchResult]) -> None:
-    by = {r.profile: r.cpu_pct_per_camera for r in results}
-    vigil, floor, frigate = by["detect"], by["detect-floor"], by["detect-frigate"]
-    print(f"vigil / floor    {vigil / floor:.2f}  ({vigil:.2f} / {floor:.2f} % per camera)")
-    print(f"vigil / frigate  {vigil / frigate:.2f}  ({vigil:.2f} / {frigate:.2f} % per camera)")
+    """The first load (vigil's) against each of the others, per camera."""
+    vigil = results[0]
+    width = max(len(r.profile) for r in results[1:])
+    for other in results[1:]:
+        a, b = vigil.cpu_pct_per_camera, other.cpu_pct_per_camera
+        print(
+            f"{vigil.profile} / {other.profile:<{width}}  {a / b:.2f}  "
+            f"({a:.2f} / {b:.2f} % per camera)"
+        )
 
 
 @dataclass

@@ -224,6 +224,11 @@ PROFILES: dict[str, Profile] = {
             _measured("detect", "detect-floor", "detect-frigate"),
         ),
         Profile(
+            "detect-vs-bare",
+            "detect (with --workers) and bare-detect (with --processes) in one run, with the ratio",
+            _measured("detect", "bare-detect"),
+        ),
+        Profile(
             "detect-main-floor",
             "ffmpeg copying main and decoding every frame of it",
             _measured("detect-main-floor"),
