@@ -561,8 +561,9 @@ def test_a_database_error_interrupts_recording_and_it_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The index refuses one segment ("database is locked" past its busy timeout, injected):
-    the recorder reports E411, counts it, waits and records on; ingest never stops, and
-    the camera's status and metrics show it."""
+    the recorder reports E411, counts it and records on; ingest never stops, and the
+    camera's status and metrics show it. The refused segment's file is indexed at the next
+    start."""
     import logging
 
     from sqlalchemy.exc import OperationalError
@@ -603,6 +604,9 @@ def test_a_database_error_interrupts_recording_and_it_goes_on(
     assert cam.recorder is None or not cam.recorder.is_alive()
     for row in index.segments("yard"):
         assert frames_ok(ctx.root / row.path)
+    from vigil.recording.recovery import reconcile
+
+    assert reconcile(ctx.root, index).indexed == 1  # the one the index refused
     index.close()
 
 
@@ -680,10 +684,11 @@ def test_a_recorder_stuck_on_the_database_is_replaced_and_nothing_is_lost_once_f
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The index's write lock is held (a database another writer holds, standing for one
-    that hangs): the recorder blocks closing its first segment. The watchdog reports E414
-    with where it is stuck and starts a new recorder; ingest never stops. Once the lock is
-    free, the stuck one indexes its segment and ends, the new one records on, every segment
-    decodes and none overlaps another. What the stuck one dropped stays counted."""
+    that hangs): the recorder's closes wait, then the recorder does. The watchdog reports
+    E414 with where it is stuck (the index call its closer waits in) and starts a new
+    recorder; ingest never stops. Once the lock is free, the stuck one indexes its segments
+    and ends, the new one records on, every segment decodes and none overlaps another. What
+    the stuck one dropped stays counted."""
     import logging
 
     from vigil.camera.reader import Timing

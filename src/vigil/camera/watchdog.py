@@ -58,7 +58,7 @@ class PartWatchdog:
             return False  # reported already, and not replaced (see the module's doc)
         old = self._abandoned.get(part)
         replace = old is None or not old.is_alive()
-        where = blocked_in(thread) if isinstance(thread, threading.Thread) else "its loop"
+        where = blocked_in(_holding(thread)) if isinstance(thread, threading.Thread) else "its loop"
         then = "a new one takes over" if replace else "not replaced: the last one is stuck too"
         error = VigilError(
             f"{NAMES[part]} has been stuck for {age:.0f} s in {where}; {then}", code=CODES[part]
@@ -74,3 +74,11 @@ class PartWatchdog:
     def abandoned(self) -> list[threading.Thread]:
         """The replaced threads still blocked."""
         return [t for t in self._abandoned.values() if t.is_alive()]
+
+
+def _holding(thread: threading.Thread) -> threading.Thread:
+    """The thread whose call holds `thread` up: its own, or the one it waits for (a
+    recorder waiting for its closer, recording/closer.py, is held where the closer is)."""
+    waits_for = getattr(thread, "waits_for", None)
+    other = waits_for() if callable(waits_for) else None
+    return other if isinstance(other, threading.Thread) else thread

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import av.error
@@ -42,6 +43,7 @@ from vigil.media.failures import Failures
 from vigil.media.heartbeat import Heartbeat
 from vigil.media.hub import PacketHub
 from vigil.media.packets import EndOfStream, MediaPacket, StreamInfo
+from vigil.recording.closer import SegmentCloser
 from vigil.recording.faststart import cut_to_whole_fragments
 from vigil.recording.naming import segment_path
 from vigil.recording.params import frame_size, parameter_sets
@@ -121,6 +123,9 @@ class Recorder(threading.Thread):
         self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
         self._unfinished: list[SegmentWriter] = []  # closes that failed (disk full): retried
+        # finalizes and indexes closed segments off this thread (recording/closer.py); the
+        # closer's thread alone touches _unfinished
+        self._closer = SegmentCloser(f"vigil-cam-{camera}-closer", self._close_error)
         self._info: StreamInfo | None = None
         self._next_start: float | None = None
         self._events: list[tuple[float, float]] = []  # (from, until), wall-clock
@@ -181,6 +186,8 @@ class Recorder(threading.Thread):
         except Exception as err:
             self.failures.record(err, "E411", "recording stopped")
             self.log.exception("the last segment could not be closed (E411)")
+        finally:
+            self._closer.drain()  # every segment closed is indexed before the thread ends
 
     def _quiet(self, batch: list[MediaPacket]) -> None:
         """No packet for :data:`QUIET_CLOSE` seconds (the camera dropped, or stalled): close
@@ -209,6 +216,10 @@ class Recorder(threading.Thread):
             self.log.warning("the index can't say where the footage ends: %s", err)
             return float("-inf")
         return float("-inf") if end is None else end
+
+    def waits_for(self) -> threading.Thread | None:
+        """The closer's thread while this one waits for it (the watchdog reports there)."""
+        return self._closer.holding()
 
     def restamp(self) -> None:
         """The wall clock was stepped: the next segment is placed by the clock again, not
@@ -255,13 +266,9 @@ class Recorder(threading.Thread):
         self.heartbeat.rest(delay)
         writer, self._writer = self._writer, None
         if writer is not None:
-            try:
-                segment = writer.close()
-                if segment is not None:
-                    self._not_before = segment.start + segment.duration
-                    self._index(segment)
-            except Exception:  # left on disk whole or partial: the next start recovers it
-                self.log.warning("segment %s left for recovery", writer.final_path.name)
+            if writer.frames:
+                self._not_before = writer.start + writer.duration
+            self._closer.submit(partial(self._salvage, writer))
         self._source = None  # the next packet starts afresh: its transcoder, key frame
         self._transcoder = None
         self.subscription.wait_closed(delay)
@@ -455,26 +462,53 @@ class Recorder(threading.Thread):
         )
 
     def _close(self) -> None:
+        """End the open segment: finish its file here, and finalize and index it on the
+        closer's thread. The next segment starts where this one ends, whether or not its
+        close then succeeds: no overlap."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
         try:
-            segment = writer.close()
+            held = writer.finish()
+        except (av.error.FFmpegError, OSError) as err:
+            if writer.frames:
+                self._next_start = self._not_before = writer.start + writer.duration
+            self._closer.submit(partial(self._close_failed, writer, err))
+            return
+        if held:
+            self._next_start = self._not_before = writer.start + writer.duration
+            self._closer.submit(partial(self._finalize, writer))
+
+    def _finalize(self, writer: SegmentWriter) -> None:
+        """On the closer's thread: the fast-start segment, into the index."""
+        try:
+            segment = writer.finalize()
         except (av.error.FFmpegError, OSError) as err:
             self._close_failed(writer, err)
             return
-        if segment is None:
-            return
-        self._next_start = self._not_before = segment.start + segment.duration
         self._index(segment)
         self._retry_unfinished()
 
+    def _salvage(self, writer: SegmentWriter) -> None:
+        """On the closer's thread: close a segment that an unexpected error cut short."""
+        try:
+            segment = writer.close()
+            if segment is not None:
+                self._index(segment)
+        except Exception:  # left on disk whole or partial: the next start recovers it
+            self.log.warning("segment %s left for recovery", writer.final_path.name)
+
+    def _close_error(self, err: Exception) -> None:
+        """On the closer's thread: a close raised what nobody expected (the index refused
+        the row...). Reported and counted as an interruption (E411); the file stays on disk,
+        and the next start indexes it."""
+        error, _ = self.failures.record(err, "E411", "segment not indexed")
+        self.log.error("%s; its file is indexed at the next start", error, exc_info=err)
+
     def _close_failed(self, writer: SegmentWriter, err: BaseException) -> None:
-        """Finalizing failed; its fragmented file, whole, stays on disk. On a full disk,
-        retention runs and the next close tries again; otherwise the next start recovers
-        it. Either way the next segment starts where this one ends: no overlap."""
-        if writer.frames:
-            self._next_start = self._not_before = writer.start + writer.duration
+        """On the closer's thread: finishing or finalizing failed; its fragmented file,
+        whole, stays on disk. On a full disk, retention runs and the next close tries
+        again; otherwise the next start recovers it."""
         if getattr(err, "errno", None) == errno.ENOSPC:
             self.log.error(
                 "%s",

@@ -15,6 +15,9 @@ folder, so that a power loss after a start can't bring the old names back.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
 import logging
 import shutil
 import struct
@@ -94,8 +97,14 @@ def reconcile(
     for folder in (f for f in folders if f.exists()):
         for leftover in folder.rglob(".*.tmp.mp4"):
             leftover.unlink(missing_ok=True)  # an interrupted finalize: its partial remains
-        for partial in sorted(folder.rglob(f"*{PARTIAL_SUFFIX}")):
-            _guarded(_recover, root, partial, index, result, log)
+        partials = sorted(folder.rglob(f"*{PARTIAL_SUFFIX}"))  # per camera, in time order
+        for partial, after in itertools.zip_longest(partials, partials[1:]):
+            # a segment finished but not yet finalized when the process died, and the one
+            # opened after it: the first ends where the second starts, as its writer said
+            # (a file's duration rounds, and may reach past it by a fraction of a frame)
+            same = after is not None and _camera_of(root, after) == _camera_of(root, partial)
+            cap = recorded_start(after) if same else None
+            _guarded(functools.partial(_recover, cap=cap), root, partial, index, result, log)
         for path in sorted(folder.rglob("*.mp4")):
             if path.name.endswith(PARTIAL_SUFFIX) or path.name.startswith("."):
                 continue
@@ -172,8 +181,14 @@ def _camera_of(root: Path, path: Path) -> str:
 
 
 def _recover(
-    root: Path, partial: Path, index: Index, result: Reconciled, log: logging.Logger
+    root: Path,
+    partial: Path,
+    index: Index,
+    result: Reconciled,
+    log: logging.Logger,
+    cap: float | None = None,
 ) -> None:
+    """Finalize and index a partial segment; it ends by `cap` (the next one's start)."""
     final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX) + ".mp4")
     if final.exists():  # the crash came after the rename: the segment is whole already
         partial.unlink()
@@ -189,6 +204,8 @@ def _recover(
     except _ERRORS as err:
         _quarantine(root, partial, err, result, log)
         return
+    if cap is not None and segment.start < cap < segment.start + segment.duration:
+        segment = dataclasses.replace(segment, duration=cap - segment.start)
     _index_with_events(index, root, _camera_of(root, final), segment)
     result.recovered += 1
     log.warning(

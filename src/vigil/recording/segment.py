@@ -217,8 +217,13 @@ class SegmentWriter:
 
     def close(self) -> ClosedSegment | None:
         """Finish the fragmented file and finalize it into the segment."""
+        return self.finalize() if self.finish() else None
+
+    def finish(self) -> bool:
+        """Write the last fragment and close the fragmented file (cheap: no fsync); whether
+        it holds a frame to finalize. An empty one is removed."""
         if self._closed:
-            return None
+            return False
         self._closed = True
         try:
             if self._transcoder is not None and self.frames:
@@ -232,7 +237,10 @@ class SegmentWriter:
                 os.close(self._fd)
         if self.frames == 0:
             self.partial_path.unlink(missing_ok=True)
-            return None
+        return self.frames > 0
+
+    def finalize(self) -> ClosedSegment:
+        """Make the finished file the fast-start segment (fsyncs, reads it: the slow part)."""
         segment = finalize(self.partial_path, self.final_path, self.start)
         # the writer's own count and duration: exact even where the file rounds
         return ClosedSegment(
