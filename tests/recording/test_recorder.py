@@ -19,7 +19,7 @@ from vigil.camera.manager import CameraManager
 from vigil.camera.status import CameraFigures
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import CameraConfig
-from vigil.recording.recorder import RecordingContext
+from vigil.recording.recorder import RecordingContext, stagger
 from vigil.recording.segment import PARTIAL_SUFFIX
 from vigil.sim.server import build_cameras
 from vigil.storage.index import Index, SegmentRow
@@ -85,8 +85,11 @@ def test_segments_follow_each_other_without_gap_or_overlap(
     segments = rows(ctx)
     for before, after in itertools.pairwise(segments):
         assert abs(after.start - before.end) <= 1 / SMALL.fps
-    for row in segments[:-1]:
-        # cut at the first key frame after 2 s: the GOP is 1 s
+    # the first is cut at the first key frame after its staggered length, the others after
+    # 2 s: the GOP is 1 s
+    first = 2.0 * stagger("yard")
+    assert first <= segments[0].duration <= first + 1.0 + 1 / SMALL.fps
+    for row in segments[1:-1]:
         assert 2.0 <= row.duration <= 3.0 + 1 / SMALL.fps
     total = sum(r.duration for r in segments)
     span = stopped - segments[0].start
@@ -753,3 +756,13 @@ def test_a_name_taken_by_a_file_gets_a_suffix(tmp_path: Path) -> None:
     assert second.name == first.name.replace("Z.mp4", "Z-1.mp4")
     (second.parent / (second.stem + PARTIAL_SUFFIX)).write_bytes(b"")  # a partial one
     assert segment_path(tmp_path, "cam", 1_800_000_000.0).name.endswith("Z-2.mp4")
+
+
+def test_cameras_that_start_together_do_not_cut_together() -> None:
+    """A recording's first segment runs a share of segment_seconds fixed by the camera's
+    name, from a half to all of it: 48 cameras started at once spread their cuts."""
+    shares = [stagger(f"cam{n}") for n in range(1, 49)]
+    assert all(0.5 <= s < 1.0 for s in shares)
+    assert shares == [stagger(f"cam{n}") for n in range(1, 49)]  # the same at each start
+    assert min(shares) < 0.55 and max(shares) > 0.95
+    assert len({round(s, 2) for s in shares}) > 30  # not a few instants

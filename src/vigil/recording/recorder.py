@@ -29,6 +29,7 @@ import errno
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -74,6 +75,15 @@ MAX_STEP = 5.0
 # seconds without a packet after which the open segment is closed (a camera that dropped
 # or stalled), so that its footage is in the index while the camera is away
 QUIET_CLOSE = 3.0
+
+
+def stagger(camera: str) -> float:
+    """The share of ``record.segment_seconds`` a recording's first segment runs, from 0.5
+    to 1, fixed by the camera's name. Cameras that start together (vigil's start, a network
+    back) would otherwise cut together, for good: every segment's fsync, index write and
+    GIL-held work at the same instant. At 36 cameras on two workers that burst held
+    recorder threads past ``record.queue_seconds`` at each cut (docs/benchmarks.md)."""
+    return 0.5 + 0.5 * zlib.crc32(camera.encode()) / 2**32
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +132,8 @@ class Recorder(threading.Thread):
         self.bytes_written = 0  # of the segments closed
         self.on_segment: Callable[[int], None] = lambda size: None  # bytes of each one closed
         self._writer: SegmentWriter | None = None
+        self._length = config.segment_seconds * stagger(camera)  # the open segment's target
+        self._cut_by_length = False  # the last segment ended at its length: the next runs full
         self._unfinished: list[SegmentWriter] = []  # closes that failed (disk full): retried
         # finalizes and indexes closed segments off this thread (recording/closer.py); the
         # closer's thread alone touches _unfinished
@@ -318,6 +330,7 @@ class Recorder(threading.Thread):
         if item.info is not self._info:
             self._close()  # a new connection: maybe new parameters
             self._next_start = None
+            self._cut_by_length = False  # its first segment is staggered
             self.prebuffer.clear()
             self._info = item.info
             self._params = self._new_params = None
@@ -364,9 +377,10 @@ class Recorder(threading.Thread):
             self._check_step(self._writer, item)
         if starts:
             changed = self._parameters_changed(item)
-            full = self._writer is not None and self._writer.duration >= self.config.segment_seconds
+            full = self._writer is not None and self._writer.duration >= self._length
             if changed or full:
                 self._close()
+                self._cut_by_length = full and not changed
         try:
             if self._writer is None:
                 if not starts:
@@ -431,6 +445,9 @@ class Recorder(threading.Thread):
             self._writer = None  # the partial file is left for recovery at the next start
 
     def _open(self, item: MediaPacket) -> None:
+        # after a cut by length the next one runs full; after any other start, staggered
+        share = 1.0 if self._cut_by_length else stagger(self.camera)
+        self._length, self._cut_by_length = self.config.segment_seconds * share, False
         if self._restamp:
             self._restamp = False
             self._next_start = None
