@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -30,6 +31,7 @@ from vigil.bench.live import live_config, served
 from vigil.bench.load import free_port
 from vigil.bench.options import BenchOptions
 from vigil.camera.manager import CameraManager
+from vigil.camera.reader import RETIRE_AFTER
 from vigil.sim import process as simulator
 
 SETTLE_TIMEOUT = 60.0  # seconds for the viewers' sessions to end after a phase
@@ -66,6 +68,17 @@ class ChurnResult:
         }
 
 
+def _retirements_done() -> None:
+    """Wait for the containers of connections that ended before the baseline to be
+    closed (camera.reader.retire, 10 s on): each holds a timer thread and its socket until
+    then, and must not count in the baseline (seen in a test run after others)."""
+    deadline = time.monotonic() + RETIRE_AFTER + SETTLE_TIMEOUT
+    while any(t.name == "vigil-retire" and t.is_alive() for t in threading.enumerate()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+
 def sample(when: str, baseline: Sample | None = None) -> Sample:
     """The process now; after a phase, once its threads are back to `baseline`'s count or
     SETTLE_TIMEOUT has passed (idle workers of a thread pool end after a few seconds)."""
@@ -89,6 +102,7 @@ def churn(
     _cycle(manager, url, "webrtc", 1, result, progress=False)
     result.failed.clear()
     result.seconds.clear()
+    _retirements_done()
     result.samples.append(sample("baseline"))
     for kind, cycles in (("mjpeg", mjpeg), ("webrtc", webrtc)):
         done = 0
