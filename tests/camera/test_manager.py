@@ -79,3 +79,37 @@ def test_monitor_fills_in_figures(sim: SimThread) -> None:
         assert status.cpu_pct is not None and 0 <= status.cpu_pct < 100
     finally:
         manager.shutdown()
+
+
+def _monitor_line(manager: CameraManager) -> str:
+    """The source line the monitor thread is on now (in vigil's code)."""
+    import linecache
+    import sys
+
+    assert manager._monitor is not None
+    frame = sys._current_frames().get(manager._monitor.ident or -1)
+    while frame is not None and "vigil/camera/manager.py" not in frame.f_code.co_filename:
+        frame = frame.f_back
+    assert frame is not None
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+
+
+def test_with_no_camera_the_monitor_sleeps_until_one_is_added() -> None:
+    """A manager with nothing to watch makes one pass (a worker's first report), then waits
+    with no timeout: an idle server doesn't wake. Adding a camera wakes it; removing the
+    last one lets it sleep again."""
+    manager = CameraManager()
+    passes: list[int] = []
+    manager.on_tick = lambda: passes.append(manager.ticks)
+    manager.start()
+    try:
+        wait_for(lambda: passes == [1], 10, "the first pass")
+        wait_for(lambda: "_wake.wait()" in _monitor_line(manager), 10, "the monitor asleep")
+        config = CameraConfig.model_validate({"inputs": [{"url": "rtsp://127.0.0.1:1/x"}]})
+        manager.add("yard", config, start=False)
+        wait_for(lambda: len(passes) >= 3, 10, "passes while a camera is there")
+        manager.remove("yard")
+        wait_for(lambda: "_wake.wait()" in _monitor_line(manager), 10, "asleep again")
+    finally:
+        manager.shutdown()
+    assert manager._monitor is not None and not manager._monitor.is_alive()

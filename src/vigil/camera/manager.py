@@ -59,7 +59,10 @@ class CameraManager:
         self._lock = threading.RLock()
         self._cameras: dict[str, CameraSupervisor] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a camera was added, or the monitor should stop
         self._monitor: threading.Thread | None = None
+        # called after each monitor pass, on its thread (a worker sends its report there)
+        self.on_tick: Callable[[], None] | None = None
         self.ticks = 0  # the monitor's passes over every camera so far
         self.wall_clock = WallClockWatch(recording.wall if recording is not None else time.time)
         self.clock_steps = 0  # steps of the wall clock seen since the start
@@ -90,6 +93,7 @@ class CameraManager:
     def start(self) -> None:
         """Start the monitor and every enabled camera."""
         self._stop.clear()
+        self._wake.clear()
         self._monitor = threading.Thread(
             target=self._run_monitor, name="vigil-monitor", daemon=True
         )
@@ -102,6 +106,7 @@ class CameraManager:
     def shutdown(self, timeout: float = SHUTDOWN_STOP_TIMEOUT) -> None:
         """Stop every camera at once (one shared deadline) and the monitor."""
         self._stop.set()
+        self._wake.set()
         with self._lock:
             cams = list(self._cameras.values())
         workers = {cam.name: cam.request_stop() for cam in cams}
@@ -111,24 +116,49 @@ class CameraManager:
         if self._monitor is not None:
             self._monitor.join(timeout)
 
+    def _rest(self) -> bool:
+        """Wait for the next pass: a second, or with no camera until one is added (a server
+        with nothing to watch doesn't wake up to find that out). True once stopping."""
+        with self._lock:
+            watching = bool(self._cameras)
+        if watching:
+            return self._stop.wait(STATS_INTERVAL)
+        self._wake.wait()
+        self._wake.clear()
+        return self._stop.is_set()
+
     def _run_monitor(self) -> None:
-        while not self._stop.wait(STATS_INTERVAL):
-            now = time.monotonic()  # figures and the stall watchdog: packets' own time
-            with self._lock:
-                cams = list(self._cameras.values())
-            for cam in cams:
-                try:
-                    cam.tick(now)
-                except Exception:  # the monitor must outlive any one camera's bug
-                    cam.log.exception("[E600] monitor tick failed")
+        # the first pass at once (a worker's first report), then one a second while there
+        # are cameras; a wall-clock step while asleep is seen at the next pass (the watch
+        # compares the offset between the clocks, not the time since the last check)
+        stopping = False
+        while not stopping:
+            self._pass()
+            stopping = self._rest()
+
+    def _pass(self) -> None:
+        """One look at every camera, the governor and the wall clock."""
+        now = time.monotonic()  # figures and the stall watchdog: packets' own time
+        with self._lock:
+            cams = list(self._cameras.values())
+        for cam in cams:
             try:
-                self.governor.tick(self._clock.now())  # its hold runs on the clock
+                cam.tick(now)
+            except Exception:  # the monitor must outlive any one camera's bug
+                cam.log.exception("[E600] monitor tick failed")
+        try:
+            self.governor.tick(self._clock.now())  # its hold runs on the clock
+        except Exception:
+            _log.exception("[E600] governor tick failed")
+        step = self.wall_clock.check()
+        if step is not None:
+            self._clock_stepped(step, cams)
+        self.ticks += 1
+        if self.on_tick is not None:
+            try:
+                self.on_tick()
             except Exception:
-                _log.exception("[E600] governor tick failed")
-            step = self.wall_clock.check()
-            if step is not None:
-                self._clock_stepped(step, cams)
-            self.ticks += 1
+                _log.exception("[E600] the monitor's tick hook failed")
 
     def _clock_stepped(self, step: ClockStep, cams: list[CameraSupervisor]) -> None:
         """The wall clock jumped: say so, keep it for retention, and re-place recordings."""
@@ -219,6 +249,7 @@ class CameraManager:
             if name in self._cameras:
                 raise RequestError(f"camera {name!r} already exists", code="E603")
             cam = self._cameras[name] = self._supervisor(name, config)
+        self._wake.set()
         if start and config.enabled:
             cam.start()
         return cam
@@ -228,6 +259,7 @@ class CameraManager:
             cam = self._cameras.pop(name, None)
         if cam is None:
             raise CameraNotFound(name)
+        self._wake.set()  # one more pass (a worker's report without it), then maybe rest
         cam.live.close()
         cam.stop()
 

@@ -8,8 +8,10 @@ processes write), detection and live view. The worker owns no HTTP, no retention
 auth: those stay in the main process.
 
 - The main thread reads commands and answers each, in order.
-- A reporter thread sends a :class:`~vigil.camera.channel.Report` every
-  :data:`~vigil.const.STATS_INTERVAL`, so the main process never waits on a worker to read.
+- The camera manager's monitor sends a :class:`~vigil.camera.channel.Report` after each
+  pass (every :data:`~vigil.const.STATS_INTERVAL` while the worker has cameras, once at
+  each change when it has none), so the main process never waits on a worker to read, and
+  an idle worker never wakes.
 - When the channel ends (the main process quit, or was killed), the worker stops its
   cameras, closing their segments, and exits: it never outlives the main process.
 """
@@ -52,7 +54,6 @@ from vigil.camera.manager import CameraManager
 from vigil.camera.status import CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.config import GovernorConfig
-from vigil.const import STATS_INTERVAL
 from vigil.errors import VigilError
 from vigil.malloc import limit_arenas
 from vigil.recording.recorder import RecordingContext
@@ -144,14 +145,11 @@ class Worker:
             rss_bytes=self._process.memory_info().rss,
         )
 
-    def _report_loop(self) -> None:
-        while not self._stop.wait(STATS_INTERVAL):
-            try:
-                self.send(self.report())
-            except (OSError, ValueError):  # the channel is gone: the main loop ends too
-                return
-            except Exception:
-                _log.exception("[E600] worker %d: a report failed", self.settings.number)
+    def _send_report(self) -> None:
+        """After each of the monitor's passes, on its thread: once a second while the worker
+        has cameras; with none, once at each change (nothing else to say, no wake-up)."""
+        with contextlib.suppress(OSError, ValueError):  # the channel is gone: serve ends too
+            self.send(self.report())
 
     def _send_frame(self, name: str, frame: LiveFrame) -> None:
         with contextlib.suppress(OSError, ValueError):  # the main process is gone
@@ -202,9 +200,8 @@ class Worker:
         return self.manager.status(name)
 
     def serve(self) -> None:
+        self.manager.on_tick = self._send_report
         self.manager.start()
-        reporter = threading.Thread(target=self._report_loop, name="vigil-report", daemon=True)
-        reporter.start()
         try:
             while not self._stop.is_set():
                 try:
@@ -227,7 +224,6 @@ class Worker:
         finally:
             self._stop.set()
             self.manager.shutdown()
-            reporter.join(STATS_INTERVAL * 2)
 
 
 def run(conn: Connection, settings: WorkerSettings) -> None:
