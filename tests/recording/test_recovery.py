@@ -372,3 +372,23 @@ def test_a_recovered_segment_keeps_its_event_flag(tmp_path: Path) -> None:
         quiet.name: False,
     }
     index.close()
+
+
+def test_a_finished_segment_and_the_next_one_left_together_do_not_overlap(
+    tmp_path: Path,
+) -> None:
+    """A kill -9 while a closed segment waited for its finalize (recording/closer.py) leaves
+    two partials of a camera. The first's file may reach past where its writer started the
+    next (the file's duration rounds): its row ends where the second starts."""
+    source = make_video(tmp_path / "src.mp4", seconds=2, fps=15, gop=15)
+    first = 1_795_000_000.0
+    write_partial(tmp_path, source, 2, start=first)
+    second = first + 1.95  # the writer's end of the first, before the file's
+    write_partial(tmp_path, source, 2, start=second)
+    index = Index(tmp_path / "vigil.db")
+    assert reconcile(tmp_path, index).recovered == 2
+    a, b = sorted(index.segments(), key=lambda r: r.start)
+    assert a.start == pytest.approx(first) and b.start == pytest.approx(second)
+    assert a.end == pytest.approx(second)  # capped: the file holds 2 s
+    assert frames_of(tmp_path / a.path) == 30  # the footage itself is all kept
+    index.close()
