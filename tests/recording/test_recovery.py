@@ -388,7 +388,7 @@ def test_a_finished_segment_and_the_next_one_left_together_do_not_overlap(
     index = Index(tmp_path / "vigil.db")
     assert reconcile(tmp_path, index).recovered == 2
     a, b = sorted(index.segments(), key=lambda r: r.start)
-    assert a.start == pytest.approx(first) and b.start == pytest.approx(second)
-    assert a.end == pytest.approx(second)  # capped: the file holds 2 s
+    assert a.start == pytest.approx(first, abs=1e-6) and b.start == pytest.approx(second, abs=1e-6)
+    assert a.end == pytest.approx(second, abs=1e-6)  # capped: the file holds 2 s
     assert frames_of(tmp_path / a.path) == 30  # the footage itself is all kept
     index.close()
