@@ -485,15 +485,14 @@ class Recorder(threading.Thread):
         writer, self._writer = self._writer, None
         if writer is None:
             return
+        if writer.frames:
+            self._next_start = self._not_before = writer.start + writer.duration
         try:
             held = writer.finish()
         except (av.error.FFmpegError, OSError) as err:
-            if writer.frames:
-                self._next_start = self._not_before = writer.start + writer.duration
             self._closer.submit(partial(self._close_failed, writer, err))
             return
         if held:
-            self._next_start = self._not_before = writer.start + writer.duration
             self._closer.submit(partial(self._finalize, writer))
 
     def _finalize(self, writer: SegmentWriter) -> None:
