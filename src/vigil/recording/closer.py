@@ -69,6 +69,10 @@ class SegmentCloser:
             thread = self._thread
         if thread is not None:
             thread.join()
+        # the recorder's callback made a cycle (recorder -> closer -> recorder) that only
+        # the cyclic GC would free, and with it the recorder's index and streams' descriptors
+        # at a random later moment
+        self.on_error = _ignore
 
     def _run(self) -> None:
         while True:
@@ -88,3 +92,7 @@ class SegmentCloser:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+
+def _ignore(err: Exception) -> None:
+    """What a drained closer is told of errors: none come."""
