@@ -386,9 +386,9 @@ CATALOGUE: dict[str, ErrorInfo] = {
         503,
     ),
     "E703": ErrorInfo(
-        "no WebRTC from a worker process yet",
-        "WebRTC of a camera that runs in a worker process is not built yet: watch it as MJPEG, "
-        "or set server.workers: 1.",
+        "the camera runs in a worker process",
+        "What was asked needs the camera in the main process, and it runs in a worker: a bug, "
+        "since every route reaches cameras in workers. Report it, with the log.",
         409,
     ),
 }
@@ -398,11 +398,21 @@ class VigilError(Exception):
     """Base of every vigil error: a stable code, a message safe to show, and the camera."""
 
     code: str = "E600"
+    status: int | None = None  # the HTTP status, where it differs from its code's
 
-    def __init__(self, message: str, *, code: str | None = None, camera: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        camera: str | None = None,
+        status: int | None = None,
+    ):
         super().__init__(message)
         if code is not None:
             self.code = code
+        if status is not None:
+            self.status = status
         if self.code not in CATALOGUE:
             raise KeyError(f"error code {self.code} is not in the catalogue")
         self.message = message

@@ -162,6 +162,7 @@ def cameras(
             camera_networks=config.server.camera_networks,
         )
     _log.info("cameras run in %d worker processes", workers)
+    addresses = media_addresses(config.server.host, config.server.webrtc_interfaces)
     settings = WorkerSettings(
         number=0,
         storage_root=context.root if context is not None else None,
@@ -170,6 +171,8 @@ def cameras(
         camera_networks=tuple(config.server.camera_networks),
         log_level=logging.getLogger().level,
         held=tuple(HeldFd(fd) for fd in lock.fds),
+        webrtc_ice_servers=tuple(config.server.webrtc_ice_servers),
+        webrtc_addresses=None if addresses is None else tuple(addresses),
     )
     return WorkerPool(
         config.cameras,

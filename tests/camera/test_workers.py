@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.helpers import SimThread, wait_for
+from vigil.camera.channel import Add, Command, Quit, Remove, Reply
 from vigil.camera.state import State
-from vigil.camera.worker import WorkerSettings
+from vigil.camera.worker import Worker, WorkerSettings
 from vigil.camera.workers import WorkerPool
 from vigil.config import CameraConfig
 from vigil.errors import CameraNotFound, RequestError
@@ -203,3 +207,42 @@ def test_live_jpegs_cross_from_the_worker_and_survive_its_restart(pool: WorkerPo
             return later
 
     assert len(asyncio.run(across_restart())) == 3  # the restarted worker was told to encode
+
+
+def test_a_command_that_breaks_in_a_worker_is_answered_without_its_errors_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in a worker's handling (injected) answers E600 and keeps the worker. The answer,
+    which an API caller reads, never shows the error's text (here the camera's URL, with its
+    password); the log names the command and camera (and its redact filter, tested in
+    tests/test_log.py, masks URLs' credentials)."""
+    ours, theirs = multiprocessing.Pipe()
+    worker = Worker(theirs, WorkerSettings(3, None, None))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("rtsp://viewer:hunter22@10.0.0.9/live")
+
+    worker.manager.add = broken  # type: ignore[method-assign,assignment]  # fault injection
+    serving = threading.Thread(target=worker.serve)
+    serving.start()
+    try:
+        ours.send(Command(1, Add("a", cfg("rtsp://viewer:hunter22@10.0.0.9/live"))))
+        reply = next_reply(ours)
+        assert reply.id == 1 and reply.error is not None and reply.error.code == "E600"
+        assert "hunter22" not in reply.error.message
+        ours.send(Command(2, Remove("nope")))  # the worker still answers
+        assert next_reply(ours).error.code == "E601"  # type: ignore[union-attr]
+    finally:
+        ours.send(Command(3, Quit()))
+        serving.join(10)
+    assert "[E600] worker 3: Add of camera 'a' failed" in caplog.text
+
+
+def next_reply(conn: Connection) -> Reply:
+    """The next Reply on `conn`, past the worker's unasked reports."""
+    deadline = time.monotonic() + 10
+    while conn.poll(max(0.0, deadline - time.monotonic())):
+        message = conn.recv()
+        if isinstance(message, Reply):
+            return message
+    raise AssertionError("no reply within 10 s")

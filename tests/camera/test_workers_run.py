@@ -4,6 +4,7 @@ process."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 from tests.helpers import SMALL, SimThread, wait_for
+from tests.streaming.webrtc_client import Viewer
 from vigil.bench.instance import Instance
 from vigil.recording.recovery import reconcile
 from vigil.sim.server import build_cameras
@@ -39,6 +41,7 @@ def vigil(sim: SimThread, tmp_path: Path) -> Iterator[Instance]:
             "inputs": [{"url": sim.url(name)}],
             "record": {"segment_seconds": 2},
             "detect": {"enabled": name == "cam1"},
+            "live": {"webrtc_max_sessions": 1},
         }
         for name in ("cam1", "cam2")
     }
@@ -118,14 +121,15 @@ def test_a_server_with_two_workers_records_and_outlives_a_killed_worker(vigil: I
     with httpx.stream("GET", vigil.url + "/api/cameras/cam2/mjpeg", timeout=20) as stream:
         parts = mjpeg_parts(stream, 3)
     assert len(parts) == 3 and all(decodes(p) for p in parts)
-    # WebRTC from a worker is not built yet: refused with its code, not left hanging
+    # an offer the worker can't answer comes back with the worker's code, and nothing is held
     offer = httpx.post(
         vigil.url + "/api/cameras/cam1/webrtc",
         content=b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
         headers={"Content-Type": "application/sdp"},
-        timeout=10,
+        timeout=40,
     )
-    assert offer.status_code == 409 and offer.json()["code"] == "E703"
+    assert offer.status_code == 400 and offer.json()["code"] == "E505"
+    assert get(vigil, "/api/cameras/cam1")["viewers"] == 0
 
     victim = workers[0]
     os.kill(victim["pid"], 9)
@@ -143,6 +147,50 @@ def test_a_server_with_two_workers_records_and_outlives_a_killed_worker(vigil: I
     wait_for(lambda: streaming(vigil), BOUND, "the killed worker's camera streaming again")
     assert "vigil_worker_deaths_total 1" in httpx.get(vigil.url + "/metrics", timeout=10).text
     assert "[E701] worker 0" in vigil.log.read_text()
+
+
+def udp_ports(pid: int) -> set[int]:
+    return {c.laddr.port for c in psutil.Process(pid).net_connections(kind="udp")}
+
+
+def test_webrtc_media_leaves_from_the_cameras_worker(vigil: Instance) -> None:
+    """Signalling through the main process, the session and its socket in the worker."""
+    wait_for(lambda: streaming(vigil), BOUND, "both cameras streaming")
+    system = wait_for(
+        lambda: len((s := get(vigil, "/api/system"))["workers"]) == 2 and s, BOUND, "workers"
+    )
+    holder = next(w["pid"] for w in system["workers"] if "cam1" in w["cameras"])
+    other = next(w["pid"] for w in system["workers"] if "cam1" not in w["cameras"])
+    before = {pid: udp_ports(pid) for pid in (vigil.pid, holder, other)}
+
+    async def scenario() -> None:
+        viewer = Viewer()
+        response = await viewer.connect(vigil.url + "/api/cameras/cam1/webrtc")
+        assert response.status_code == 201, response.text
+        assert "H264" in response.text and "VP8" not in response.text
+        assert viewer.location.startswith("/api/cameras/cam1/webrtc/")
+        await viewer.wait_frames(15, BOUND)
+        assert {(f.width, f.height) for f in viewer.frames} == {(320, 180)}
+        # the media socket is the worker's: nothing new in the main process or the other
+        assert udp_ports(holder) - before[holder]
+        assert udp_ports(vigil.pid) == before[vigil.pid]
+        assert udp_ports(other) == before[other]
+        wait_for(lambda: get(vigil, "/api/cameras/cam1")["viewers"] == 1, BOUND, "one viewer")
+        # the camera's cap is counted where its sessions are: a second viewer is refused
+        second = Viewer()
+        refused = await second.connect(vigil.url + "/api/cameras/cam1/webrtc")
+        assert refused.status_code == 503 and refused.json()["code"] == "E504"
+        await second.pc.close()
+        async with httpx.AsyncClient(timeout=40) as client:
+            ended = await client.delete(vigil.url + viewer.location)
+            assert ended.status_code == 204
+            again = await client.delete(vigil.url + viewer.location)
+            assert again.status_code == 404 and again.json()["code"] == "E604"
+        await viewer.pc.close()
+
+    asyncio.run(scenario())
+    wait_for(lambda: get(vigil, "/api/cameras/cam1")["viewers"] == 0, BOUND, "no viewer")
+    wait_for(lambda: udp_ports(holder) == before[holder], BOUND, "the worker's socket closed")
 
 
 def test_a_killed_main_process_takes_its_workers_with_it(vigil: Instance) -> None:

@@ -37,6 +37,7 @@ from vigil.api.shield import Shield
 from vigil.auth import Access
 from vigil.camera.cameras import Cameras
 from vigil.camera.changes import CameraChanges, stored_fields
+from vigil.camera.webrtc import LocalWebRtc
 from vigil.config.file import ConfigFile
 from vigil.errors import VigilError
 from vigil.recording.export import clear_exports
@@ -84,10 +85,12 @@ def create_app(
         config_file = ConfigFile.in_memory(
             {"cameras": {n: stored_fields(manager.config(n)) for n in manager.names()}}
         )
+    sessions = WebRtcSessions(ice_servers, addresses=webrtc_addresses)
     services = Services(
         manager=manager,
         changes=CameraChanges(manager, config_file),
-        webrtc=WebRtcSessions(ice_servers, addresses=webrtc_addresses),
+        webrtc=sessions,
+        rtc=manager.webrtc or LocalWebRtc(manager.local, sessions),
         started=time.monotonic(),
         access=access,
         policy=policy or HttpPolicy(),
@@ -111,7 +114,7 @@ def create_app(
         finally:
             if pruning is not None:
                 pruning.cancel()
-            await services.webrtc.close_all()
+            await services.rtc.close_all()
             await asyncio.to_thread(manager.shutdown)
             if retention is not None:
                 await asyncio.to_thread(retention.stop)

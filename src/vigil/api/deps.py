@@ -17,10 +17,10 @@ from vigil.api.guard import UserDep, require_camera
 from vigil.api.services import Services
 from vigil.camera.cameras import Cameras
 from vigil.camera.changes import CameraChanges
+from vigil.camera.webrtc import WebRtc
 from vigil.const import CAMERA_NAME_PATTERN
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Page
-from vigil.streaming.webrtc import WebRtcSessions
 
 
 def get_services(request: Request) -> Services:
@@ -39,8 +39,9 @@ def get_changes(services: ServicesDep) -> CameraChanges:
     return services.changes
 
 
-def get_sessions(services: ServicesDep) -> WebRtcSessions:
-    return services.webrtc
+def get_webrtc(services: ServicesDep) -> WebRtc:
+    """Where offers go: the app's own sessions, or the cameras' workers."""
+    return services.rtc
 
 
 def get_recording(services: ServicesDep) -> RecordingContext:
@@ -59,7 +60,7 @@ def get_exports(services: ServicesDep) -> ThreadPoolExecutor:
 
 ManagerDep = Annotated[Cameras, Depends(get_manager)]
 ChangesDep = Annotated[CameraChanges, Depends(get_changes)]
-SessionsDep = Annotated[WebRtcSessions, Depends(get_sessions)]
+WebRtcDep = Annotated[WebRtc, Depends(get_webrtc)]
 RecordingDep = Annotated[RecordingContext, Depends(get_recording)]
 ExportsDep = Annotated[ThreadPoolExecutor, Depends(get_exports)]
 CameraPath = Annotated[str, Path(pattern=CAMERA_NAME_PATTERN, description="camera name")]

@@ -24,8 +24,7 @@ _STATUS_CODES = {404: "E604", 405: "E605", 413: "E616"}
 
 class ApiError(RequestError):
     """An error raised by a route. Its status is its code's, unless the route gives one where
-    HTTP's meaning differs for that request: a backwards time range is a 400 E602, a live
-    input whose codec isn't known yet a 503 E503 (docs/api.md)."""
+    HTTP's meaning differs for that request (a backwards time range is a 400 E602)."""
 
     def __init__(
         self,
@@ -48,8 +47,10 @@ def answered_code(error: VigilError) -> str:
 
 
 def http_status(error: VigilError) -> int:
-    """The HTTP status of an answer carrying `error`: its code's, from the catalogue."""
-    if isinstance(error, ApiError) and error.status is not None:
+    """The HTTP status of an answer carrying `error`: its own where it gives one (a live
+    input whose codec isn't known yet is a 503 E503, docs/api.md), else its code's, from the
+    catalogue."""
+    if error.status is not None:
         return error.status
     return CATALOGUE[answered_code(error)].status
 

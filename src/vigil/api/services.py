@@ -14,6 +14,7 @@ from vigil.api.policy import HttpPolicy
 from vigil.auth import Access
 from vigil.camera.cameras import Cameras
 from vigil.camera.changes import CameraChanges
+from vigil.camera.webrtc import WebRtc
 from vigil.errors import ErrorDetail
 from vigil.recording.recorder import RecordingContext
 from vigil.streaming.webrtc import WebRtcSessions
@@ -49,7 +50,8 @@ class Services:
 
     manager: Cameras
     changes: CameraChanges
-    webrtc: WebRtcSessions
+    webrtc: WebRtcSessions  # this process's sessions (of cameras in this process)
+    rtc: WebRtc  # where offers go: those sessions, or the cameras' workers
     started: float  # time.monotonic() when the app was built, for the health's uptime
     exports: ThreadPoolExecutor | None = None  # made by the lifespan, shut down by it
     access: Access | None = None  # None: auth.enabled is false (loopback only)

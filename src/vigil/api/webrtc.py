@@ -4,22 +4,15 @@ that URL to end the session. The camera's H.264 packets pass through (see
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from vigil.api.deps import CameraPath, ManagerDep, SessionsDep
+from vigil.api.deps import CameraPath, ManagerDep, WebRtcDep
 from vigil.api.errors import ApiError
 from vigil.api.guard import UserDep, require_camera, sdp_body
 from vigil.api.schemas import error_responses
-from vigil.camera.supervisor import CameraSupervisor
-from vigil.media.packets import StreamInfo
-from vigil.streaming.live import PACKETS
-from vigil.streaming.webrtc import OfferError
 
-CONNECT_WAIT = 10.0  # seconds to wait for an idle camera's live input to connect
 MAX_OFFER = 64 * 1024  # bytes: an SDP offer is a few kB
 
 SessionPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="session id")]
@@ -29,15 +22,6 @@ router = APIRouter(
     tags=["live"],
     responses=error_responses(404, 422),
 )
-
-
-async def _live_info(cam: CameraSupervisor) -> StreamInfo | None:
-    deadline = time.monotonic() + CONNECT_WAIT
-    while True:
-        info = cam.live_input().info
-        if info is not None or time.monotonic() > deadline or not cam.running:
-            return info
-        await asyncio.sleep(0.1)
 
 
 @router.post(
@@ -61,16 +45,16 @@ async def _live_info(cam: CameraSupervisor) -> StreamInfo | None:
 )
 @sdp_body
 async def webrtc_offer(
-    name: CameraPath, request: Request, manager: ManagerDep, sessions: SessionsDep, user: UserDep
+    name: CameraPath, request: Request, manager: ManagerDep, webrtc: WebRtcDep, user: UserDep
 ) -> Response:
     """Start a WebRTC session: an `application/sdp` offer in, the answer out (201), with the
     session's URL in `Location`. H.264 only: a camera whose live input is another codec is
     409 (E503; watch it as MJPEG). At most `live.webrtc_max_sessions` per camera (503,
     E504). A body that isn't an SDP offer is 400 (E505), one over 64 KiB 413 (E616, never read
-    whole). A session that hasn't connected within 30 s is closed."""
+    whole). A session that hasn't connected within 30 s is closed. The media leaves from
+    where the camera runs: this process, or its worker."""
     manager.config(name)
     require_camera(user, name)
-    cam = manager.local(name)
     body = await request.body()  # the shield stops reading past 64 KiB
     try:
         offer = body[:MAX_OFFER].decode("utf-8")
@@ -78,48 +62,12 @@ async def webrtc_offer(
         offer = ""
     if len(body) > MAX_OFFER or not offer.lstrip().startswith("v=0") or "m=video" not in offer:
         raise ApiError("the body isn't an SDP offer with video", code="E505")
-    if not cam.running:
-        raise ApiError(f"camera {name!r} is stopped", code="E502")
-    if not sessions.reserve(name, cam.config.live.webrtc_max_sessions):
-        limit = cam.config.live.webrtc_max_sessions
-        raise ApiError(f"camera {name!r} has {limit} WebRTC viewers", code="E504")
-    live = cam.live
-    live.add_viewer(PACKETS)  # connects an idle camera
-    try:
-        info = await _live_info(cam)
-        if info is None:
-            raise ApiError(
-                f"camera {name!r}: the live input isn't connected, its codec is unknown",
-                code="E503",
-                status=503,  # not the codec's fault yet: it may connect later
-            )
-        if info.codec != "h264":
-            raise ApiError(
-                f"camera {name!r}: WebRTC needs H.264, the live input is {info.codec}; "
-                "watch it as MJPEG",
-                code="E503",
-            )
-        session, answer = await sessions.answer(
-            name,
-            offer,
-            cam.live_input().hub,
-            on_close=lambda: live.remove_viewer(PACKETS),
-            log=cam.log,
-            owner=user.name,
-        )
-    except OfferError as err:
-        live.remove_viewer(PACKETS)
-        raise ApiError(str(err), code="E505") from None
-    except BaseException:
-        live.remove_viewer(PACKETS)
-        raise
-    finally:
-        sessions.release(name)
+    session, answer = await webrtc.offer(name, offer, user.name)
     return Response(
         answer,
         status_code=201,
         media_type="application/sdp",
-        headers={"Location": f"/api/cameras/{name}/webrtc/{session.id}"},
+        headers={"Location": f"/api/cameras/{name}/webrtc/{session}"},
     )
 
 
@@ -128,17 +76,12 @@ async def webrtc_close(
     name: CameraPath,
     session: SessionPath,
     manager: ManagerDep,
-    sessions: SessionsDep,
+    webrtc: WebRtcDep,
     user: UserDep,
 ) -> Response:
     """End a WebRTC session (its URL is the `Location` of the answer): only whoever opened
     it, or an admin."""
     manager.config(name)
     require_camera(user, name)
-    found = sessions.get(name, session)
-    if found is None:
-        raise ApiError("no such WebRTC session", code="E604")
-    if found.owner != user.name and not user.is_admin:
-        raise ApiError("not your WebRTC session", code="E610")
-    await sessions.close(session)
+    await webrtc.close(name, session, user.name, user.is_admin)
     return Response(status_code=204)

@@ -6,9 +6,10 @@
   come from the workers' last reports, changes go over their control channels.
 
 MJPEG and snapshots read the camera's :meth:`Cameras.live_feed` in this process (fed from
-the worker when the camera runs in one). WebRTC needs the camera's packets here:
-:meth:`Cameras.local` gives the supervisor, or refuses with E703 where the camera runs in a
-worker.
+the worker when the camera runs in one). WebRTC sessions live beside the camera's packets:
+:attr:`Cameras.webrtc` is None where every camera is here (the app's own sessions answer,
+from :meth:`Cameras.local`'s supervisor), else where the offers go
+(:mod:`vigil.camera.webrtc`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.webrtc import WebRtc
 from vigil.config import CameraConfig
 from vigil.recording.recorder import RecordingContext
 from vigil.streaming.live import LiveFeed, LiveFrame
@@ -38,6 +40,7 @@ class WorkerInfo:
 
 class Cameras(Protocol):
     recording: RecordingContext | None
+    webrtc: WebRtc | None  # None: the cameras are in this process, and so are their sessions
 
     @property
     def clock_steps(self) -> int: ...

@@ -1,7 +1,7 @@
 """The control channel between the main process and one worker: typed messages on a pipe.
 
     main ──Command(id, ...)──> worker          (add, replace, remove, start, stop, trigger,
-                                                watch, snapshot, quit)
+                                                watch, snapshot, WebRTC offer and end, quit)
     main <──Reply(id, ...)──── worker          (one per command, in order)
     main <──Report(...)─────── worker          (about once a second, unasked: status, figures)
     main <──DiskFull()──────── worker          (unasked: a recorder met a full disk)
@@ -82,11 +82,40 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class WebRtcOffer:
+    """A viewer's SDP offer, for a session the worker holds; answered (id, SDP answer)."""
+
+    name: str
+    sdp: str
+    owner: str  # who opened it: only they (or an admin) may end it
+
+
+@dataclass(frozen=True, slots=True)
+class WebRtcClose:
+    name: str
+    session: str
+    user: str
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     """Stop every camera (closing segments) and exit."""
 
 
-Action = Add | Replace | Remove | Start | Stop | Trigger | Watch | Snapshot | Quit
+Action = (
+    Add
+    | Replace
+    | Remove
+    | Start
+    | Stop
+    | Trigger
+    | Watch
+    | Snapshot
+    | WebRtcOffer
+    | WebRtcClose
+    | Quit
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +128,12 @@ class Command:
 class Reply:
     id: int
     error: ErrorDetail | None = None  # raised again in the main process, with its code
+    error_status: int | None = None  # the error's HTTP status, where not its code's
     value: tuple[float, float] | None = None  # a trigger's event (start, end)
     status: CameraStatus | None = None  # the camera's, once the command is done
     at: float = 0.0  # time.monotonic() when `status` was taken (one clock for the machine)
     frame: LiveFrame | None = None  # a snapshot's JPEG
+    answer: tuple[str, str] | None = None  # a WebRTC offer's (session id, SDP answer)
 
 
 @dataclass(frozen=True, slots=True)

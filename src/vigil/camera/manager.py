@@ -19,6 +19,7 @@ from vigil.camera.cameras import WorkerInfo
 from vigil.camera.reader import Timing
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor, join_all
+from vigil.camera.webrtc import WebRtc
 from vigil.config import CameraConfig, GovernorConfig
 from vigil.const import SHUTDOWN_STOP_TIMEOUT, STATS_INTERVAL
 from vigil.errors import CameraNotFound, RequestError, StorageError
@@ -54,6 +55,7 @@ class CameraManager:
         self._retry_policy = retry_policy
         self._networks = tuple(parse_networks(camera_networks))
         self.recording = recording
+        self.webrtc: WebRtc | None = None  # its sessions are the app's: the cameras are here
         self._timing = timing
         self._clock = clock
         self._lock = threading.RLock()

@@ -19,17 +19,20 @@ auth: those stay in the main process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 
@@ -49,16 +52,20 @@ from vigil.camera.channel import (
     Stop,
     Trigger,
     Watch,
+    WebRtcClose,
+    WebRtcOffer,
 )
 from vigil.camera.manager import CameraManager
 from vigil.camera.status import CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.webrtc import WorkerWebRtc
 from vigil.config import GovernorConfig
 from vigil.errors import VigilError
 from vigil.malloc import limit_arenas
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Index
-from vigil.streaming.live import LiveFrame
+from vigil.streaming.live import FRAMES, LiveFrame
+from vigil.streaming.webrtc import WebRtcSessions
 
 _log = logging.getLogger(__name__)
 
@@ -97,6 +104,8 @@ class WorkerSettings:
     nice: int = 0
     records_clock_steps: bool = False  # one worker writes a wall-clock step to the index
     held: tuple[HeldFd, ...] = ()  # the instance lock's descriptors
+    webrtc_ice_servers: tuple[str, ...] = ()
+    webrtc_addresses: tuple[str, ...] | None = None  # where media binds; None: everywhere
 
 
 class Worker:
@@ -118,6 +127,14 @@ class Worker:
             camera_networks=settings.camera_networks,
             records_clock_steps=settings.records_clock_steps,
         )
+        addresses = settings.webrtc_addresses
+        self.webrtc = WorkerWebRtc(
+            self.manager.local,
+            WebRtcSessions(
+                list(settings.webrtc_ice_servers),
+                addresses=list(addresses) if addresses is not None else None,
+            ),
+        )
         self._process = psutil.Process()
         self._watched: set[tuple[str, str]] = set()  # (camera, kind) the main process watches
 
@@ -138,7 +155,7 @@ class Worker:
             worker=self.settings.number,
             pid=os.getpid(),
             at=at,
-            statuses=manager.statuses(),
+            statuses=[self._own(status) for status in manager.statuses()],
             figures=figures,
             clock_steps=manager.clock_steps,
             cpu_seconds=times.user + times.system,
@@ -169,7 +186,9 @@ class Worker:
             self._watched.discard((name, kind))
             feed.remove_viewer(kind)
 
-    def handle(self, action: Action) -> tuple[float, float] | LiveFrame | None:
+    def handle(self, action: Action) -> tuple[float, float] | LiveFrame | Future[Any] | None:
+        """Do `action`; what it gives. A future is answered when it is done (WebRTC), while
+        later commands go on."""
         manager = self.manager
         match action:
             case Add(name, config, start):
@@ -189,6 +208,10 @@ class Worker:
                 manager.stop_camera(name)
             case Trigger(name, at):
                 return manager.trigger_event(name, at)
+            case WebRtcOffer(name, sdp, owner):
+                return self.webrtc.offer(name, sdp, owner)
+            case WebRtcClose(name, session, user, admin):
+                return self.webrtc.close(name, session, user, admin)
             case Quit():
                 self._stop.set()
         return None
@@ -197,7 +220,14 @@ class Worker:
         name = getattr(action, "name", None)
         if name is None or name not in self.manager.names():
             return None
-        return self.manager.status(name)
+        return self._own(self.manager.status(name))
+
+    def _own(self, status: CameraStatus) -> CameraStatus:
+        """`status` with the viewers here (WebRTC's), not the main process's watch of its
+        frames: the main process adds its own MJPEG and snapshot viewers."""
+        if (status.name, FRAMES) not in self._watched:
+            return status
+        return dataclasses.replace(status, viewers=status.viewers - 1)
 
     def serve(self) -> None:
         self.manager.on_tick = self._send_report
@@ -210,12 +240,12 @@ class Worker:
                     break  # the main process is gone
                 try:
                     result = self.handle(command.action)
-                except VigilError as err:
-                    self.send(Reply(command.id, err.detail()))
-                except Exception as err:  # a bug: say so, keep the worker
-                    _log.exception("[E600] worker %d: %r failed", self.settings.number, command)
-                    self.send(Reply(command.id, VigilError(repr(err)).detail()))
+                except Exception as err:
+                    self._failed(command, err)
                 else:
+                    if isinstance(result, Future):
+                        result.add_done_callback(functools.partial(self._later, command))
+                        continue
                     at = time.monotonic()
                     status = self._status(command.action)
                     frame = result if isinstance(result, LiveFrame) else None
@@ -223,7 +253,34 @@ class Worker:
                     self.send(Reply(command.id, value=value, status=status, at=at, frame=frame))
         finally:
             self._stop.set()
+            self.webrtc.shutdown()
             self.manager.shutdown()
+
+    def _failed(self, command: Command, err: BaseException) -> None:
+        if not isinstance(err, VigilError):  # a bug: say so, keep the worker
+            action = command.action  # named, never shown: an Add holds the camera's credentials
+            _log.error(
+                "[E600] worker %d: %s of camera %r failed",
+                self.settings.number,
+                type(action).__name__,
+                getattr(action, "name", None),
+                exc_info=err,
+            )
+            err = VigilError(f"{type(err).__name__} in worker {self.settings.number}: see its log")
+        with contextlib.suppress(OSError, ValueError):
+            self.send(Reply(command.id, err.detail(), error_status=err.status))
+
+    def _later(self, command: Command, done: Future[Any]) -> None:
+        """A command answered off the main thread (a WebRTC offer: the connect, ICE)."""
+        if done.cancelled():  # the worker is stopping
+            return
+        err = done.exception()
+        if err is not None:
+            self._failed(command, err)
+            return
+        result = done.result()
+        with contextlib.suppress(OSError, ValueError):
+            self.send(Reply(command.id, answer=result if isinstance(result, tuple) else None))
 
 
 def run(conn: Connection, settings: WorkerSettings) -> None:

@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from vigil.camera import worker as worker_process
+from vigil.camera.cameras import WorkerInfo
 from vigil.camera.channel import Action, Command, Reply, Report
 from vigil.camera.worker import WorkerSettings
 
@@ -67,6 +68,19 @@ class WorkerLink:
         ).start()
         _log.info("worker %d started (pid %s)", settings.number, process.pid)
         return link
+
+    def info(self, cameras: list[str]) -> WorkerInfo:
+        """As ``GET /api/system`` shows it, from the last report."""
+        report = self.report
+        return WorkerInfo(
+            number=self.number,
+            pid=self.process.pid,
+            alive=self.process.is_alive(),
+            cameras=cameras,
+            cpu_seconds=round(report.cpu_seconds, 2) if report is not None else 0.0,
+            rss_bytes=report.rss_bytes if report is not None else 0,
+            restarts=self.restarts,
+        )
 
     def how_it_ended(self) -> str:
         code = self.process.exitcode

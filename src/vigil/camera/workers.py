@@ -5,6 +5,7 @@ of the cameras (:mod:`vigil.camera.worker`), and one object the API uses as it u
     WorkerPool ──leases──> which worker runs which camera (by measured cost)
        │ per worker: a process, its channel, a reader thread, the last Report
        ├── commands: add / replace / remove / start / stop / trigger, answered in order
+       ├── WebRTC: the offer and its answer cross; the session and media stay in the worker
        └── reads: status and figures from the last Report, never a round trip
 
 The pool keeps every camera's config and whether it should run: that record is the truth.
@@ -46,6 +47,7 @@ from vigil.camera.remote_feeds import RemoteFeeds
 from vigil.camera.state import State
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
+from vigil.camera.webrtc import PooledWebRtc, WebRtc
 from vigil.camera.worker import WorkerSettings
 from vigil.camera.worker_link import WorkerLink
 from vigil.config import CameraConfig
@@ -80,6 +82,7 @@ class WorkerPool:
         self.on_disk_full = on_disk_full
         self._configs: dict[str, CameraConfig] = dict(cameras or {})
         self.feeds = RemoteFeeds(self._tell)
+        self.webrtc: WebRtc | None = PooledWebRtc(self)  # signalling here, media there
         for name, config in self._configs.items():
             self.feeds.open(name, config)
         self._stopped: set[str] = set()  # stopped through the API (the config says enabled)
@@ -162,7 +165,15 @@ class WorkerPool:
             raise CameraNotFound(name)
         return self._workers[lease.holder]
 
-    def _call(self, name: str, handle: WorkerLink, action: Action) -> Reply:
+    def command(self, name: str, action: Action, timeout: float = COMMAND_TIMEOUT) -> Reply:
+        """`action` for camera `name`, on the worker that holds it; its answer."""
+        with self._lock:
+            handle = self._current(name)
+        return self._call(name, handle, action, timeout)
+
+    def _call(
+        self, name: str, handle: WorkerLink, action: Action, timeout: float = COMMAND_TIMEOUT
+    ) -> Reply:
         """Send `action` to `handle`, the worker that held `name` when the record changed, and
         wait for its answer. If that worker was restarted since, the restart applied the
         record already: nothing is sent (a trigger, which is not in the record, is refused)."""
@@ -173,14 +184,14 @@ class WorkerPool:
                 return Reply(-1)
             future = handle.post(action)
         try:
-            reply = future.result(COMMAND_TIMEOUT)
+            reply = future.result(timeout)
         except FutureTimeout:
             raise VigilError(
-                f"worker {handle.number} did not answer within {COMMAND_TIMEOUT:.0f} s",
-                code="E702",
+                f"worker {handle.number} did not answer within {timeout:.0f} s", code="E702"
             ) from None
         if reply.error is not None:
-            raise VigilError(reply.error.message, code=reply.error.code, camera=name)
+            error = reply.error
+            raise VigilError(error.message, code=error.code, camera=name, status=reply.error_status)
         if reply.status is not None:
             with self._lock:
                 self._statuses[name] = (reply.at, reply.status)
@@ -232,8 +243,7 @@ class WorkerPool:
     def local(self, name: str) -> CameraSupervisor:
         self.config(name)  # 404 first
         raise VigilError(
-            f"camera {name!r} runs in worker {self.worker_of(name)}: WebRTC from a camera in "
-            "a worker process isn't built yet; watch it as MJPEG, or set server.workers: 1",
+            f"camera {name!r} runs in worker {self.worker_of(name)}, not in this process",
             code="E703",
             camera=name,
         )
@@ -249,26 +259,10 @@ class WorkerPool:
         return config.enabled and name not in self._stopped
 
     def still(self, name: str, max_age: float | None = FRESH) -> LiveFrame | None:
-        with self._lock:
-            handle = self._current(name)
-        return self._call(name, handle, Snapshot(name, max_age)).frame
+        return self.command(name, Snapshot(name, max_age)).frame
 
     def workers(self) -> list[WorkerInfo]:
-        out = []
-        for number, handle in sorted(self._workers.items()):
-            report = handle.report
-            out.append(
-                WorkerInfo(
-                    number=number,
-                    pid=handle.process.pid,
-                    alive=handle.process.is_alive(),
-                    cameras=self.leases.held_by(number),
-                    cpu_seconds=round(report.cpu_seconds, 2) if report is not None else 0.0,
-                    rss_bytes=report.rss_bytes if report is not None else 0,
-                    restarts=handle.restarts,
-                )
-            )
-        return out
+        return [h.info(self.leases.held_by(n)) for n, h in sorted(self._workers.items())]
 
     @property
     def worker_deaths(self) -> int:
@@ -309,11 +303,11 @@ class WorkerPool:
         if report is not None:
             reported = next((s for s in report.statuses if s.name == name), None)
         if answered is not None and (reported is None or answered[0] > report.at):  # type: ignore[union-attr]
-            return answered[1]
-        viewers = self.feeds.viewers(name)
-        if reported is not None:
-            return dataclasses.replace(reported, viewers=viewers)
-        return self._placeholder(name, config)
+            reported = answered[1]
+        if reported is None:
+            return self._placeholder(name, config)
+        # the worker counts its WebRTC viewers, this process its MJPEG and snapshot ones
+        return dataclasses.replace(reported, viewers=reported.viewers + self.feeds.viewers(name))
 
     def statuses(self) -> list[CameraStatus]:
         return [self.status(name) for name in self.names()]
@@ -389,9 +383,7 @@ class WorkerPool:
         self._call(name, handle, Stop(name))
 
     def trigger_event(self, name: str, at: float) -> tuple[float, float]:
-        with self._lock:
-            handle = self._current(name)
-        reply = self._call(name, handle, Trigger(name, at))
+        reply = self.command(name, Trigger(name, at))
         if reply.value is None:
             raise VigilError(f"camera {name!r}'s worker restarted: try again", code="E702")
         return reply.value

@@ -92,8 +92,8 @@ class ServerConfig(_Model):
         "(up to 256), or auto (one per usable core), spreads the cameras over N processes, "
         "balanced by "
         "their measured CPU, so that Python work is not held to one core by the GIL. A "
-        "worker that dies is started again. WebRTC from a camera in a worker is not built yet "
-        "(E703): keep 1 for WebRTC; MJPEG and snapshots work either way.",
+        "worker that dies is started again. Live view works either way: MJPEG and snapshots "
+        "are encoded once in the worker, and WebRTC media leaves from the worker.",
     )
 
     @field_validator("workers", mode="before")
