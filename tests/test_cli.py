@@ -46,6 +46,20 @@ def test_check_config_reports_every_error_and_exits_2(tmp_path: Path) -> None:
     assert f"{path}:4: cameras.a.colour: [E102]" in result.stderr
 
 
+def test_rebalance_without_a_server_says_it_cant_reach_it(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.yaml"
+    path.write_text(f"server: {{port: {free_port()}}}\nstorage: {{path: {tmp_path / 'd'}}}\n")
+    result = subprocess.run(
+        [*VIGIL, "workers", "rebalance", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "vigil: the server at http://127.0.0.1:" in result.stderr
+    assert "can't be reached" in result.stderr
+
+
 def test_run_with_missing_file_exits_2(tmp_path: Path) -> None:
     assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
 
@@ -123,6 +137,18 @@ def test_run_serves_file_and_rtsp_cameras_and_stops_on_sigterm(
         assert cams["dead"]["last_error"]["code"] == "E201"
         api_text = json.dumps(cams) + json.dumps(_get(port, "/api/health", token))
         assert CAM_SECRET not in api_text
+        # vigil workers rebalance asks the running server, as an admin: refused without a
+        # token; with one, a single process has nothing to move
+        rebalance = [*VIGIL, "workers", "rebalance", "--config", str(config)]
+        env = {k: v for k, v in os.environ.items() if k != "VIGIL_TOKEN"}
+        refused = subprocess.run(rebalance, capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode == 1 and "[E609]" in refused.stderr
+        assert "VIGIL_TOKEN or --token-stdin" in refused.stderr
+        asked = subprocess.run(
+            [*rebalance, "--token-stdin"], input=token + "\n", capture_output=True, text=True
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout == "0 camera(s) moved; 0 worker(s)\n"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0  # a clean stop (its own deadline is SHUTDOWN_TIMEOUT, 10 s)
     finally:

@@ -3,20 +3,28 @@ database of the config's storage. They work while the server runs, and take effe
 next request (it reads users and sessions from the database each time).
 
 ``vigil storage adopt``: make the configured storage folder the one the database describes
-(a new disk, on purpose), with vigil stopped (docs/reliability.md)."""
+(a new disk, on purpose), with vigil stopped (docs/reliability.md).
+
+``vigil workers rebalance``: ask the running server, through its API, to spread the cameras
+over its workers again (an admin's token in ``VIGIL_TOKEN`` or on stdin)."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx2 as httpx
+
 from vigil.auth import Access, UserRole
 from vigil.auth.store import AuthStore
-from vigil.config import load_config
+from vigil.config import VigilConfig, load_config
 from vigil.errors import RequestError, StorageError
+from vigil.server import base_url
 from vigil.storage.identity import KEY, adopt
 from vigil.storage.index import Index
 from vigil.storage.lock import InstanceLock
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_REFUSED = 1
+REBALANCE_TIMEOUT = 300.0  # seconds: each moving camera stops, then starts on its new worker
 
 
 def add_commands(sub: Subparsers) -> None:
@@ -53,7 +62,17 @@ def add_commands(sub: Subparsers) -> None:
     adopt_ = storages.add_parser(
         "adopt", help="record storage.path as the database's storage (vigil stopped)"
     )
-    for parser in (add, passwd, users.choices["list"], remove, create, adopt_):
+    workers = sub.add_parser("workers", help="the running server's camera worker processes")
+    workers_ = workers.add_subparsers(dest="action", required=True)
+    rebalance = workers_.add_parser(
+        "rebalance", help="spread the cameras over the workers again, by measured CPU"
+    )
+    rebalance.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="read an admin's token from stdin (else VIGIL_TOKEN; none with auth off)",
+    )
+    for parser in (add, passwd, users.choices["list"], remove, create, adopt_, rebalance):
         parser.add_argument("--config", required=True, type=Path, help="the YAML config file")
 
 
@@ -61,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.command == "storage":
         return _adopt(Path(config.storage.path), Path(config.storage.database))
+    if args.command == "workers":
+        return _rebalance(config, args)
     index = Index(config.storage.database)
     try:
         access = Access(AuthStore(index.engine))
@@ -100,6 +121,29 @@ def _adopt(root: Path, database: Path) -> int:
         lock.release()
     was = f" (was {before[:8]})" if before and before != ident else ""
     print(f"storage {root} is now the database's storage {ident[:8]}{was}")
+    return 0
+
+
+def _rebalance(config: VigilConfig, args: argparse.Namespace) -> int:
+    token = sys.stdin.readline().strip() if args.token_stdin else os.environ.get("VIGIL_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = base_url(config) + "/api/system/rebalance"
+    verify: str | bool = config.server.tls.cert or True  # a self-signed cert is its own CA
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per request
+    try:
+        answer = httpx.post(url, headers=headers, timeout=REBALANCE_TIMEOUT, verify=verify)
+    except httpx.HTTPError as err:
+        print(f"vigil: the server at {base_url(config)} can't be reached: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    body = answer.json() if answer.headers.get("content-type") == "application/json" else {}
+    if answer.status_code != 200:
+        print(f"vigil: [{body.get('code')}] {body.get('message', answer.text)}", file=sys.stderr)
+        if answer.status_code == 401 and not token:
+            print("  give an admin's token: VIGIL_TOKEN or --token-stdin", file=sys.stderr)
+        return EXIT_REFUSED
+    for move in body["moves"]:
+        print(f"{move['camera']}: worker {move['before']} -> {move['after']}")
+    print(f"{len(body['moves'])} camera(s) moved; {len(body['workers'])} worker(s)")
     return 0
 
 

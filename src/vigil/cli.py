@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "user": _admin,
         "token": _admin,
         "storage": _admin,
+        "workers": _admin,
     }[args.command]
     try:
         return handler(args)

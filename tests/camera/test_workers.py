@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import multiprocessing
 import os
 import signal
@@ -19,6 +20,7 @@ import pytest
 
 from tests.helpers import SimThread, wait_for
 from vigil.camera.channel import Add, Command, Quit, Remove, Reply
+from vigil.camera.leases import Move
 from vigil.camera.state import State
 from vigil.camera.worker import Worker, WorkerSettings
 from vigil.camera.workers import WorkerPool
@@ -114,7 +116,7 @@ def test_a_killed_worker_comes_back_and_the_other_never_notices(pool: WorkerPool
     os.kill(old_pid, signal.SIGKILL)
 
     wait_for(lambda: pool.restarts == 1, RESTART, "the worker started again")
-    assert pool.deaths == 1 and pool.pid(victim) != old_pid
+    assert pool.worker_deaths == 1 and pool.pid(victim) != old_pid
     wait_for(
         lambda: (
             all(pool.status(n).state is State.STREAMING for n in theirs)
@@ -207,6 +209,63 @@ def test_live_jpegs_cross_from_the_worker_and_survive_its_restart(pool: WorkerPo
             return later
 
     assert len(asyncio.run(across_restart())) == 3  # the restarted worker was told to encode
+
+
+def test_a_rebalance_moves_a_camera_once_never_recording_it_twice(pool: WorkerPool) -> None:
+    """b's removal leaves worker 1 empty: a rebalance moves one of worker 0's cameras there.
+    It stops (closing its segment) before it starts again, so its segments never overlap;
+    its viewer watches on; the camera that stays is not touched; a second rebalance moves
+    nothing."""
+    wait_for(lambda: streaming(pool, "a", "b", "c"), 30, "every camera streaming")
+    assert (pool.worker_of("a"), pool.worker_of("b"), pool.worker_of("c")) == (0, 1, 0)
+    pool.remove("b")
+    wait_for(lambda: all(segments(pool, n) >= 1 for n in "ac"), 30, "a segment of each")
+    feed = pool.live_feed("a"), pool.live_feed("c")
+
+    async def watched_across_the_rebalance() -> tuple[list[Move], list[LiveFrame]]:
+        async with feed[0].watch(FRAMES), feed[1].watch(FRAMES):
+            for f in feed:
+                assert await f.next_frame(0, 10.0) is not None
+            moves = await asyncio.to_thread(pool.rebalance)
+            done = time.monotonic()
+            moved = pool.live_feed(moves[0].camera)
+            after: list[LiveFrame] = []
+            last = moved.latest.seq if moved.latest is not None else 0
+            loop = asyncio.get_running_loop()
+            end = loop.time() + RESTART
+            while loop.time() < end and len(after) < 3:
+                frame = await moved.next_frame(last, 5.0)
+                if frame is not None:
+                    last = frame.seq
+                    if frame.taken > done:  # decoded by the new worker
+                        after.append(frame)
+            return moves, after
+
+    moves, after = asyncio.run(watched_across_the_rebalance())
+    assert len(moves) == 1 and (moves[0].before, moves[0].after) == (0, 1)
+    moved, stays = moves[0].camera, ({"a", "c"} - {moves[0].camera}).pop()
+    assert pool.worker_of(moved) == 1 and pool.worker_of(stays) == 0
+    assert [w.cameras for w in pool.workers()] == [[stays], [moved]]
+    assert len(after) == 3  # its viewer was told again: the new worker encodes for it
+    wait_for(lambda: streaming(pool, moved), RESTART, "the moved camera streaming")
+    wait_for(
+        lambda: (
+            sorted(n for r in pool.reports() for n in r.figures) == ["a", "c"]
+            and moved in next(r for r in pool.reports() if r.worker == 1).figures
+        ),
+        RESTART,
+        "the moved camera reported by its new worker only",
+    )
+    before = segments(pool, moved)
+    wait_for(lambda: segments(pool, moved) >= before + 2, RESTART, "the new worker recording")
+    assert pool.recording is not None
+    rows = pool.recording.index.segments(moved)
+    assert all(b.start >= a.end - 1e-3 for a, b in itertools.pairwise(rows)), [
+        (r.start, r.end) for r in rows
+    ]
+    kept = pool.recording.index.segments(stays)
+    assert all(b.start - a.end < 0.5 for a, b in itertools.pairwise(kept))  # no gap
+    assert pool.rebalance() == []  # balanced now: nothing moves
 
 
 def test_a_command_that_breaks_in_a_worker_is_answered_without_its_errors_text(

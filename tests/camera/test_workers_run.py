@@ -8,6 +8,8 @@ import asyncio
 import io
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,43 @@ def test_a_server_with_two_workers_records_and_outlives_a_killed_worker(vigil: I
     wait_for(lambda: streaming(vigil), BOUND, "the killed worker's camera streaming again")
     assert "vigil_worker_deaths_total 1" in httpx.get(vigil.url + "/metrics", timeout=10).text
     assert "[E701] worker 0" in vigil.log.read_text()
+
+
+def rebalance_cli(vigil: Instance) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vigil.cli", "workers", "rebalance", "--config", str(vigil.config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_vigil_workers_rebalance_moves_a_camera_to_the_idle_worker(
+    vigil: Instance, sim: SimThread
+) -> None:
+    """cam3 joins worker 0 (a tie goes to the lowest number), cam2 leaves worker 1 idle:
+    the CLI asks the running server to rebalance, and one of worker 0's cameras moves."""
+    wait_for(lambda: streaming(vigil), BOUND, "both cameras streaming")
+    assert rebalance_cli(vigil).stdout.endswith("0 camera(s) moved; 2 worker(s)\n")
+    body = {"name": "cam3", "inputs": [{"url": sim.url("cam2")}]}  # the sim has two
+    assert httpx.post(vigil.url + "/api/cameras", json=body, timeout=20).status_code == 201
+    assert httpx.delete(vigil.url + "/api/cameras/cam2", timeout=20).status_code == 204
+    held = {w["number"]: w["cameras"] for w in get(vigil, "/api/system")["workers"]}
+    assert sorted(held[0] + held[1]) == ["cam1", "cam3"] and not all(held.values())
+    done = rebalance_cli(vigil)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"cam[13]: worker \d -> \d\n1 camera\(s\) moved; 2 worker\(s\)\n", done.stdout
+    )
+    workers = get(vigil, "/api/system")["workers"]
+    assert [len(w["cameras"]) for w in workers] == [1, 1]
+    wait_for(
+        lambda: all(c["state"] == "streaming" for c in get(vigil, "/api/cameras")["cameras"]),
+        BOUND,
+        "both cameras streaming after the move",
+    )
+    assert re.search(r"rebalanced: cam[13] 0->1\n", vigil.log.read_text())
 
 
 def udp_ports(pid: int) -> set[int]:

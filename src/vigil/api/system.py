@@ -1,4 +1,5 @@
-"""``GET /api/system``: the machine and the process, disk use and the retention forecast."""
+"""``GET /api/system``: the machine and the process, disk use and the retention forecast.
+``POST /api/system/rebalance``: spread the cameras over the workers again."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 import psutil
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from vigil.api.deps import ManagerDep
-from vigil.api.guard import AdminDep
+from vigil.api.guard import AdminDep, audit
 
 router = APIRouter(prefix="/api", tags=["system"])
 _process = psutil.Process()
@@ -118,3 +119,29 @@ def system(manager: ManagerDep, admin: AdminDep) -> SystemOut:
         out.recorded_bytes_per_day = round(day * DAY / span)
         out.days_fit = round((usage.free + stored) / out.recorded_bytes_per_day, 1)
     return out
+
+
+class MoveOut(BaseModel):
+    camera: str
+    before: int = Field(description="The worker that ran it.")
+    after: int = Field(description="The worker that runs it now.")
+
+
+class RebalanceOut(BaseModel):
+    moves: list[MoveOut] = Field(description="The cameras that moved; empty if none had to.")
+    workers: list[WorkerOut]
+
+
+@router.post("/system/rebalance")
+def rebalance(request: Request, manager: ManagerDep, admin: AdminDep) -> RebalanceOut:
+    """Spread the cameras over the worker processes again by their measured CPU, longest
+    first onto the least loaded (admins only). Cameras move only when asked like this, or
+    when their worker is gone. Each moving camera stops on its old worker, closing its
+    segment, then starts on its new one: a second or two of its footage is not recorded,
+    and its viewers reconnect. With `server.workers: 1` nothing moves."""
+    moves = manager.rebalance()
+    audit(request, admin, "rebalance", None, moves=len(moves))
+    return RebalanceOut(
+        moves=[MoveOut(camera=m.camera, before=m.before, after=m.after) for m in moves],
+        workers=[WorkerOut(**asdict(w)) for w in manager.workers()],
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from vigil.camera.leases import Move
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.camera.webrtc import WebRtc
@@ -98,3 +99,7 @@ class Cameras(Protocol):
 
     @property
     def worker_deaths(self) -> int: ...
+
+    def rebalance(self) -> list[Move]:
+        """Spread the cameras over the workers again by measured cost; the moves made."""
+        ...

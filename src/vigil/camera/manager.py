@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from vigil.camera.backoff import RetryPolicy, default_retry_delay
 from vigil.camera.cameras import WorkerInfo
+from vigil.camera.leases import Move
 from vigil.camera.reader import Timing
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor, join_all
@@ -232,6 +233,9 @@ class CameraManager:
 
     def workers(self) -> list[WorkerInfo]:
         return []  # every camera runs in this process
+
+    def rebalance(self) -> list[Move]:
+        return []  # one process: nothing to move
 
     worker_deaths = 0
 

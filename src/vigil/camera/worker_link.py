@@ -46,6 +46,7 @@ class WorkerLink:
     report: Report | None = None
     pending: dict[int, Future[Reply]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)  # one command at a time
+    sending: threading.Lock = field(default_factory=threading.Lock)  # one message at a time
     restarts: int = 0  # of this worker number, before this process
     quick_deaths: int = 0  # deaths in a row, each within STABLE_SECONDS of its start
 
@@ -110,7 +111,8 @@ class WorkerLink:
         command = Command(next(_IDS), action)
         self.pending[command.id] = future
         try:
-            self.conn.send(command)
+            with self.sending:
+                self.conn.send(command)
         except (OSError, ValueError):
             self.pending.pop(command.id, None)
             future.set_result(Reply(command.id))

@@ -42,9 +42,9 @@ from vigil.camera.channel import (
     Trigger,
     Watch,
 )
-from vigil.camera.leases import Leases, LocalLeases
+from vigil.camera.leases import Leases, LocalLeases, Move
 from vigil.camera.remote_feeds import RemoteFeeds
-from vigil.camera.state import State
+from vigil.camera.reported import Reported
 from vigil.camera.status import CameraFigures, CameraStatus
 from vigil.camera.supervisor import CameraSupervisor
 from vigil.camera.webrtc import PooledWebRtc, WebRtc
@@ -86,12 +86,12 @@ class WorkerPool:
         for name, config in self._configs.items():
             self.feeds.open(name, config)
         self._stopped: set[str] = set()  # stopped through the API (the config says enabled)
-        # (when, status) as a command's answer gave it; the newer of it and the report wins
-        self._statuses: dict[str, tuple[float, CameraStatus]] = {}
+        self.reported = Reported(self.feeds)  # statuses, from reports and answers
         self._workers: dict[int, WorkerLink] = {}
         self._lock = threading.RLock()  # the record
         self._closing = threading.Event()
-        self.deaths = 0  # worker processes that died, in all
+        self._rebalancing = threading.Lock()  # one rebalance at a time
+        self.worker_deaths = 0  # worker processes that died, in all
         self.restarts = 0
 
     # ---- workers -------------------------------------------------------------------------
@@ -104,13 +104,10 @@ class WorkerPool:
 
     def _tell(self, name: str, kind: str, wanted: bool) -> None:
         """The first viewer here came, or the last left (on the event loop): the worker is
-        told, not waited for."""
+        told, never waited for (nor the command lock: a move or a restart tells it again)."""
         with self._lock:
-            try:
-                handle = self._current(name)
-            except CameraNotFound:
-                return  # removed meanwhile
-        with handle.lock:
+            handle = self._workers[lease.holder] if (lease := self.leases.lease(name)) else None
+        if handle is not None:  # else removed meanwhile
             handle.post(Watch(name, kind, wanted))
 
     def _message(self, handle: WorkerLink, message: object) -> None:
@@ -129,7 +126,7 @@ class WorkerPool:
         """`handle`'s channel ended: a shutdown, or a death to recover from."""
         if self._closing.is_set():
             return
-        self.deaths += 1
+        self.worker_deaths += 1
         _log.error(
             "[E701] worker %d (pid %s) died (%s); restarting it with its %d camera(s)",
             handle.number,
@@ -149,7 +146,7 @@ class WorkerPool:
             self._workers[handle.number] = fresh
             self.restarts += 1
             for lease in self.leases.renewed(handle.number):
-                self._statuses.pop(lease.camera, None)
+                self.reported.forget(lease.camera)
                 fresh.post(self._add_action(lease.camera, lease.token))
                 if self.feeds.watched(lease.camera):  # its viewers watch on
                     fresh.post(Watch(lease.camera, FRAMES, True))
@@ -193,8 +190,7 @@ class WorkerPool:
             error = reply.error
             raise VigilError(error.message, code=error.code, camera=name, status=reply.error_status)
         if reply.status is not None:
-            with self._lock:
-                self._statuses[name] = (reply.at, reply.status)
+            self.reported.answered(name, reply.at, reply.status)
         return reply
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -264,10 +260,6 @@ class WorkerPool:
     def workers(self) -> list[WorkerInfo]:
         return [h.info(self.leases.held_by(n)) for n, h in sorted(self._workers.items())]
 
-    @property
-    def worker_deaths(self) -> int:
-        return self.deaths
-
     def worker_of(self, name: str) -> int:
         lease = self.leases.lease(name)
         if lease is None:
@@ -297,26 +289,12 @@ class WorkerPool:
                 raise CameraNotFound(name)
             lease = self.leases.lease(name)
             handle = self._workers.get(lease.holder) if lease is not None else None
-            report = handle.report if handle is not None else None
-            answered = self._statuses.get(name)
-        reported = None
-        if report is not None:
-            reported = next((s for s in report.statuses if s.name == name), None)
-        if answered is not None and (reported is None or answered[0] > report.at):  # type: ignore[union-attr]
-            reported = answered[1]
-        if reported is None:
-            return self._placeholder(name, config)
-        # the worker counts its WebRTC viewers, this process its MJPEG and snapshot ones
-        return dataclasses.replace(reported, viewers=reported.viewers + self.feeds.viewers(name))
+            running = config.enabled and name not in self._stopped
+        report = handle.report if handle is not None else None
+        return self.reported.status(name, config, report, running)
 
     def statuses(self) -> list[CameraStatus]:
         return [self.status(name) for name in self.names()]
-
-    def _placeholder(self, name: str, config: CameraConfig) -> CameraStatus:
-        """A camera whose worker has not reported it yet: starting, or stopped."""
-        status = CameraSupervisor(name, config).status()
-        running = config.enabled and name not in self._stopped
-        return dataclasses.replace(status, state=State.STARTING) if running else status
 
     # ---- changes ------------------------------------------------------------------------
 
@@ -343,7 +321,7 @@ class WorkerPool:
         self.feeds.close(name)  # its viewers' streams end
         self._configs.pop(name, None)
         self._stopped.discard(name)
-        self._statuses.pop(name, None)
+        self.reported.forget(name)
         self.leases.release(name)
 
     def remove(self, name: str) -> None:
@@ -381,6 +359,39 @@ class WorkerPool:
             handle = self._current(name)
             self._stopped.add(name)
         self._call(name, handle, Stop(name))
+
+    def rebalance(self) -> list[Move]:
+        """Spread the cameras again by measured cost (an admin asks: nothing moves on its own).
+        A moving camera stops on its old worker, closing its segment, before it starts on the
+        new one (never two recorders); a command for it meanwhile waits for the new one."""
+        with self._rebalancing:
+            with self._lock:
+                moves = self.leases.rebalance()
+            for move in moves:
+                self._move(move)
+            if moves:
+                _log.info(
+                    "rebalanced: %s", ", ".join(f"{m.camera} {m.before}->{m.after}" for m in moves)
+                )
+            return moves
+
+    def _move(self, move: Move) -> None:
+        new = self._workers[move.after]
+        with new.lock:  # commands for the camera, sent to its new worker, wait behind its Add
+            try:
+                self._call(move.camera, self._workers[move.before], Remove(move.camera))
+            except VigilError as err:  # the old worker restarted, or lost it: it runs nothing
+                _log.warning("rebalance: %s on worker %d: %s", move.camera, move.before, err)
+            with self._lock:
+                lease = self.leases.lease(move.camera)
+                if lease is None or lease.holder != move.after:
+                    return  # removed (or its worker restarted and started it) meanwhile
+                self.reported.forget(move.camera)
+                action = self._add_action(move.camera, lease.token)
+                watched = self.feeds.watched(move.camera)
+            self._call(move.camera, new, action)
+            if watched:  # its viewers watch on
+                new.post(Watch(move.camera, FRAMES, True))
 
     def trigger_event(self, name: str, at: float) -> tuple[float, float]:
         reply = self.command(name, Trigger(name, at))
