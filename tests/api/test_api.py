@@ -58,7 +58,8 @@ def test_cameras_list_has_the_contract_fields_and_no_secret(client: TestClient) 
     for cam in cams.values():
         assert set(cam) >= CAMERA_FIELDS
         assert isinstance(cam["fps_detect"], float)
-        assert cam["governor"] == {"level": 0, "reason": "as configured"}
+        # max_level 2: the camera has no lower-resolution input to step down to
+        assert cam["governor"] == {"level": 0, "reason": "as configured", "max_level": 2}
         for item in cam["inputs"]:
             assert {"roles", "state", "fps"} <= set(item)
     assert cams["wrong"]["last_error"]["code"] == "E203"

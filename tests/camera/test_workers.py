@@ -24,7 +24,7 @@ from vigil.camera.leases import Move
 from vigil.camera.state import State
 from vigil.camera.worker import Worker, WorkerSettings
 from vigil.camera.workers import WorkerPool
-from vigil.config import CameraConfig
+from vigil.config import CameraConfig, GovernorConfig
 from vigil.errors import CameraNotFound, RequestError
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Index
@@ -266,6 +266,41 @@ def test_a_rebalance_moves_a_camera_once_never_recording_it_twice(pool: WorkerPo
     kept = pool.recording.index.segments(stays)
     assert all(b.start - a.end < 0.5 for a, b in itertools.pairwise(kept))  # no gap
     assert pool.rebalance() == []  # balanced now: nothing moves
+
+
+def test_the_main_processs_governor_steps_cameras_on_every_worker(
+    sim: SimThread, tmp_path: Path
+) -> None:
+    """One governor for the machine: its steps reach the cameras of both workers and show
+    in their reported status, with its reason; back below cpu_low they come back. The
+    machine's CPU is injected (a busy machine on demand); the workers are real."""
+    governor = GovernorConfig(cpu_high=80, cpu_critical=90, cpu_low=40, hold_seconds=1)
+    pool = WorkerPool(
+        {"a": cfg(sim.url("cam1")), "b": cfg(sim.url("cam2"))},
+        WorkerSettings(0, None, None, governor=governor),
+        workers=2,
+    )
+    busy = [50.0]
+    pool.governor.governor.sampler = lambda: busy[0]
+    pool.start()
+    try:
+        wait_for(lambda: streaming(pool, "a", "b"), 30, "both cameras streaming")
+        assert {pool.worker_of("a"), pool.worker_of("b")} == {0, 1}
+
+        def levels() -> dict[str, int]:
+            return {n: g.level for n in "ab" if (g := pool.status(n).governor) is not None}
+
+        assert levels() == {"a": 0, "b": 0}
+        busy[0] = 99.0
+        wait_for(lambda: all(v >= 1 for v in levels().values()), 30, "both stepped down")
+        reason = pool.status("a").governor.reason  # type: ignore[union-attr]
+        assert "machine CPU" in reason and "above 80 %" in reason
+        assert pool.governor.governor.steps_down >= 2
+        busy[0] = 10.0
+        wait_for(lambda: levels() == {"a": 0, "b": 0}, 60, "both back as configured")
+        assert pool.status("b").governor.reason.startswith("as configured")  # type: ignore[union-attr]
+    finally:
+        pool.shutdown()
 
 
 def test_a_command_that_breaks_in_a_worker_is_answered_without_its_errors_text(

@@ -100,7 +100,8 @@ def test_motion_is_stored_recorded_and_survives_a_missing_hwaccel(
         )
         detect = manager.status("door").detect
         assert detect is not None and detect.input == 1
-        assert manager.status("door").governor == GovernorStatus(level=3, reason="test")
+        # max_level 3: it has a lower-resolution input, the one it decodes at that level
+        assert manager.status("door").governor == GovernorStatus(3, "test", max_level=3)
         assert cam.recorder is recorder and recorder is not None and recorder.is_alive()
     finally:
         manager.shutdown()

@@ -1,7 +1,8 @@
 """The control channel between the main process and one worker: typed messages on a pipe.
 
     main ──Command(id, ...)──> worker          (add, replace, remove, start, stop, trigger,
-                                                watch, snapshot, WebRTC offer and end, quit)
+                                                watch, snapshot, WebRTC offer and end,
+                                                a governor's step, quit)
     main <──Reply(id, ...)──── worker          (one per command, in order)
     main <──Report(...)─────── worker          (about once a second, unasked: status, figures)
     main <──DiskFull()──────── worker          (unasked: a recorder met a full disk)
@@ -99,6 +100,15 @@ class WebRtcClose:
 
 
 @dataclass(frozen=True, slots=True)
+class SetLevel:
+    """The main process's governor steps the camera's detection (vigil.pipeline.governor)."""
+
+    name: str
+    level: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     """Stop every camera (closing segments) and exit."""
 
@@ -114,6 +124,7 @@ Action = (
     | Snapshot
     | WebRtcOffer
     | WebRtcClose
+    | SetLevel
     | Quit
 )
 
@@ -161,3 +172,7 @@ class Report:
     clock_steps: int = 0
     cpu_seconds: float = 0.0  # the worker process's own, user + system
     rss_bytes: int = 0
+
+    def costs(self) -> dict[str, float]:
+        """Each measured camera's CPU, % of one core: what the leases balance by."""
+        return {s.name: s.cpu_pct for s in self.statuses if s.cpu_pct is not None}

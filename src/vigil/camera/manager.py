@@ -52,6 +52,7 @@ class CameraManager:
         cpu_sampler: Callable[[], float] | None = None,
         camera_networks: Sequence[str] = (),
         records_clock_steps: bool = True,
+        governs: bool = True,
     ):
         self._retry_policy = retry_policy
         self._networks = tuple(parse_networks(camera_networks))
@@ -75,6 +76,7 @@ class CameraManager:
         self.governor = Governor(
             governor or GovernorConfig(), self._running_cameras, cpu_sampler or system_cpu
         )
+        self.governs = governs  # False in a worker: the main process governs every camera
 
     def _running_cameras(self) -> list[CameraSupervisor]:
         with self._lock:
@@ -150,7 +152,8 @@ class CameraManager:
             except Exception:  # the monitor must outlive any one camera's bug
                 cam.log.exception("[E600] monitor tick failed")
         try:
-            self.governor.tick(self._clock.now())  # its hold runs on the clock
+            if self.governs:
+                self.governor.tick(self._clock.now())  # its hold runs on the clock
         except Exception:
             _log.exception("[E600] governor tick failed")
         step = self.wall_clock.check()

@@ -45,6 +45,7 @@ class GovernorStatus:
 
     level: int  # 0 as configured, up to 3 (see vigil.pipeline.detector)
     reason: str
+    max_level: int = 2  # the lowest step it can take: 3 only with a lower-resolution input
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ def camera_status(
     now: float,
     failures: Sequence[Failures] = (),
     stalls: Mapping[str, VigilError] | None = None,
+    max_level: int = 2,
 ) -> CameraStatus:
     """A camera's snapshot from its inputs' and its detector's (decoding input `detect_input`)."""
     primary = next((s for s in inputs if "detect" in s.roles), inputs[0])
@@ -104,7 +106,7 @@ def camera_status(
     uptimes = [s.uptime for s in inputs if s.uptime is not None]
     governor = detect = None
     if detector is not None and detect_input is not None:
-        governor = GovernorStatus(detector.level, detector.reason)
+        governor = GovernorStatus(detector.level, detector.reason, max_level)
         detect = detect_status(detector, detect_input)
     return CameraStatus(
         name=name,

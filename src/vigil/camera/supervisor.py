@@ -372,6 +372,7 @@ class CameraSupervisor:
             now=now,
             failures=[*self.failures.values(), self.live.failures],
             stalls=self.watchdog.stalls,
+            max_level=self.max_detect_level(),
         )
 
 

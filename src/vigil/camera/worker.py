@@ -47,6 +47,7 @@ from vigil.camera.channel import (
     Replace,
     Reply,
     Report,
+    SetLevel,
     Snapshot,
     Start,
     Stop,
@@ -126,6 +127,7 @@ class Worker:
             governor=settings.governor,
             camera_networks=settings.camera_networks,
             records_clock_steps=settings.records_clock_steps,
+            governs=False,  # the main process governs every worker's cameras as one machine
         )
         addresses = settings.webrtc_addresses
         self.webrtc = WorkerWebRtc(
@@ -212,6 +214,8 @@ class Worker:
                 return self.webrtc.offer(name, sdp, owner)
             case WebRtcClose(name, session, user, admin):
                 return self.webrtc.close(name, session, user, admin)
+            case SetLevel(name, level, reason):
+                manager.local(name).set_detect_level(level, reason)
             case Quit():
                 self._stop.set()
         return None

@@ -6,6 +6,7 @@ of the cameras (:mod:`vigil.camera.worker`), and one object the API uses as it u
        │ per worker: a process, its channel, a reader thread, the last Report
        ├── commands: add / replace / remove / start / stop / trigger, answered in order
        ├── WebRTC: the offer and its answer cross; the session and media stay in the worker
+       ├── the governor: one for every worker's cameras (vigil.camera.machine_governor)
        └── reads: status and figures from the last Report, never a round trip
 
 The pool keeps every camera's config and whether it should run: that record is the truth.
@@ -43,6 +44,7 @@ from vigil.camera.channel import (
     Watch,
 )
 from vigil.camera.leases import Leases, LocalLeases, Move
+from vigil.camera.machine_governor import MachineGovernor
 from vigil.camera.remote_feeds import RemoteFeeds
 from vigil.camera.reported import Reported
 from vigil.camera.status import CameraFigures, CameraStatus
@@ -81,7 +83,8 @@ class WorkerPool:
         self.count = workers
         self.on_disk_full = on_disk_full
         self._configs: dict[str, CameraConfig] = dict(cameras or {})
-        self.feeds = RemoteFeeds(self._tell)
+        self.feeds = RemoteFeeds(lambda name, kind, on: self._post(name, Watch(name, kind, on)))
+        self.governor = MachineGovernor(settings.governor, self.statuses, self._post)
         self.webrtc: WebRtc | None = PooledWebRtc(self)  # signalling here, media there
         for name, config in self._configs.items():
             self.feeds.open(name, config)
@@ -97,27 +100,24 @@ class WorkerPool:
     # ---- workers -------------------------------------------------------------------------
 
     def _spawn(self, number: int) -> WorkerLink:
-        settings = dataclasses.replace(
-            self.settings, number=number, records_clock_steps=number == 0
-        )
+        settings = dataclasses.replace(self.settings, number=number, records_clock_steps=not number)
         return WorkerLink.spawn(settings, self._message, self._gone)
 
-    def _tell(self, name: str, kind: str, wanted: bool) -> None:
-        """The first viewer here came, or the last left (on the event loop): the worker is
-        told, never waited for (nor the command lock: a move or a restart tells it again)."""
+    def _post(self, name: str, action: Action) -> None:
+        """`action` to the worker that holds `name`, not waited for, nor its command lock (a
+        first or last viewer's Watch, on the event loop; a move or a restart sends it again)."""
         with self._lock:
             handle = self._workers[lease.holder] if (lease := self.leases.lease(name)) else None
         if handle is not None:  # else removed meanwhile
-            handle.post(Watch(name, kind, wanted))
+            handle.post(action)
 
     def _message(self, handle: WorkerLink, message: object) -> None:
         match message:
             case LiveJpeg(name, frame):
                 self.feeds.publish(name, frame)
             case Report():
-                self.leases.measured(
-                    {s.name: s.cpu_pct for s in message.statuses if s.cpu_pct is not None}
-                )
+                self.leases.measured(message.costs())
+                self.governor.reported()
             case DiskFull():
                 if self.on_disk_full is not None:
                     self.on_disk_full()
