@@ -20,7 +20,12 @@ import numpy as np
 from fastapi import FastAPI
 
 from vigil.api.protocol import http_options
+from vigil.camera.cameras import Cameras
 from vigil.camera.manager import CameraManager
+from vigil.camera.worker import WorkerSettings
+from vigil.camera.workers import WorkerPool
+from vigil.config import CameraConfig
+from vigil.recording.recorder import RecordingContext
 from vigil.recording.segment import SegmentWriter
 from vigil.sim.media import ClipSpec
 from vigil.sim.rtsp import SimCamera
@@ -85,6 +90,21 @@ def seconds_between(first: int, pts: int, time_base: Fraction | None) -> float:
     """Seconds from timestamp `first` to `pts` on a stream of `time_base`."""
     assert time_base is not None
     return float((pts - first) * time_base)
+
+
+def camera_service(
+    cameras: dict[str, CameraConfig], workers: int, recording: RecordingContext | None = None
+) -> Cameras:
+    """The cameras as ``vigil run`` serves them with ``server.workers: workers``: every
+    camera in this process (1), or spread over real worker processes. The app's lifespan
+    starts and stops either. A recording's index must be a file: workers write it too."""
+    if workers == 1:
+        return CameraManager(cameras, recording=recording)
+    database = Path(str(recording.index.engine.url.database)) if recording is not None else None
+    root = recording.root if recording is not None else None
+    return WorkerPool(
+        cameras, WorkerSettings(0, root, database), workers=workers, recording=recording
+    )
 
 
 def monitor_passes(manager: CameraManager, passes: int, timeout: float = 15) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import CAM_SECRET, CAM_USER, SimThread, wait_for
+from tests.helpers import CAM_SECRET, CAM_USER, SimThread, camera_service, wait_for
 from vigil.api import create_app
-from vigil.camera.manager import CameraManager
 from vigil.config import validate_data
 from vigil.config.file import ConfigFile
 from vigil.errors import ConfigError
@@ -42,8 +41,9 @@ cameras:
 class Service:
     """The app around a config file, as `vigil run` builds it; `restart` builds it again."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, workers: int = 1):
         self.path = path
+        self.workers = workers
         self._client: TestClient | None = None
 
     @property
@@ -55,7 +55,7 @@ class Service:
     def start(self) -> TestClient:
         config_file = ConfigFile(self.path, env=ENV)
         config = config_file.load()
-        manager = CameraManager(config.cameras)
+        manager = camera_service(config.cameras, self.workers)
         self._client = TestClient(create_app(manager, config_file))
         self._client.__enter__()
         return self._client
@@ -66,11 +66,12 @@ class Service:
             self._client = None
 
 
-@pytest.fixture
-def service(sim: SimThread, tmp_path: Path) -> Iterator[Service]:
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def service(sim: SimThread, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
+    """Every test here runs against one process, then against two worker processes."""
     path = tmp_path / "vigil.yaml"
     path.write_text(config_text(sim))
-    svc = Service(path)
+    svc = Service(path, request.param)
     svc.start()
     yield svc
     svc.stop()

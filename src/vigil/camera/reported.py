@@ -45,6 +45,9 @@ class Reported:
             reported = answered[1]
         if reported is None:  # its worker has not reported it yet: starting, or stopped
             status = CameraSupervisor(name, config).status()
-            return dataclasses.replace(status, state=State.STARTING) if running else status
+            if not running:
+                return status
+            fps_detect = 0.0 if config.detect.enabled else None  # as a starting camera's
+            return dataclasses.replace(status, state=State.STARTING, fps_detect=fps_detect)
         # the worker counts its WebRTC viewers, this process its MJPEG and snapshot ones
         return dataclasses.replace(reported, viewers=reported.viewers + self.feeds.viewers(name))
