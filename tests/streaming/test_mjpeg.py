@@ -8,15 +8,17 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import av
 import httpx2 as httpx
 import pytest
 
-from tests.helpers import ServerThread, SimThread, wait_for
+from tests.helpers import ServerThread, SimThread, camera_service, wait_for
 from tests.streaming.mjpeg_client import MjpegClient, Part
 from vigil.api import create_app
+from vigil.camera.cameras import Cameras
 from vigil.camera.manager import CameraManager
 from vigil.config import LiveConfig, validate_data
 from vigil.streaming.live import LiveFeed, LiveFrame
@@ -39,8 +41,8 @@ def jpeg_size(jpeg: bytes) -> tuple[int, int]:
         return frame.width, frame.height
 
 
-@pytest.fixture
-def server(sim: SimThread) -> Iterator[tuple[ServerThread, CameraManager]]:
+@contextmanager
+def serving(sim: SimThread, workers: int) -> Iterator[tuple[ServerThread, Cameras]]:
     live = {"mjpeg_fps": MJPEG_FPS, "mjpeg_width": MJPEG_WIDTH}
     config = validate_data(
         {
@@ -63,10 +65,28 @@ def server(sim: SimThread) -> Iterator[tuple[ServerThread, CameraManager]]:
             }
         }
     )
-    manager = CameraManager(config.cameras)
+    manager = camera_service(config.cameras, workers)
     with ServerThread(create_app(manager)) as srv:
-        wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 20, "streaming")
+        wait_for(lambda: all(s.state == "streaming" for s in manager.statuses()), 30, "streaming")
         yield srv, manager
+
+
+@pytest.fixture
+def server(sim: SimThread) -> Iterator[tuple[ServerThread, CameraManager]]:
+    """One process: for the tests that look inside the camera (its feed's encodes, its
+    threads)."""
+    with serving(sim, 1) as (srv, manager):
+        assert isinstance(manager, CameraManager)
+        yield srv, manager
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def any_server(
+    sim: SimThread, request: pytest.FixtureRequest
+) -> Iterator[tuple[ServerThread, Cameras]]:
+    """What a viewer sees over HTTP, from one process and from two worker processes."""
+    with serving(sim, request.param) as served:
+        yield served
 
 
 def read_parts(client: MjpegClient, seconds: float) -> list[Part]:
@@ -120,9 +140,9 @@ def test_viewers_share_one_encode_per_frame_at_the_capped_rate_and_size(
 
 
 def test_a_client_that_reads_nothing_slows_no_one(
-    server: tuple[ServerThread, CameraManager],
+    any_server: tuple[ServerThread, Cameras],
 ) -> None:
-    srv, manager = server
+    srv, manager = any_server
     stuck = MjpegClient(srv.port, "/api/cameras/front/mjpeg", rcvbuf=4096)
     fast = MjpegClient(srv.port, "/api/cameras/front/mjpeg")
     fast.part()
@@ -237,8 +257,8 @@ def test_snapshot_has_an_age_and_is_encoded_once_for_many_requests(
             assert again.content == b""
 
 
-def test_unknown_camera_is_404(server: tuple[ServerThread, CameraManager]) -> None:
-    srv, _ = server
+def test_unknown_camera_is_404(any_server: tuple[ServerThread, Cameras]) -> None:
+    srv, _ = any_server
     with httpx.Client() as client:
         for path in ("snapshot.jpg", "mjpeg"):
             response = client.get(srv.url(f"/api/cameras/nope/{path}"))
@@ -247,9 +267,9 @@ def test_unknown_camera_is_404(server: tuple[ServerThread, CameraManager]) -> No
 
 
 def test_viewers_streams_end_when_the_camera_is_removed(
-    server: tuple[ServerThread, CameraManager],
+    any_server: tuple[ServerThread, Cameras],
 ) -> None:
-    srv, _ = server
+    srv, _ = any_server
     client = MjpegClient(srv.port, "/api/cameras/split/mjpeg")
     client.part()
     with httpx.Client() as http:
@@ -265,7 +285,7 @@ def test_viewers_streams_end_when_the_camera_is_removed(
 
 
 def test_a_viewer_that_stops_reading_is_dropped_after_the_send_timeout(
-    server: tuple[ServerThread, CameraManager],
+    any_server: tuple[ServerThread, Cameras],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -288,7 +308,7 @@ def test_a_viewer_that_stops_reading_is_dropped_after_the_send_timeout(
         made(self, transport)
 
     monkeypatch.setattr(BoundedH11Protocol, "connection_made", small_buffers)
-    srv, manager = server
+    srv, manager = any_server
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
     sock.connect(("127.0.0.1", srv.port))
