@@ -30,7 +30,7 @@ import psutil
 from vigil.bench.live import live_config, served
 from vigil.bench.load import free_port
 from vigil.bench.options import BenchOptions
-from vigil.camera.manager import CameraManager
+from vigil.camera.cameras import Cameras
 from vigil.camera.reader import RETIRE_AFTER
 from vigil.sim import process as simulator
 
@@ -92,7 +92,7 @@ def sample(when: str, baseline: Sample | None = None) -> Sample:
 
 
 def churn(
-    manager: CameraManager, url: str, mjpeg: int, webrtc: int, progress: bool = True
+    manager: Cameras, url: str, mjpeg: int, webrtc: int, progress: bool = True
 ) -> ChurnResult:
     """Cycle `mjpeg` and then `webrtc` viewers of camera cam1 at `url` (its API prefix)."""
     result = ChurnResult(mjpeg, webrtc, {}, {})
@@ -116,7 +116,7 @@ def churn(
 
 
 def _cycle(
-    manager: CameraManager, url: str, kind: str, cycles: int, result: ChurnResult, progress: bool
+    manager: Cameras, url: str, kind: str, cycles: int, result: ChurnResult, progress: bool
 ) -> None:
     """`cycles` viewers of `kind` come and go, from a child process; then wait for the
     camera to count none."""

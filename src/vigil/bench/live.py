@@ -14,11 +14,15 @@ HTTP. The same camera is measured in phases, each for ``--seconds``:
   second, by a fresh server with auth off, then one with auth on (a bearer token), twice:
   what the access check costs a grid, as the ratio of their CPU.
 
+Then ``snapshot``: :data:`SNAPSHOTS` snapshots asked one after another, their latency's
+p50 and p95 (with ``--workers`` above 1, each crosses from the camera's worker).
+
 The viewers run in a child process (:mod:`vigil.bench.viewers`), so their CPU (reading,
 and the WebRTC client's decoding) is not counted; the simulator runs in another. The
-figures are vigil's process CPU (% of one core) per phase, the marginal cost of each phase
-over ``none``, the ratio of N MJPEG viewers' cost to one's, and the frame rate each viewer
-got.
+figures are vigil's CPU (% of one core: the process, plus its workers with ``--workers``
+above 1) per phase, the marginal cost of each phase over ``none``, the ratio of N MJPEG
+viewers' cost to one's, and the frame rate each viewer got. JPEG encodes a second are
+counted in one process only (a worker's are its own).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import httpx2 as httpx
 import psutil
 import uvicorn
 
@@ -41,12 +46,14 @@ from vigil.api.app import create_app
 from vigil.auth import Access, UserRole
 from vigil.auth.store import AuthStore
 from vigil.bench.load import free_port, progress
+from vigil.camera.cameras import Cameras
 from vigil.camera.manager import CameraManager
+from vigil.camera.worker import WorkerSettings
+from vigil.camera.workers import WorkerPool
 from vigil.config import VigilConfig, validate_data
 from vigil.sim import process as simulator
 from vigil.sim.media import CLOCK_REGION
 from vigil.storage.index import Index
-from vigil.streaming.live import LiveFeed
 
 MJPEG_FPS = 10
 MJPEG_WIDTH = 960
@@ -54,6 +61,7 @@ WEBRTC_MANY = 4  # viewers of the second WebRTC phase (live.webrtc_max_sessions 
 TILES = 16  # snapshot tiles of a grid, each polled once a second
 TARGETS = {"mjpeg": "mjpeg", "webrtc": "webrtc", "snapshot": "snapshot.jpg"}
 SETTLE = 3.0  # seconds between phases, for the viewers' sessions to end
+SNAPSHOTS = 200  # snapshots asked one after another, for their latency
 
 
 @dataclass
@@ -74,6 +82,7 @@ def run_live_bench(
     as_json: bool,
     sim_args: tuple[str, ...],
     live_input: str = "sub",
+    workers: int = 1,
 ) -> int:
     """Measure the phases and print them (see the module's doc)."""
     sim_port, http_port = free_port(), free_port()
@@ -82,27 +91,30 @@ def run_live_bench(
     url = f"http://127.0.0.1:{http_port}/api/cameras/cam1"
     phases = []
     with simulator.running(sim_port, 1, sim_args):
-        with served(live_config(sim_port, live_input), http_port) as (manager, _):
-            feed = manager.get("cam1").live
+        with served(live_config(sim_port, live_input), http_port, workers=workers) as (
+            manager,
+            _,
+        ):
             for name, kind, count in plan:
-                phases.append(_phase(name, kind, count, url, feed, seconds, warmup))
+                phases.append(_phase(name, kind, count, url, manager, seconds, warmup))
                 time.sleep(SETTLE)
+            latency = _snapshot_latency(f"{url}/snapshot.jpg", SNAPSHOTS)
         # a grid, by a server with auth off and one with auth on, each started afresh (a
         # camera's cost changes as it ages: detection idles to key frames after a minute),
         # alternated twice so that drift hits both alike
         for round_ in (1, 2):
             for auth in (False, True):
-                with served(live_config(sim_port, live_input), http_port, auth) as (manager, token):
-                    feed = manager.get("cam1").live
+                config = live_config(sim_port, live_input)
+                with served(config, http_port, auth, workers) as (manager, token):
                     header = f"Authorization: Bearer {token}" if auth else None
                     name = f"tiles-{TILES}{'-auth' if auth else ''}-{round_}"
                     phases.append(
-                        _phase(name, "snapshot", TILES, url, feed, seconds, warmup, header)
+                        _phase(name, "snapshot", TILES, url, manager, seconds, warmup, header)
                     )
     none = phases[0].cpu_pct
     for phase in phases:
         phase.marginal_pct = round(phase.cpu_pct - none, 2)
-    summary = _summary({p.name: p for p in phases}, viewers)
+    summary = {**_summary({p.name: p for p in phases}, viewers), **latency, "workers": workers}
     if as_json:
         print(json.dumps({"phases": [asdict(p) for p in phases], **summary}, indent=2))
     else:
@@ -135,11 +147,14 @@ def live_config(sim_port: int, live_input: str) -> VigilConfig:
 
 @contextlib.contextmanager
 def served(
-    config: VigilConfig, port: int, auth: bool = False
-) -> Iterator[tuple[CameraManager, str]]:
+    config: VigilConfig, port: int, auth: bool = False, workers: int = 1
+) -> Iterator[tuple[Cameras, str]]:
     """The real app over HTTP on `port`, until the block ends; its camera streams. With
-    `auth`, an admin's token for it (else "")."""
-    manager = CameraManager(config.cameras)
+    `auth`, an admin's token for it (else ""). Its cameras in this process, or in
+    `workers` worker processes."""
+    manager: Cameras = CameraManager(config.cameras)
+    if workers > 1:
+        manager = WorkerPool(config.cameras, WorkerSettings(0, None, None), workers=workers)
     access, token = None, ""
     folder = tempfile.TemporaryDirectory()
     if auth:
@@ -175,7 +190,7 @@ def _phase(
     kind: str,
     count: int,
     url: str,
-    feed: LiveFeed,
+    manager: Cameras,
     seconds: float,
     warmup: float,
     header: str | None = None,
@@ -192,21 +207,44 @@ def _phase(
     while (elapsed := time.monotonic() - t0) < warmup:
         progress("warm-up", elapsed, warmup)
         time.sleep(0.5)
-    me = psutil.Process()
-    times = me.cpu_times()
-    cpu0, wall0, enc0 = times.user + times.system, time.monotonic(), feed.encodes
+    feed = manager.live_feed("cam1")  # a worker's camera: the main process's copy
+    processes = [psutil.Process()] + [psutil.Process(w.pid) for w in manager.workers() if w.pid]
+    cpu0, wall0, enc0 = _cpu(processes), time.monotonic(), feed.encodes
     while (elapsed := time.monotonic() - wall0) < seconds:
         progress(name, elapsed, seconds)
         time.sleep(min(0.5, max(0.0, seconds - elapsed)))
-    times = me.cpu_times()
     wall = time.monotonic() - wall0
-    phase = Phase(name, count, round(100.0 * (times.user + times.system - cpu0) / wall, 2))
+    phase = Phase(name, count, round(100.0 * (_cpu(processes) - cpu0) / wall, 2))
     phase.encodes_per_s = round((feed.encodes - enc0) / wall, 2)
     if child is not None:
         out, _ = child.communicate(timeout=warmup + seconds + 60)
         phase.viewer_fps = json.loads(out.decode() or "[]")
     sys.stderr.write("\n")
     return phase
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    """CPU seconds, user and system, of vigil's processes (the main one and its workers)."""
+    return float(sum(t.user + t.system for t in (p.cpu_times() for p in processes)))
+
+
+def _snapshot_latency(url: str, count: int) -> dict[str, float]:
+    """`count` snapshots asked one after another: their latency's p50 and p95, in ms."""
+    times = []
+    with httpx.Client(timeout=30) as client:
+        for n in range(count):
+            progress("snapshot", n, count)
+            t0 = time.perf_counter()
+            answer = client.get(url)
+            times.append(1000.0 * (time.perf_counter() - t0))
+            if answer.status_code != 200:
+                raise SystemExit(f"snapshot answered {answer.status_code}: {answer.text}")
+    sys.stderr.write("\n")
+    times.sort()
+    return {
+        "snapshot_p50_ms": round(times[len(times) // 2], 2),
+        "snapshot_p95_ms": round(times[int(len(times) * 0.95)], 2),
+    }
 
 
 def _viewer_command(url: str, kind: str, count: int, seconds: float) -> list[str]:

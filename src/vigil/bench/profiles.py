@@ -131,6 +131,7 @@ def _live(o: BenchOptions) -> int:
         as_json=o.as_json,
         sim_args=o.sim_args,
         live_input=o.live_input,
+        workers=o.workers,
     )
 
 
