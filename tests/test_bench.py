@@ -47,7 +47,7 @@ def bench(
     )
 
 
-@pytest.mark.parametrize("profile", ["ingest", "record", "bare-demux"])
+@pytest.mark.parametrize("profile", ["ingest", "bare-demux"])  # record: record-vs-ffmpeg
 def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
     result = bench(profile, cameras=2, seconds=2, warmup=1, timeout=180)
     assert result.returncode == 0, result.stderr
@@ -61,6 +61,16 @@ def test_bench_prints_json_with_per_camera_figures(profile: str) -> None:
         assert figures["segments"] >= 2  # one per camera at least, closed at the end
         assert figures["segments_bad"] == 0
         assert figures["disk_mb_per_hour"] > 0  # what each camera's footage takes
+
+
+def test_record_vs_ffmpeg_measures_vigils_copy_and_ffmpegs_on_one_source_in_one_run() -> None:
+    result = bench("record-vs-ffmpeg", cameras=1, seconds=3, warmup=2, timeout=300)
+    assert result.returncode == 0, result.stderr
+    vigil, ffmpeg = json.loads(result.stdout)
+    assert (vigil["profile"], ffmpeg["profile"]) == ("record", "record-floor")
+    assert vigil["segments"] >= 1 and vigil["segments_bad"] == 0
+    assert vigil["cpu_pct_per_camera"] > 0 and ffmpeg["cpu_pct_per_camera"] > 0
+    assert ffmpeg["stream"] == "ffmpeg: copy main into 10 s segments"
 
 
 def test_detect_compare_measures_vigil_the_ffmpeg_floor_and_frigate_in_one_run() -> None:

@@ -66,12 +66,25 @@ class Service:
             self._client = None
 
 
+@pytest.fixture
+def service(sim: SimThread, tmp_path: Path) -> Iterator[Service]:
+    """One process: for requests refused before they reach a camera (bodies, fields,
+    sources, names), which never cross to a worker."""
+    yield from _serving(sim, tmp_path, 1)
+
+
 @pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
-def service(sim: SimThread, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
-    """Every test here runs against one process, then against two worker processes."""
+def any_service(
+    sim: SimThread, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Service]:
+    """Changes that reach the cameras: against one process, then two worker processes."""
+    yield from _serving(sim, tmp_path, request.param)
+
+
+def _serving(sim: SimThread, tmp_path: Path, workers: int) -> Iterator[Service]:
     path = tmp_path / "vigil.yaml"
     path.write_text(config_text(sim))
-    svc = Service(path, request.param)
+    svc = Service(path, workers)
     svc.start()
     yield svc
     svc.stop()
@@ -92,14 +105,14 @@ def streaming(client: TestClient, name: str) -> bool:
 
 
 def test_post_streams_at_once_is_written_back_survives_a_restart_and_delete_removes_it(
-    service: Service, sim: SimThread
+    any_service: Service, sim: SimThread
 ) -> None:
-    client = service.client
+    client = any_service.client
     response = client.post("/api/cameras", json=new_camera(sim))
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "garage"
     wait_for(lambda: streaming(client, "garage"), 20, "the new camera streaming, no restart")
-    text = service.path.read_text()
+    text = any_service.path.read_text()
     assert "garage:" in text
     assert "roles: [detect, live]" in text  # lists of words as people write them
     assert "# vigil test config: this comment must survive API changes" in text
@@ -108,20 +121,20 @@ def test_post_streams_at_once_is_written_back_survives_a_restart_and_delete_remo
     assert CAM_SECRET not in text
     assert streaming(client, "front")  # the others ran on
 
-    service.stop()
-    client = service.start()
+    any_service.stop()
+    client = any_service.start()
     wait_for(lambda: streaming(client, "garage"), 10, "the camera back after a restart")
 
     assert client.delete("/api/cameras/garage").status_code == 204
     assert client.get("/api/cameras/garage").status_code == 404
-    assert "garage" not in service.path.read_text()
-    assert "garage" not in ConfigFile(service.path, env=ENV).load().cameras
+    assert "garage" not in any_service.path.read_text()
+    assert "garage" not in ConfigFile(any_service.path, env=ENV).load().cameras
 
 
 def test_put_replaces_one_camera_and_keeps_the_stored_password(
-    service: Service, sim: SimThread
+    any_service: Service, sim: SimThread
 ) -> None:
-    client = service.client
+    client = any_service.client
     wait_for(lambda: streaming(client, "locked"), 10, "the camera with credentials streaming")
     shown = client.get("/api/cameras/locked").json()["config"]
     assert "password" not in shown["inputs"][0]
@@ -131,15 +144,17 @@ def test_put_replaces_one_camera_and_keeps_the_stored_password(
     assert response.status_code == 200, response.text
     assert response.json()["config"]["detect"]["fps"] == 2
     wait_for(lambda: streaming(client, "locked"), 10, "streaming again with the kept password")
-    text = service.path.read_text()
+    text = any_service.path.read_text()
     assert "password: ${CAM_PASS}" in text and "# from the environment" in text
     assert "fps: 2" in text
     body = client.get("/api/cameras").text + client.get("/api/cameras/locked").text
     assert CAM_SECRET not in body
 
 
-def test_a_url_sent_back_redacted_keeps_its_credentials(service: Service, sim: SimThread) -> None:
-    client = service.client
+def test_a_url_sent_back_redacted_keeps_its_credentials(
+    any_service: Service, sim: SimThread
+) -> None:
+    client = any_service.client
     secret_url = sim.url("cam3").replace("rtsp://", f"rtsp://{CAM_USER}:{CAM_SECRET}@")
     camera = new_camera(sim, inputs=[{"url": secret_url, "roles": ["detect", "live"]}])
     assert client.post("/api/cameras", json=camera).status_code == 201
@@ -149,8 +164,8 @@ def test_a_url_sent_back_redacted_keeps_its_credentials(service: Service, sim: S
     wait_for(lambda: streaming(client, "garage"), 10, "streaming with the URL's kept password")
 
 
-def test_start_and_stop(service: Service) -> None:
-    client = service.client
+def test_start_and_stop(any_service: Service) -> None:
+    client = any_service.client
     wait_for(lambda: streaming(client, "front"), 10, "streaming")
     assert client.post("/api/cameras/front/stop").json()["state"] == "stopped"
     assert client.post("/api/cameras/front/start").status_code == 200
@@ -166,12 +181,12 @@ def unchanged(service: Service, before: str, names: set[str]) -> None:
     assert listed == names
 
 
-def test_duplicate_name_is_409(service: Service, sim: SimThread) -> None:
-    before = service.path.read_text()
-    response = service.client.post("/api/cameras", json=new_camera(sim, name="front"))
+def test_duplicate_name_is_409(any_service: Service, sim: SimThread) -> None:
+    before = any_service.path.read_text()
+    response = any_service.client.post("/api/cameras", json=new_camera(sim, name="front"))
     assert response.status_code == 409
     assert response.json()["code"] == "E603"
-    unchanged(service, before, {"front", "locked"})
+    unchanged(any_service, before, {"front", "locked"})
 
 
 def test_invalid_fields_are_422_with_check_configs_codes_and_paths(
@@ -253,7 +268,7 @@ def test_unknown_camera_is_404(service: Service, sim: SimThread, method: str, pa
 
 
 def test_fifty_parallel_changes_leave_a_valid_file_that_matches_and_no_stray_thread(
-    service: Service, sim: SimThread
+    any_service: Service, sim: SimThread
 ) -> None:
     """Add, replace, remove, start and stop, 50 at once on the same three cameras, from a
     thread pool through the app: every answer is a success or a 4xx with a code, the file
@@ -263,7 +278,7 @@ def test_fifty_parallel_changes_leave_a_valid_file_that_matches_and_no_stray_thr
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    client = service.client
+    client = any_service.client
     names = ["c0", "c1", "c2"]
     rng = random.Random(7)
 
@@ -287,7 +302,7 @@ def test_fifty_parallel_changes_leave_a_valid_file_that_matches_and_no_stray_thr
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(change, range(50)))
     assert any(c < 300 for c in codes)
-    written = ConfigFile(service.path, env=ENV).load()  # valid, and as the service runs
+    written = ConfigFile(any_service.path, env=ENV).load()  # valid, and as the any_service runs
     running = {c["name"]: c for c in client.get("/api/cameras").json()["cameras"]}
     assert set(written.cameras) == set(running)
     for name, camera in written.cameras.items():

@@ -3,6 +3,9 @@
 - ``floor``: per camera, one ffmpeg copying the main stream into 10 s MP4 segments and one
   ffmpeg decoding every frame of the sub-stream (or of the main stream, for
   ``detect-main-floor``) into nothing. No NVR that looks at every frame does less.
+- ``record-floor``: per camera, only the ffmpeg copying the main stream into 10 s MP4
+  segments: what recording by copy costs with nothing else (``record-vs-ffmpeg`` puts it
+  beside vigil's ``record`` in one run).
 - ``frigate``: Frigate's architecture. The same copy, and an ffmpeg decoding the sub-stream
   at the detection rate, scaled to the detection width, as raw gray frames down a pipe to
   this process, where a thread per camera runs vigil's own motion detector on them.
@@ -44,9 +47,10 @@ def ffmpeg_exe() -> str:
 class FfmpegLoad:
     """`cameras` cameras, each an ffmpeg copy of main plus an ffmpeg decode of sub."""
 
-    def __init__(self, cameras: int, port: int, frigate: bool, decode: str = "sub"):
+    def __init__(self, cameras: int, port: int, frigate: bool, decode: str | None = "sub"):
         self.exe = ffmpeg_exe()
-        self.decode = decode  # the stream decoded: "sub", or "main" (detect-main-floor)
+        # the stream decoded: "sub", "main" (detect-main-floor), or None (copy only)
+        self.decode = decode
         self.port = port
         self.cameras = cameras
         self.frigate = frigate
@@ -83,6 +87,8 @@ class FfmpegLoad:
                 str(out / f"cam{n}-%05d.mp4"),
             ]
             self.procs.append(subprocess.Popen(copy, stdout=subprocess.DEVNULL))  # noqa: S603
+            if self.decode is None:
+                continue
             if self.frigate:
                 decode = [
                     *base,
@@ -128,6 +134,8 @@ class FfmpegLoad:
         return any(Path(self.folder.name).glob("cam*.mp4"))
 
     def figures(self) -> LoadFigures:
+        if self.decode is None:
+            return LoadFigures(0, 0, [], "ffmpeg: copy main into 10 s segments")
         if not self.frigate:  # nothing here counts the frames ffmpeg decodes
             return LoadFigures(0, 0, [], f"ffmpeg: copy main, decode {self.decode}")
         fps = [n / self.elapsed() for n in self.frames]

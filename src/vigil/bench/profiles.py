@@ -55,7 +55,7 @@ def _vigil(profile: str) -> Loads:
     return loads
 
 
-def _ffmpeg(frigate: bool, decode: str = "sub") -> Loads:
+def _ffmpeg(frigate: bool, decode: str | None = "sub") -> Loads:
     """ffmpeg processes doing the job: the floor, or Frigate's architecture."""
 
     def loads(o: BenchOptions) -> LoadFactory:
@@ -98,6 +98,7 @@ LOADS: dict[str, Loads] = {
     "detect-floor": _ffmpeg(frigate=False),
     "detect-frigate": _ffmpeg(frigate=True),
     "detect-main-floor": _ffmpeg(frigate=False, decode="main"),
+    "record-floor": _ffmpeg(frigate=False, decode=None),
     "bare-detect": _bare("detect"),
 }
 
@@ -228,6 +229,16 @@ PROFILES: dict[str, Profile] = {
             "detect-vs-bare",
             "detect (with --workers) and bare-detect (with --processes) in one run, with the ratio",
             _measured("detect", "bare-detect"),
+        ),
+        Profile(
+            "record-floor",
+            "ffmpeg copying the main stream into 10 s MP4 segments, nothing else",
+            _measured("record-floor"),
+        ),
+        Profile(
+            "record-vs-ffmpeg",
+            "record and record-floor on the same simulated source in one run, with the ratio",
+            _measured("record", "record-floor"),
         ),
         Profile(
             "detect-main-floor",
