@@ -28,7 +28,7 @@ from vigil.config import CameraConfig, GovernorConfig
 from vigil.errors import CameraNotFound, RequestError
 from vigil.recording.recorder import RecordingContext
 from vigil.storage.index import Index
-from vigil.streaming.live import FRAMES, LiveFrame
+from vigil.streaming.live import FRAMES, LiveFeed, LiveFrame
 
 RESTART = 30.0  # deadline for a killed worker's cameras to stream again (10 s + reconnect)
 
@@ -164,6 +164,23 @@ def test_changes_while_a_worker_restarts_are_neither_lost_nor_doubled(
     wait_for(lambda: reported() == ["b", "c", "new"], RESTART, "each camera reported once")
 
 
+async def frames_taken_after(
+    feed: LiveFeed, since: float, last: int, count: int
+) -> list[LiveFrame]:
+    """The next `count` frames of `feed` decoded after `since` (by a new worker), within
+    RESTART seconds; fewer if they don't come."""
+    later: list[LiveFrame] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + RESTART
+    while loop.time() < end and len(later) < count:
+        frame = await feed.next_frame(last, 5.0)
+        if frame is not None:
+            last = frame.seq
+            if frame.taken > since:
+                later.append(frame)
+    return later
+
+
 def test_live_jpegs_cross_from_the_worker_and_survive_its_restart(pool: WorkerPool) -> None:
     wait_for(lambda: streaming(pool, "a", "b", "c"), 30, "every camera streaming")
     feed = pool.live_feed("b")
@@ -195,18 +212,7 @@ def test_live_jpegs_cross_from_the_worker_and_survive_its_restart(pool: WorkerPo
             pid = pool.pid(pool.worker_of("b"))
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
-            killed = time.monotonic()
-            later: list[LiveFrame] = []
-            loop = asyncio.get_running_loop()
-            end = loop.time() + RESTART
-            last = first.seq
-            while loop.time() < end and len(later) < 3:
-                frame = await feed.next_frame(last, 5.0)
-                if frame is not None:
-                    last = frame.seq
-                    if frame.taken > killed:  # decoded by the new worker
-                        later.append(frame)
-            return later
+            return await frames_taken_after(feed, time.monotonic(), first.seq, 3)
 
     assert len(asyncio.run(across_restart())) == 3  # the restarted worker was told to encode
 
@@ -229,17 +235,8 @@ def test_a_rebalance_moves_a_camera_once_never_recording_it_twice(pool: WorkerPo
             moves = await asyncio.to_thread(pool.rebalance)
             done = time.monotonic()
             moved = pool.live_feed(moves[0].camera)
-            after: list[LiveFrame] = []
             last = moved.latest.seq if moved.latest is not None else 0
-            loop = asyncio.get_running_loop()
-            end = loop.time() + RESTART
-            while loop.time() < end and len(after) < 3:
-                frame = await moved.next_frame(last, 5.0)
-                if frame is not None:
-                    last = frame.seq
-                    if frame.taken > done:  # decoded by the new worker
-                        after.append(frame)
-            return moves, after
+            return moves, await frames_taken_after(moved, done, last, 3)
 
     moves, after = asyncio.run(watched_across_the_rebalance())
     assert len(moves) == 1 and (moves[0].before, moves[0].after) == (0, 1)

@@ -590,8 +590,17 @@ def test_a_database_error_interrupts_recording_and_it_goes_on(
         cam = recording_camera(sim.url("cam1"), ctx)
         cam.start()
         try:
-            wait_for(lambda: cam.recorder is not None and cam.recorder.failures.count, 20, "E411")
-            assert "[E411]" in caplog.text and "database is locked" in caplog.text
+            # counted, then logged, on the closer's thread: wait for both
+            wait_for(
+                lambda: (
+                    cam.recorder is not None
+                    and cam.recorder.failures.count
+                    and "[E411]" in caplog.text
+                ),
+                20,
+                "E411 counted and logged",
+            )
+            assert "database is locked" in caplog.text
             status = cam.status()
             assert status.state.value == "streaming"  # ingest went on
             assert status.last_error is not None and status.last_error.code == "E411"
