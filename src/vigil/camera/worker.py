@@ -99,7 +99,7 @@ class WorkerSettings:
     number: int
     storage_root: Path | None  # None: this server records nothing (the storage was refused)
     database: Path | None
-    governor: GovernorConfig = field(default_factory=GovernorConfig)
+    governor: GovernorConfig = field(default_factory=GovernorConfig)  # the pool's, not a worker's
     camera_networks: tuple[str, ...] = ()
     log_level: int = logging.INFO
     nice: int = 0
@@ -124,7 +124,6 @@ class Worker:
             )
         self.manager = CameraManager(
             recording=context,
-            governor=settings.governor,
             camera_networks=settings.camera_networks,
             records_clock_steps=settings.records_clock_steps,
             governs=False,  # the main process governs every worker's cameras as one machine
